@@ -1,0 +1,90 @@
+# grpctest: every entry point a person types. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+
+# Pinned tool versions (Python and Go libraries are pinned in the requirements files
+# and go-client/go.mod).
+PROTOC_GEN_GO_VERSION      := v1.36.11
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
+GRPCURL_VERSION            := v1.9.3
+
+PYTHON_BOOTSTRAP ?= python3
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+BIN    := $(CURDIR)/bin
+export GOBIN := $(BIN)
+export CGO_ENABLED := 0
+
+GO_CLIENT := $(BIN)/go-client
+GRPCURL   := $(BIN)/grpcurl
+PROTOC_PLUGINS := $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- set-up --------------------------------------------------------------------------
+
+$(PYTHON): requirements-dev.txt py-server/requirements.txt py-client/requirements.txt
+	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --requirement requirements-dev.txt
+	@# Make the generated stubs importable as `grpctest.grpctest_pb2` in the venv.
+	echo "$(CURDIR)/proto/python" > "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/grpctest-stubs.pth"
+	touch $(PYTHON)
+
+$(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go go-client/grpctestpb/*.go)
+	cd go-client && go build -trimpath -ldflags='-s -w' -o $(GO_CLIENT) .
+
+$(BIN)/protoc-gen-go:
+	go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(BIN)/protoc-gen-go-grpc:
+	go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+$(GRPCURL):
+	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+.PHONY: setup
+setup: $(PYTHON) $(GO_CLIENT) $(GRPCURL) $(PROTOC_PLUGINS) ## Create the Python venv, build the Go client, install pinned tools
+
+# --- the local run (no container engine) ---------------------------------------------
+
+.PHONY: demo
+demo: setup ## Start 3 replicas + Envoy, call through Envoy with both clients, stop
+	$(PYTHON) local/stack.py demo
+
+.PHONY: run
+run: setup ## Start 3 replicas + Envoy on :8080 in the foreground until Ctrl-C
+	$(PYTHON) local/stack.py run
+
+.PHONY: client
+client: setup ## Call the running stack with both clients (ARGS="--count 10")
+	$(PYTHON) py-client/client.py $(or $(ARGS),--count 6)
+	$(GO_CLIENT) $(subst --,-,$(or $(ARGS),--count 6))
+
+# --- code generation -------------------------------------------------------------------
+
+.PHONY: proto
+proto: $(PYTHON) $(PROTOC_PLUGINS) ## Regenerate the Python and Go code from proto/
+	PATH="$(BIN):$$PATH" PYTHON=$(abspath $(PYTHON)) proto/generate.sh
+
+# --- checks -----------------------------------------------------------------------------
+
+.PHONY: test
+test: setup ## Run every test: unit, local stack through Envoy, Go client, drift check
+	cd go-client && go vet ./... && GRPCTEST_PYTHON=$(CURDIR)/$(PYTHON) go test -count=1 ./...
+	PATH="$(BIN):$$PATH" $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: setup ## Static checks: gofmt, go vet, Python byte-compile
+	test -z "$$(gofmt -l go-client)" || { gofmt -l go-client; exit 1; }
+	cd go-client && go vet ./...
+	$(PYTHON) -m compileall -q py-server py-client local tests
+
+.PHONY: clean
+clean: ## Remove the venv and built binaries
+	rm -rf $(VENV) $(BIN)

@@ -1,0 +1,135 @@
+// Command go-client calls grpctest.Grpctest/GetServerResponse, normally through Envoy.
+//
+// It sends -count calls over one connection, prints each reply with the replica
+// that answered and, for more than one call, how many calls each replica answered.
+// A failed call ends the run with the gRPC status name and detail and exit code 1.
+//
+//	go-client -target localhost:8080 -message hi -count 30
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	pb "grpctest/go-client/grpctestpb"
+)
+
+const defaultMessage = "Hello Server you there?"
+
+var (
+	target  = flag.String("target", envOr("GRPCTEST_TARGET", "localhost:8080"), "host:port to call (env GRPCTEST_TARGET)")
+	message = flag.String("message", envOr("GRPCTEST_MESSAGE", defaultMessage), "message to send (env GRPCTEST_MESSAGE)")
+	count   = flag.Int("count", envInt("GRPCTEST_COUNT", 1), "number of calls (env GRPCTEST_COUNT)")
+	timeout = flag.Duration("timeout", envDuration("GRPCTEST_TIMEOUT", 5*time.Second), "deadline of each call, e.g. 5s (env GRPCTEST_TIMEOUT, seconds or a duration)")
+)
+
+func main() {
+	flag.Parse()
+	if *count < 1 {
+		fatalf("-count must be at least 1, got %d", *count)
+	}
+	if *timeout <= 0 {
+		fatalf("-timeout must be positive, got %v", *timeout)
+	}
+
+	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fatalf("failed to create client for %s: %v", *target, err)
+	}
+	defer conn.Close()
+
+	perReplica, err := run(context.Background(), pb.NewGrpctestClient(conn), *message, *count, *timeout, os.Stdout)
+	if err != nil {
+		fatalf("%s: %s", status.Code(err), status.Convert(err).Message())
+	}
+	if *count > 1 {
+		printSummary(os.Stdout, *target, perReplica)
+	}
+}
+
+// run makes count calls, prints each reply to out and returns the calls per replica.
+// It stops at the first failed call and returns its error.
+func run(ctx context.Context, client pb.GrpctestClient, msg string, count int, timeout time.Duration, out io.Writer) (map[string]int, error) {
+	perReplica := make(map[string]int)
+	for i := 1; i <= count; i++ {
+		reply, err := call(ctx, client, msg, timeout)
+		if err != nil {
+			return perReplica, err
+		}
+		perReplica[reply.GetReplica()]++
+		fmt.Fprintf(out, "[%d/%d] %s: %s (received=%t)\n", i, count, reply.GetReplica(), reply.GetMessage(), reply.GetReceived())
+	}
+	return perReplica, nil
+}
+
+func call(ctx context.Context, client pb.GrpctestClient, msg string, timeout time.Duration) (*pb.MessageResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return client.GetServerResponse(ctx, &pb.Message{Message: msg})
+}
+
+func printSummary(out io.Writer, target string, perReplica map[string]int) {
+	replicas := make([]string, 0, len(perReplica))
+	total := 0
+	for replica, calls := range perReplica {
+		replicas = append(replicas, replica)
+		total += calls
+	}
+	sort.Strings(replicas)
+	fmt.Fprintf(out, "summary: %d calls through %s, %d replicas answered\n", total, target, len(replicas))
+	for _, replica := range replicas {
+		fmt.Fprintf(out, "  %s: %d calls\n", replica, perReplica[replica])
+	}
+}
+
+// fatalf prints a one-line error (no timestamp: this is a CLI) and exits 1.
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func envOr(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return fallback
+}
+
+func envInt(name string, fallback int) int {
+	v := envOr(name, "")
+	if v == "" {
+		return fallback
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		fatalf("%s must be a whole number, got %q", name, v)
+	}
+	return n
+}
+
+// envDuration accepts plain seconds ("5", "0.5", as the Python client does) or a Go
+// duration ("500ms").
+func envDuration(name string, fallback time.Duration) time.Duration {
+	v := envOr(name, "")
+	if v == "" {
+		return fallback
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(secs * float64(time.Second))
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		fatalf("%s must be seconds or a duration like 500ms, got %q", name, v)
+	}
+	return d
+}

@@ -1,0 +1,82 @@
+"""The grpctest Python client: calls grpctest.Grpctest/GetServerResponse.
+
+Sends --count calls over one channel (one HTTP/2 connection) to --target, normally
+Envoy, prints each reply with the replica that answered and, for more than one
+call, how many calls each replica answered. A failed call ends the run with the
+gRPC status name and detail and exit code 1.
+
+    python client.py --target localhost:8080 --message hi --count 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+from collections.abc import Sequence
+
+import grpc
+
+from grpctest import grpctest_pb2, grpctest_pb2_grpc
+
+DEFAULT_MESSAGE = "Hello Server you there?"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default=env("GRPCTEST_TARGET", "localhost:8080"),
+                        help="host:port to call (env GRPCTEST_TARGET, default %(default)s)")
+    parser.add_argument("--message", default=env("GRPCTEST_MESSAGE", DEFAULT_MESSAGE),
+                        help="message to send (env GRPCTEST_MESSAGE, default %(default)r)")
+    parser.add_argument("--count", type=int, default=int(env("GRPCTEST_COUNT", "1")),
+                        help="number of calls (env GRPCTEST_COUNT, default %(default)s)")
+    parser.add_argument("--timeout", type=float, default=float(env("GRPCTEST_TIMEOUT", "5")),
+                        help="deadline of each call in seconds (env GRPCTEST_TIMEOUT, "
+                        "default %(default)s)")
+    args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error(f"--count must be at least 1, got {args.count}")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be positive, got {args.timeout}")
+    return args
+
+
+def run(args: argparse.Namespace) -> collections.Counter[str]:
+    """Makes the calls, prints each reply, and returns the calls per replica."""
+    per_replica: collections.Counter[str] = collections.Counter()
+    with grpc.insecure_channel(args.target) as channel:
+        stub = grpctest_pb2_grpc.GrpctestStub(channel)
+        for i in range(1, args.count + 1):
+            reply = stub.GetServerResponse(grpctest_pb2.Message(message=args.message),
+                                           timeout=args.timeout)
+            per_replica[reply.replica] += 1
+            print(f"[{i}/{args.count}] {reply.replica}: {reply.message} "
+                  f"(received={str(reply.received).lower()})")
+    return per_replica
+
+
+def print_summary(target: str, per_replica: collections.Counter[str]) -> None:
+    print(f"summary: {sum(per_replica.values())} calls through {target}, "
+          f"{len(per_replica)} replicas answered")
+    for replica, calls in sorted(per_replica.items()):
+        print(f"  {replica}: {calls} calls")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        per_replica = run(args)
+    except grpc.RpcError as err:
+        print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    if args.count > 1:
+        print_summary(args.target, per_replica)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
