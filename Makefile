@@ -64,7 +64,7 @@ run: setup ## Start 3 replicas + Envoy on :8080 in the foreground until Ctrl-C
 .PHONY: client
 client: setup ## Call the running stack with both clients (ARGS="--count 10")
 	$(PYTHON) py-client/client.py $(or $(ARGS),--count 6)
-	$(GO_CLIENT) $(subst --,-,$(or $(ARGS),--count 6))
+	$(GO_CLIENT) $(or $(ARGS),--count 6)
 
 # --- code generation -------------------------------------------------------------------
 

@@ -13,11 +13,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -30,7 +33,7 @@ var (
 	target  = flag.String("target", envOr("GRPCTEST_TARGET", "localhost:8080"), "host:port to call (env GRPCTEST_TARGET)")
 	message = flag.String("message", envOr("GRPCTEST_MESSAGE", defaultMessage), "message to send (env GRPCTEST_MESSAGE)")
 	count   = flag.Int("count", envInt("GRPCTEST_COUNT", 1), "number of calls (env GRPCTEST_COUNT)")
-	timeout = flag.Duration("timeout", envDuration("GRPCTEST_TIMEOUT", 5*time.Second), "deadline of each call, e.g. 5s (env GRPCTEST_TIMEOUT, seconds or a duration)")
+	timeout = secondsFlag("timeout", envOr("GRPCTEST_TIMEOUT", "5"), "deadline of each call in seconds, or a duration like 500ms (env GRPCTEST_TIMEOUT)")
 )
 
 func main() {
@@ -50,7 +53,7 @@ func main() {
 
 	perReplica, err := run(context.Background(), pb.NewGrpctestClient(conn), *message, *count, *timeout, os.Stdout)
 	if err != nil {
-		fatalf("%s: %s", status.Code(err), status.Convert(err).Message())
+		fatalf("%s: %s", codeName(status.Code(err)), status.Convert(err).Message())
 	}
 	if *count > 1 {
 		printSummary(os.Stdout, *target, perReplica)
@@ -92,6 +95,14 @@ func printSummary(out io.Writer, target string, perReplica map[string]int) {
 	}
 }
 
+// codeName spells a status code as the gRPC spec and the Python client do
+// (INVALID_ARGUMENT rather than Go's InvalidArgument).
+func codeName(code codes.Code) string {
+	return strings.ToUpper(camelBoundary.ReplaceAllString(code.String(), "${1}_${2}"))
+}
+
+var camelBoundary = regexp.MustCompile(`([a-z])([A-Z])`)
+
 // fatalf prints a one-line error (no timestamp: this is a CLI) and exits 1.
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
@@ -117,19 +128,30 @@ func envInt(name string, fallback int) int {
 	return n
 }
 
-// envDuration accepts plain seconds ("5", "0.5", as the Python client does) or a Go
-// duration ("500ms").
-func envDuration(name string, fallback time.Duration) time.Duration {
-	v := envOr(name, "")
-	if v == "" {
-		return fallback
-	}
+// seconds is a flag value that takes plain seconds ("5", "0.5"), as the Python
+// client does, or a Go duration ("500ms").
+type seconds time.Duration
+
+func (d *seconds) String() string { return time.Duration(*d).String() }
+
+func (d *seconds) Set(v string) error {
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(secs * float64(time.Second))
+		*d = seconds(secs * float64(time.Second))
+		return nil
 	}
-	d, err := time.ParseDuration(v)
+	parsed, err := time.ParseDuration(v)
 	if err != nil {
-		fatalf("%s must be seconds or a duration like 500ms, got %q", name, v)
+		return fmt.Errorf("want seconds or a duration like 500ms, got %q", v)
 	}
-	return d
+	*d = seconds(parsed)
+	return nil
+}
+
+func secondsFlag(name, fallback, usage string) *time.Duration {
+	var value seconds
+	if err := value.Set(fallback); err != nil {
+		fatalf("environment fallback for -%s: %v", name, err)
+	}
+	flag.Var(&value, name, usage)
+	return (*time.Duration)(&value)
 }

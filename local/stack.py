@@ -225,7 +225,6 @@ class LocalStack:
         start = time.monotonic()
         last_error: Exception | None = None
         while time.monotonic() - start < timeout:
-            self.check_alive()
             try:
                 if predicate():
                     return time.monotonic() - start
@@ -241,16 +240,20 @@ class LocalStack:
     def wait_healthy(self, timeout: float = 60) -> float:
         """Waits until every replica answers SERVING and Envoy routes to all of them."""
         expected = {self.replica_target(i) for i in range(len(self.ports))}
-        self.wait_until(lambda: all(check_health(t, "grpctest.Grpctest", 1) == "SERVING"
-                                    for t in expected), timeout, "replicas to be SERVING")
-        return self.wait_until(lambda: self.healthy_hosts() == expected, timeout,
-                               "Envoy to see every replica healthy")
+        self.wait_until(lambda: self.check_alive() and all(
+            check_health(t, "grpctest.Grpctest", 1) == "SERVING" for t in expected),
+            timeout, "replicas to be SERVING")
+        return self.wait_until(lambda: self.check_alive() and self.healthy_hosts() == expected,
+                               timeout, "Envoy to see every replica healthy")
 
-    def check_alive(self) -> None:
+    def check_alive(self) -> bool:
+        """Raises with the log's last lines if a process has exited; else True."""
         for process in [*self.replicas, self.envoy]:
-            if process.popen is not None and not process.running and not self.stopping:
+            if process.popen is not None and not process.running:
                 raise RuntimeError(f"{process.name} exited with code {process.popen.returncode}"
                                    + self._log_hint(process))
+
+        return True
 
     def _log_hint(self, process: Process) -> str:
         if process.log_path and process.log_path.exists():
@@ -274,13 +277,12 @@ class LocalStack:
 
 # -- clients -------------------------------------------------------------------------------
 
-def client_commands(target: str, count: int, message: str) -> dict[str, list[str]]:
-    args = ["--target", target, "--count", str(count), "--message", message]
-    return {
-        "py-client": [sys.executable, str(PY_CLIENT), *args],
-        "go-client": [str(GO_CLIENT), *(a.replace("--", "-", 1) if a.startswith("--") else a
-                                        for a in args)],
-    }
+CLIENTS = {"py-client": [sys.executable, str(PY_CLIENT)], "go-client": [str(GO_CLIENT)]}
+
+
+def client_argv(name: str, target: str, *flags: str) -> list[str]:
+    """The command line of one client; both take the same --flags (Go's flag accepts --)."""
+    return [*CLIENTS[name], "--target", target, *flags]
 
 
 def calls_per_replica(output: str) -> dict[str, int]:
@@ -310,9 +312,10 @@ def demo(args: argparse.Namespace) -> int:
               f"(logs in {log_dir})\n")
         expected = {f"replica-{i}" for i in range(1, len(stack.replicas) + 1)}
         failed = []
-        for name, argv in client_commands(stack.target, args.calls, args.message).items():
+        for name in CLIENTS:
+            flags = ["--count", str(args.calls), "--message", args.message]
             print(f"$ {name} --target {stack.target} --count {args.calls}")
-            result = subprocess.run(argv, env=child_env(), capture_output=True, text=True,
+            result = subprocess.run(client_argv(name, stack.target, *flags), env=child_env(), capture_output=True, text=True,
                                     timeout=120)
             lines = result.stdout.splitlines()
             print("\n".join([*lines[:3], "  ...", *lines[args.calls:]]) if len(lines) > 6

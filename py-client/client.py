@@ -30,9 +30,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="host:port to call (env GRPCTEST_TARGET, default %(default)s)")
     parser.add_argument("--message", default=env("GRPCTEST_MESSAGE", DEFAULT_MESSAGE),
                         help="message to send (env GRPCTEST_MESSAGE, default %(default)r)")
-    parser.add_argument("--count", type=int, default=int(env("GRPCTEST_COUNT", "1")),
+    parser.add_argument("--count", type=int, default=env("GRPCTEST_COUNT", "1"),
                         help="number of calls (env GRPCTEST_COUNT, default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=float(env("GRPCTEST_TIMEOUT", "5")),
+    parser.add_argument("--timeout", type=float, default=env("GRPCTEST_TIMEOUT", "5"),
                         help="deadline of each call in seconds (env GRPCTEST_TIMEOUT, "
                         "default %(default)s)")
     args = parser.parse_args(argv)

@@ -77,7 +77,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--port",
         type=int,
-        default=int(env("GRPCTEST_PORT", "50051")),
+        default=env("GRPCTEST_PORT", "50051"),
         help="port to listen on (env GRPCTEST_PORT, default %(default)s)",
     )
     parser.add_argument(
@@ -94,14 +94,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-message-bytes",
         type=int,
-        default=int(env("GRPCTEST_MAX_MESSAGE_BYTES", str(1024 * 1024))),
+        default=env("GRPCTEST_MAX_MESSAGE_BYTES", str(1024 * 1024)),
         help="largest request accepted; larger ones get RESOURCE_EXHAUSTED "
         "(env GRPCTEST_MAX_MESSAGE_BYTES, default %(default)s)",
     )
     parser.add_argument(
         "--drain-seconds",
         type=float,
-        default=float(env("GRPCTEST_DRAIN_SECONDS", "3")),
+        default=env("GRPCTEST_DRAIN_SECONDS", "3"),
         help="after SIGTERM, how long to keep serving while reporting NOT_SERVING so "
         "that Envoy's health checks (1 s interval) take this replica out "
         "(env GRPCTEST_DRAIN_SECONDS, default %(default)s)",
@@ -109,7 +109,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--grace-seconds",
         type=float,
-        default=float(env("GRPCTEST_GRACE_SECONDS", "10")),
+        default=env("GRPCTEST_GRACE_SECONDS", "10"),
         help="how long in-flight calls may take to finish once the server stops "
         "(env GRPCTEST_GRACE_SECONDS, default %(default)s)",
     )
@@ -121,10 +121,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="log level (env GRPCTEST_LOG_LEVEL, default %(default)s)",
     )
     args = parser.parse_args(argv)
-    if not 0 < args.port < 65536:
-        parser.error(f"--port must be between 1 and 65535, got {args.port}")
+    if not 0 <= args.port < 65536:
+        parser.error(f"--port must be between 0 (any free port) and 65535, got {args.port}")
     if args.max_message_bytes <= 0:
         parser.error("--max-message-bytes must be positive")
+    if args.drain_seconds < 0 or args.grace_seconds < 0:
+        parser.error("--drain-seconds and --grace-seconds must not be negative")
     return args
 
 
@@ -144,7 +146,8 @@ def _add_reflection(server: grpc.aio.Server) -> None:
     )
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def start_server(args: argparse.Namespace) -> tuple[grpc.aio.Server, HealthServicer, int]:
+    """Builds and starts the server; returns it, its health servicer and the bound port."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", args.max_message_bytes),
@@ -160,14 +163,19 @@ async def serve(args: argparse.Namespace) -> None:
     if args.reflection:
         _add_reflection(server)
 
-    address = f"{args.host}:{args.port}"
-    server.add_insecure_port(address)
+    port = server.add_insecure_port(f"{args.host}:{args.port}")
     await server.start()
     # "" (the whole server) is SERVING from the start; the service is marked SERVING
     # only once it can answer, which is now.
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    log.info("replica %s serving %s on %s (reflection %s)", args.replica, SERVICE_NAME,
-             address, "on" if args.reflection else "off")
+    log.info("replica %s serving %s on %s:%s (reflection %s)", args.replica, SERVICE_NAME,
+             args.host, port, "on" if args.reflection else "off")
+    return server, health, port
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Serves until SIGTERM or SIGINT, then drains and stops gracefully."""
+    server, health, _ = await start_server(args)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,40 @@
+"""Unit tests for the Python client's command line (calls are tested end to end in tests/)."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+import client
+
+
+def test_defaults_and_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert client.parse_args([]).target == "localhost:8080"
+    monkeypatch.setenv("GRPCTEST_TARGET", "envoy:8080")
+    monkeypatch.setenv("GRPCTEST_COUNT", "7")
+    args = client.parse_args([])
+    assert (args.target, args.count) == ("envoy:8080", 7)
+    assert client.parse_args(["--count", "2"]).count == 2
+
+
+@pytest.mark.parametrize("argv", [["--count", "0"], ["--timeout", "-1"], ["--count", "x"]])
+def test_bad_flags_are_a_usage_error(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        client.parse_args(argv)
+    assert exit_.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_summary_lists_calls_per_replica(capsys) -> None:
+    client.print_summary("t:1", collections.Counter({"b": 2, "a": 1}))
+    assert capsys.readouterr().out.splitlines() == [
+        "summary: 3 calls through t:1, 2 replicas answered", "  a: 1 calls", "  b: 2 calls"]
+
+
+def test_unreachable_target_exits_1_with_the_status(capsys) -> None:
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    assert client.main(["--target", "127.0.0.1:1", "--timeout", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: UNAVAILABLE: ")
+    assert "Traceback" not in err

@@ -1,0 +1,219 @@
+"""The whole local stack end to end: 3 real replicas behind a real Envoy, both real
+clients, the real grpcurl, real health checks; faults injected with real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+
+from conftest import REPLICAS, run_client, tool
+from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from healthcheck import check_health
+from load import Load
+from stack import REPO, calls_per_replica, child_env, free_port, port_in_use
+
+CLIENTS = ["py-client", "go-client"]
+ALL_REPLICAS = {f"replica-{i}" for i in range(1, REPLICAS + 1)}
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str], status: str) -> None:
+    assert result.returncode == 1, result
+    assert result.stderr.startswith(f"error: {status}: "), result.stderr
+    assert "Traceback" not in result.stderr and "panic" not in result.stderr
+
+
+# -- calls through Envoy ------------------------------------------------------------------
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_calls_through_envoy_reach_every_replica(stack, client: str) -> None:
+    result = run_client(client, stack.target, "--count", "30", "--message", "e2e")
+    assert result.returncode == 0, result.stderr
+    per_replica = calls_per_replica(result.stdout)
+    assert set(per_replica) == ALL_REPLICAS
+    assert sum(per_replica.values()) == 30
+    # Per-request balancing: round robin over 3 replicas gives each about a third.
+    assert min(per_replica.values()) >= 5, per_replica
+    assert result.stdout.count('received "e2e" message from you (received=true)') == 30
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_empty_message_is_invalid_argument(stack, client: str) -> None:
+    result = run_client(client, stack.target, "--message", "")
+    assert_clean_failure(result, "INVALID_ARGUMENT")
+    assert "message must not be empty" in result.stderr
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_unreachable_target_is_unavailable(client: str) -> None:
+    result = run_client(client, f"127.0.0.1:{free_port()}", "--timeout", "3")
+    assert_clean_failure(result, "UNAVAILABLE")
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_bad_count_is_a_cli_error(client: str) -> None:
+    result = run_client(client, "127.0.0.1:1", "--count", "0")
+    assert result.returncode != 0
+    assert "count must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr and "panic" not in result.stderr
+
+
+def test_oversized_message_is_resource_exhausted_through_envoy(stack) -> None:
+    with grpc.insecure_channel(stack.target) as channel:
+        stub = grpctest_pb2_grpc.GrpctestStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetServerResponse(grpctest_pb2.Message(message="x" * (2 * 1024 * 1024)),
+                                   timeout=10)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "larger than max" in err.value.details()
+        assert stub.GetServerResponse(grpctest_pb2.Message(message="ok"), timeout=5).received
+
+
+# -- health -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("service", ["", "grpctest.Grpctest"])
+def test_health_through_envoy_and_direct(stack, service: str) -> None:
+    assert check_health(stack.target, service) == "SERVING"
+    for i in range(REPLICAS):
+        assert check_health(stack.replica_target(i), service) == "SERVING"
+    assert check_health(stack.target, "no.such.Service") == "NOT_FOUND"
+
+
+def test_envoy_sees_every_replica_healthy(stack) -> None:
+    assert stack.healthy_hosts() == {stack.replica_target(i) for i in range(REPLICAS)}
+
+
+# -- grpcurl through Envoy ------------------------------------------------------------------
+
+def grpcurl(*args: str) -> str:
+    result = subprocess.run([tool("grpcurl"), "-plaintext", *args], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_grpcurl_list_through_envoy(stack) -> None:
+    services = set(grpcurl(stack.target, "list").split())
+    assert {"grpctest.Grpctest", "grpc.health.v1.Health",
+            "grpc.reflection.v1alpha.ServerReflection"} <= services
+
+
+def test_grpcurl_describe_through_envoy(stack) -> None:
+    out = grpcurl(stack.target, "describe", "grpctest.Grpctest")
+    assert "grpctest.Grpctest is a service:" in out
+    assert "rpc GetServerResponse ( .grpctest.Message ) returns ( .grpctest.MessageResponse );" in out
+    message = grpcurl(stack.target, "describe", "grpctest.MessageResponse")
+    assert "string replica = 3;" in message and "bool received = 2;" in message
+
+
+def test_grpcurl_call_through_envoy(stack) -> None:
+    reply = json.loads(grpcurl("-d", '{"message": "from grpcurl"}', stack.target,
+                               "grpctest.Grpctest/GetServerResponse"))
+    assert reply["message"] == 'Hello I am up and running received "from grpcurl" message from you'
+    assert reply["received"] is True
+    assert reply["replica"] in ALL_REPLICAS
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+def wait_for_rotation(stack, replica: int, in_rotation: bool, timeout: float = 15) -> float:
+    host = stack.replica_target(replica)
+    return stack.wait_until(lambda: (host in stack.healthy_hosts()) == in_rotation, timeout,
+                            f"{host} to {'join' if in_rotation else 'leave'} Envoy's rotation")
+
+
+def test_sigterm_replica_drains_out_of_rotation_without_failed_calls(fresh_stack) -> None:
+    victim = fresh_stack.replicas[1]
+    with Load(fresh_stack.target) as load:
+        time.sleep(1)
+        victim.signal(signal.SIGTERM)
+        left_after = wait_for_rotation(fresh_stack, 1, in_rotation=False)
+        assert victim.popen.wait(30) == 0  # drained, finished in-flight calls, exit 0
+        gone = time.monotonic()
+        time.sleep(1)
+    assert load.failures == []
+    assert left_after < 5, f"left rotation only after {left_after:.1f} s"
+    assert victim.name not in load.replicas_since(gone)
+    assert set(load.replicas_since(gone)) == ALL_REPLICAS - {victim.name}
+
+
+def test_killed_replica_leaves_rotation_calls_keep_succeeding_and_it_rejoins(fresh_stack) -> None:
+    victim = fresh_stack.replicas[2]
+    with Load(fresh_stack.target) as load:
+        time.sleep(1)
+        victim.signal(signal.SIGKILL)
+        left_after = wait_for_rotation(fresh_stack, 2, in_rotation=False)
+        victim.popen.wait(10)
+        time.sleep(1)
+        fresh_stack.supervise_once()  # what `make run`'s loop does: restart the dead replica
+        rejoined_after = wait_for_rotation(fresh_stack, 2, in_rotation=True)
+        back = time.monotonic()
+        time.sleep(1)
+    assert load.failures == [], load.failures[:5]
+    assert left_after < 5 and rejoined_after < 10
+    assert victim.restarts == 1
+    assert victim.name in load.replicas_since(back)
+
+
+def test_stack_keeps_serving_with_one_replica_left(fresh_stack) -> None:
+    for index in (0, 1):
+        fresh_stack.replicas[index].signal(signal.SIGKILL)
+    for index in (0, 1):
+        wait_for_rotation(fresh_stack, index, in_rotation=False)
+    result = run_client("go-client", fresh_stack.target, "--count", "10")
+    assert result.returncode == 0, result.stderr
+    assert calls_per_replica(result.stdout) == {"replica-3": 10}
+
+
+# -- the commands a user types -------------------------------------------------------------------
+
+def free_port_block(size: int) -> int:
+    """A first port such that it and the next size-1 ports are all free."""
+    for _ in range(50):
+        base = free_port()
+        if base + size < 65536 and not any(port_in_use(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports found")
+
+
+def stack_command(command: str, *extra: str) -> tuple[list[str], list[int]]:
+    base, envoy, admin = free_port_block(REPLICAS), free_port(), free_port()
+    argv = [sys.executable, str(REPO / "local" / "stack.py"), command, "--base-port", str(base),
+            "--envoy-port", str(envoy), "--admin-port", str(admin), *extra]
+    return argv, [base + i for i in range(REPLICAS)] + [envoy, admin]
+
+
+def test_demo_calls_every_replica_with_both_clients_and_stops_everything() -> None:
+    argv, ports = stack_command("demo", "--calls", "9")
+    result = subprocess.run(argv, env=child_env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo OK: every one of the 3 replicas answered both clients" in result.stdout
+    assert result.stdout.count("  replica-1: 3 calls") == 2
+    assert not [p for p in ports if port_in_use(p)]
+
+
+def test_run_stops_everything_on_ctrl_c() -> None:
+    argv, ports = stack_command("run")
+    # Its own process group, as a terminal's foreground job: Ctrl-C goes to the group.
+    proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        for line in proc.stdout:
+            if line.startswith("ready:") or time.monotonic() > deadline:
+                break
+        assert line.startswith("ready:"), "stack did not become ready"
+        assert all(port_in_use(p) for p in ports)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert not [p for p in ports if port_in_use(p)]
