@@ -294,14 +294,19 @@ def calls_per_replica(output: str) -> dict[str, int]:
 
 @contextlib.contextmanager
 def _signals_raise_interrupt() -> Iterator[None]:
-    """Turns SIGTERM into KeyboardInterrupt, so both take the same cleanup path."""
+    """Turns SIGINT and SIGTERM into KeyboardInterrupt, so both take the same cleanup path.
+
+    SIGINT is set explicitly: a shell starts background jobs with SIGINT ignored, and
+    Python then would not raise KeyboardInterrupt on Ctrl-C / kill -INT.
+    """
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def demo(args: argparse.Namespace) -> int:
