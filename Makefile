@@ -75,9 +75,27 @@ proto: $(PYTHON) $(PROTOC_PLUGINS) ## Regenerate the Python and Go code from pro
 # --- checks -----------------------------------------------------------------------------
 
 .PHONY: test
-test: setup ## Run every test: unit, local stack through Envoy, Go client, drift check
+test: test-local test-compose ## Run every test (what CI runs): test-local, then test-compose
+
+.PHONY: test-local
+test-local: setup ## Fast tests: unit, Go client, local stack through Envoy, drift check
 	cd go-client && go vet ./... && GRPCTEST_PYTHON=$(CURDIR)/$(PYTHON) go test -count=1 ./...
-	PATH="$(BIN):$$PATH" $(PYTHON) -m pytest $(PYTEST_ARGS)
+	PATH="$(BIN):$$PATH" $(PYTHON) -m pytest --ignore=tests/test_compose.py $(PYTEST_ARGS)
+
+.PHONY: test-compose
+test-compose: setup container-tools ## The compose topology on a real Docker engine (slow)
+	PATH="$(BIN):$$PATH" $(PYTHON) -m pytest tests/test_compose.py $(PYTEST_ARGS)
+
+# Debian's Docker engine, Compose v1 and debootstrap (for offline base-image stand-ins).
+DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 docker-compose=1.29.2-3 \
+                             debootstrap=1.0.128+nmu2+deb12u2
+.PHONY: container-tools
+container-tools:
+	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null \
+	    || ! { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; }; then \
+	  echo "installing $(DEBIAN_CONTAINER_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_CONTAINER_PACKAGES); \
+	fi
 
 .PHONY: lint
 lint: setup ## Static checks: gofmt, go vet, Python byte-compile

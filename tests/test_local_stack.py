@@ -17,7 +17,7 @@ from conftest import REPLICAS, run_client, tool
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from healthcheck import check_health
 from load import Load
-from stack import REPO, calls_per_replica, child_env, free_port, port_in_use
+from stack import REPO, calls_per_replica, child_env, free_port, port_in_use, wait_until
 
 CLIENTS = ["py-client", "go-client"]
 ALL_REPLICAS = {f"replica-{i}" for i in range(1, REPLICAS + 1)}
@@ -124,7 +124,7 @@ def test_grpcurl_call_through_envoy(stack) -> None:
 
 def wait_for_rotation(stack, replica: int, in_rotation: bool, timeout: float = 15) -> float:
     host = stack.replica_target(replica)
-    return stack.wait_until(lambda: (host in stack.healthy_hosts()) == in_rotation, timeout,
+    return wait_until(lambda: (host in stack.healthy_hosts()) == in_rotation, timeout,
                             f"{host} to {'join' if in_rotation else 'leave'} Envoy's rotation")
 
 

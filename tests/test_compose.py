@@ -1,0 +1,159 @@
+"""The container topology end to end on a real Docker engine.
+
+Builds every project image, brings docker-compose.yml up (3 py-server replicas behind
+Envoy on localhost:8080), and checks what a user does: grpcurl through Envoy, the
+client containers, scaling to 5, and stopping a replica under load without a failed
+call. Then tears everything down and stops the engine if it started one.
+
+Slow (minutes on a fresh machine: base image stand-ins and image builds); run alone
+with `make test-compose`. With CI=true it runs and fails loudly; it never skips.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import FIGURES, tool
+from containers import DockerEngine, ensure_base_images, sh
+from load import Load
+from stack import REPO, calls_per_replica, envoy_healthy_hosts, port_in_use, wait_until
+
+PROJECT = "grpctest-e2e"
+TARGET = "localhost:8080"
+ADMIN_PORT = 9901
+IMAGES = {"py-server": "grpctest/py-server:dev", "py-client": "grpctest/py-client:dev",
+          "go-client": "grpctest/go-client:dev"}
+
+pytestmark = pytest.mark.timeout(2400)
+
+
+def compose_command() -> list[str]:
+    """`docker compose` (v2) where installed, else Debian's docker-compose (v1.29)."""
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.fail("neither `docker compose` nor docker-compose is installed: "
+                "run `make test-compose`, which installs them")
+
+
+def compose(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return sh(*compose_command(), "--project-name", PROJECT, "--file",
+              str(REPO / "docker-compose.yml"), *args, timeout=timeout, cwd=REPO)
+
+
+def project_resources() -> list[str]:
+    label = f"label=com.docker.compose.project={PROJECT}"
+    containers = sh("docker", "ps", "-aq", "--filter", label).stdout.split()
+    networks = sh("docker", "network", "ls", "-q", "--filter", label).stdout.split()
+    return containers + networks
+
+
+def server_containers() -> list[str]:
+    return compose("ps", "-q", "py-server").stdout.split()
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    workdir = tmp_path_factory.mktemp("containers")
+    busy = [p for p in (8080, ADMIN_PORT) if port_in_use(p)]
+    if busy:
+        pytest.fail(f"ports {busy} are in use; the compose topology publishes them "
+                    "(stop `make run` or another stack first)")
+    with DockerEngine(workdir / "dockerd.log"):
+        try:
+            FIGURES["base images"] = ensure_base_images(workdir)
+            start = time.monotonic()
+            compose("--profile", "clients", "build")
+            FIGURES["image build seconds"] = round(time.monotonic() - start, 1)
+            start = time.monotonic()
+            compose("up", "-d")
+            wait_until(lambda: len(envoy_healthy_hosts(ADMIN_PORT)) == 3, 120,
+                       "Envoy to see 3 healthy py-server replicas")
+            FIGURES["seconds from `up -d` to 3 healthy replicas in Envoy"] = round(
+                time.monotonic() - start, 1)
+            yield
+        finally:
+            # Logs help when something failed; then leave no container or network behind.
+            logs = subprocess.run([*compose_command(), "-p", PROJECT, "logs", "--tail", "30"],
+                                  capture_output=True, text=True, cwd=REPO, timeout=120)
+            (workdir / "compose.log").write_text(logs.stdout + logs.stderr)
+            compose("--profile", "clients", "down", "--volumes", "--remove-orphans",
+                    "--timeout", "30")
+    assert project_resources() == [], "compose down left containers or networks behind"
+
+
+def test_images_are_small_and_run_as_non_root(topology) -> None:
+    sizes = {}
+    for name, image in IMAGES.items():
+        info = json.loads(sh("docker", "image", "inspect", image).stdout)[0]
+        sizes[name] = round(info["Size"] / 1e6, 1)
+        assert info["Config"]["User"] not in ("", "0", "root"), f"{image} runs as root"
+    FIGURES["image sizes MB"] = sizes
+    assert sizes["go-client"] <= 20, sizes
+
+
+def test_server_containers_are_healthy_by_their_grpc_healthcheck(topology) -> None:
+    ids = server_containers()
+    assert len(ids) == 3
+    states = [json.loads(sh("docker", "inspect", i).stdout)[0]["State"] for i in ids]
+    assert [s["Health"]["Status"] for s in states] == ["healthy"] * 3
+    assert all("SERVING" in s["Health"]["Log"][-1]["Output"] for s in states)
+
+
+def test_grpcurl_list_and_describe_through_envoy(topology) -> None:
+    grpcurl = tool("grpcurl")
+    listing = sh(grpcurl, "-plaintext", TARGET, "list").stdout.split()
+    assert {"grpctest.Grpctest", "grpc.health.v1.Health"} <= set(listing)
+    described = sh(grpcurl, "-plaintext", TARGET, "describe", "grpctest.Grpctest").stdout
+    assert "rpc GetServerResponse ( .grpctest.Message ) returns ( .grpctest.MessageResponse );" \
+        in described
+
+
+def test_envoy_admin_is_published_on_loopback_only(topology) -> None:
+    envoy = compose("ps", "-q", "envoy").stdout.strip()
+    ports = json.loads(sh("docker", "inspect", envoy).stdout)[0]["NetworkSettings"]["Ports"]
+    assert {b["HostIp"] for b in ports[f"{ADMIN_PORT}/tcp"]} == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("client", ["go-client", "py-client"])
+def test_client_container_reaches_every_replica(topology, client: str) -> None:
+    result = compose("run", "--rm", client)
+    per_replica = calls_per_replica(result.stdout)
+    FIGURES[f"{client} container: calls per replica"] = per_replica
+    assert len(per_replica) == 3, result.stdout
+    assert sum(per_replica.values()) == 30
+
+
+def test_scale_to_5_puts_5_replicas_in_rotation_without_config_edit(topology) -> None:
+    start = time.monotonic()
+    compose("up", "-d", "--no-recreate", "--scale", "py-server=5")
+    wait_until(lambda: len(envoy_healthy_hosts(ADMIN_PORT)) == 5, 120,
+               "Envoy to see 5 healthy replicas")
+    FIGURES["seconds from --scale 5 to 5 healthy replicas in Envoy"] = round(
+        time.monotonic() - start, 1)
+    result = compose("run", "--rm", "-e", "GRPCTEST_COUNT=50", "go-client")
+    assert len(calls_per_replica(result.stdout)) == 5, result.stdout
+
+
+def test_stopping_a_replica_under_load_loses_no_call(topology) -> None:
+    before = len(envoy_healthy_hosts(ADMIN_PORT))
+    victim = server_containers()[0]
+    with Load(TARGET) as load:
+        time.sleep(1)
+        sh("docker", "stop", victim)  # SIGTERM: NOT_SERVING, drain, finish, exit
+        wait_until(lambda: len(envoy_healthy_hosts(ADMIN_PORT)) == before - 1, 30,
+                   "Envoy to drop the stopped replica")
+        time.sleep(1)
+    FIGURES["stop one replica under load: calls sent / failed"] = f"{load.sent} / {len(load.failures)}"
+    exit_code = json.loads(sh("docker", "inspect", victim).stdout)[0]["State"]["ExitCode"]
+    assert load.failures == [], load.failures[:5]
+    assert load.sent > 50
+    assert exit_code == 0
