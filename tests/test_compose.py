@@ -87,7 +87,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             (workdir / "compose.log").write_text(logs.stdout + logs.stderr)
             compose("--profile", "clients", "down", "--volumes", "--remove-orphans",
                     "--timeout", "30")
-    assert project_resources() == [], "compose down left containers or networks behind"
+            leftovers = project_resources()
+    assert leftovers == [], "compose down left containers or networks behind"
 
 
 def test_images_are_small_and_run_as_non_root(topology) -> None:
