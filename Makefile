@@ -66,6 +66,26 @@ client: setup ## Call the running stack with both clients (ARGS="--count 10")
 	$(PYTHON) py-client/client.py $(or $(ARGS),--count 6)
 	$(GO_CLIENT) $(or $(ARGS),--count 6)
 
+# --- containers (docker compose) -------------------------------------------------------------
+
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+.PHONY: up
+up: ## Build and start the compose topology in the background (3 replicas + Envoy on :8080)
+	$(COMPOSE) up --build --detach
+
+.PHONY: down
+down: ## Stop and remove the compose topology
+	$(COMPOSE) --profile clients down --remove-orphans
+
+.PHONY: logs
+logs: ## Follow the compose topology's logs
+	$(COMPOSE) logs --follow
+
+.PHONY: ps
+ps: ## Show the compose topology's containers and their health
+	$(COMPOSE) ps
+
 # --- code generation -------------------------------------------------------------------
 
 .PHONY: proto
