@@ -165,7 +165,8 @@ class LocalStack:
 
     def __init__(self, replicas: int = 3, base_port: int = 50051, envoy_port: int = 8080,
                  admin_port: int = 9901, log_dir: Path | None = None,
-                 server_args: Sequence[str] = (), ports: Sequence[int] | None = None) -> None:
+                 server_args: Sequence[str] = (), ports: Sequence[int] | None = None,
+                 envoy_args: Sequence[str] = ("--log-level", "warn")) -> None:
         self.ports = list(ports) if ports else [base_port + i for i in range(replicas)]
         self.envoy_port = envoy_port
         self.admin_port = admin_port
@@ -180,7 +181,7 @@ class LocalStack:
             for i, port in enumerate(self.ports, start=1)
         ]
         self.envoy = Process("envoy", [
-            envoy_binary(), "-c", str(self.envoy_config), "--log-level", "warn",
+            envoy_binary(), "-c", str(self.envoy_config), *envoy_args,
             # Several Envoys (e.g. parallel tests) may run on one machine: no shared
             # memory segment for hot restart, which the local run does not use.
             "--disable-hot-restart",

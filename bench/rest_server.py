@@ -1,0 +1,48 @@
+"""The same operation as JSON over HTTP, for the gRPC-vs-REST comparison.
+
+FastAPI on uvicorn (with uvloop and httptools, uvicorn's "standard" extras: REST at
+its mainstream best). POST /v1/messages {"message": "..."} answers
+{"message": "Hello I am up and running ...", "received": true, "replica": "..."},
+and an empty message gets 422 like py-server's INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel
+
+REPLY_TEMPLATE = 'Hello I am up and running received "{}" message from you'
+
+app = FastAPI()
+
+
+class Message(BaseModel):
+    message: str
+
+
+class MessageResponse(BaseModel):
+    message: str
+    received: bool
+    replica: str
+
+
+@app.post("/v1/messages")
+async def get_server_response(request: Message) -> MessageResponse:
+    if not request.message:
+        raise HTTPException(status_code=422, detail="message must not be empty")
+    return MessageResponse(message=REPLY_TEMPLATE.format(request.message), received=True,
+                           replica="rest")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
