@@ -29,7 +29,7 @@ help: ## Show this help
 
 # --- set-up --------------------------------------------------------------------------
 
-$(PYTHON): requirements-dev.txt py-server/requirements.txt py-client/requirements.txt
+$(PYTHON): requirements-dev.txt py-server/requirements.txt py-client/requirements.txt bench/requirements.txt
 	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --requirement requirements-dev.txt
 	@# Make the generated stubs importable as `grpctest.grpctest_pb2` in the venv.
@@ -86,6 +86,19 @@ logs: ## Follow the compose topology's logs
 ps: ## Show the compose topology's containers and their health
 	$(COMPOSE) ps
 
+# --- benchmark ------------------------------------------------------------------------------
+
+# h2load, the load generator of `make bench` (Debian's nghttp2-client, pinned).
+NGHTTP2_CLIENT := nghttp2-client=1.52.0-1+deb12u3
+.PHONY: bench-tools
+bench-tools:
+	@command -v h2load >/dev/null || { echo "installing $(NGHTTP2_CLIENT)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NGHTTP2_CLIENT); }
+
+.PHONY: bench
+bench: setup bench-tools ## Benchmark gRPC vs REST, Envoy's cost, replica scaling (a few minutes)
+	$(PYTHON) bench/run.py
+
 # --- code generation -------------------------------------------------------------------
 
 .PHONY: proto
@@ -98,7 +111,7 @@ proto: $(PYTHON) $(PROTOC_PLUGINS) ## Regenerate the Python and Go code from pro
 test: test-local test-compose ## Run every test (what CI runs): test-local, then test-compose
 
 .PHONY: test-local
-test-local: setup ## Fast tests: unit, Go client, local stack through Envoy, drift check
+test-local: setup bench-tools ## Fast tests: unit, Go client, local stack through Envoy, drift check
 	cd go-client && go vet ./... && GRPCTEST_PYTHON=$(CURDIR)/$(PYTHON) go test -count=1 ./...
 	PATH="$(BIN):$$PATH" $(PYTHON) -m pytest --ignore=tests/test_compose.py $(PYTEST_ARGS)
 

@@ -9,6 +9,7 @@ and an empty message gets 422 like py-server's INVALID_ARGUMENT.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
@@ -40,8 +41,10 @@ async def get_server_response(request: Message) -> MessageResponse:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.run("rest_server:app", app_dir=str(Path(__file__).parent), host="127.0.0.1",
+                port=args.port, workers=args.workers, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ import grpc
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "local"))
-from stack import REPO, LocalStack, Process, free_port, wait_until  # noqa: E402
+from stack import (REPO, LocalStack, Process, free_port,  # noqa: E402
+                   signals_raise_interrupt, wait_until)
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc  # noqa: E402
 
@@ -77,7 +78,10 @@ class Result:
             "errors": self.errors,
             "cpu_ms_per_1k": round(self.cpu_seconds * 1e6 / self.requests, 1) if self.requests else 0.0,
             "requests": self.requests,
-            "bytes_per_call": round(self.traffic_bytes / self.requests, 1) if self.requests else 0.0,
+            # None where h2load cannot count it (its traffic counter is wrong when the
+            # server closes every connection).
+            "bytes_per_call": (round(self.traffic_bytes / self.requests, 1)
+                               if self.requests and self.traffic_bytes else None),
         }
 
 
@@ -104,13 +108,32 @@ def rest_body(message: str) -> bytes:
     return json.dumps({"message": message}, separators=(",", ":")).encode()
 
 
+def _proc_stat(pid: int) -> list[str]:
+    # Fields after "(comm)": [0] state, [1] ppid, ..., [11] utime, [12] stime.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
+    """CPU time used so far by these processes and all their descendants (e.g. workers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_proc_stat(int(entry.name))[1])
+            except (OSError, IndexError):
+                pass  # exited meanwhile
+    tree, frontier = set(pids), set(pids)
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - tree
+        tree |= frontier
     total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / ticks
+    for pid in tree:
+        try:
+            fields = _proc_stat(pid)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def check_grpc_ok(target: str, message: str) -> None:
@@ -171,7 +194,7 @@ def h2load(scenario: Scenario, seconds: float, warmup: float, workdir: Path) -> 
     cpu = cpu_seconds(pids) - cpu_before
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, "
                      r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
-    codes = re.search(r"status codes: (\d+) 2xx", out)
+    codes = re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     traffic = re.search(r"traffic: .*?\((\d+)\) total", out)
     finished = re.search(r"finished in ([\d.]+)(ms|s),", out)
     if not (done and codes and traffic and finished):
@@ -181,8 +204,11 @@ def h2load(scenario: Scenario, seconds: float, warmup: float, workdir: Path) -> 
     requests = int(done[2])
     return Result(scenario.name, requests=requests,
                   seconds=float(finished[1]) / (1000 if finished[2] == "ms" else 1),
-                  errors=int(done[3]) + int(done[4]) + int(done[5]) + requests - int(codes[1]),
-                  cpu_seconds=cpu, traffic_bytes=int(traffic[1]), latencies_us=latencies)
+                  # (not "done - 2xx": h2load's 2xx counter can be off by one at the
+                  # edge of the measurement window)
+                  errors=sum(int(n) for n in (*done.groups()[2:], *codes.groups())),
+                  cpu_seconds=cpu, traffic_bytes=0 if scenario.new_connection else int(traffic[1]),
+                  latencies_us=latencies)
 
 
 def _h2load_output(argv: list[str], url: str, expected_seconds: float) -> str:
@@ -215,6 +241,8 @@ def stack_pids(stack: LocalStack) -> Callable[[], list[int]]:
 def run(args: argparse.Namespace) -> dict[str, object]:
     python = sys.executable
     workdir = Path(tempfile.mkdtemp(prefix="grpctest-bench-"))
+    server_args = ["--log-level", "WARNING", "--workers", str(args.server_workers)]
+    envoy_args = ["--log-level", "error", "--concurrency", str(args.envoy_concurrency)]
     with ExitStack() as stack:
         ports = {name: free_port() for name in ("article", "server", "rest")}
         article = stack.enter_context(single_process(
@@ -222,19 +250,19 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                                str(ports["article"])], ports["article"], workdir))
         server = stack.enter_context(single_process(
             "py_server", [python, str(REPO / "py-server" / "server.py"), "--port",
-                          str(ports["server"]), "--log-level", "WARNING"],
+                          str(ports["server"]), *server_args],
             ports["server"], workdir))
         rest = stack.enter_context(single_process(
-            "rest_server", [python, str(HERE / "rest_server.py"), "--port", str(ports["rest"])],
+            "rest_server", [python, str(HERE / "rest_server.py"), "--port", str(ports["rest"]),
+                            "--workers", str(args.rest_workers)],
             ports["rest"], workdir))
         envoy_1 = stack.enter_context(LocalStack(
             ports=[free_port()], envoy_port=free_port(), admin_port=free_port(),
-            log_dir=workdir, server_args=["--log-level", "WARNING"],
-            envoy_args=["--log-level", "error"]))
+            log_dir=workdir, server_args=server_args, envoy_args=envoy_args))
         envoy_3 = stack.enter_context(LocalStack(
             ports=[free_port() for _ in range(3)], envoy_port=free_port(),
-            admin_port=free_port(), log_dir=workdir, server_args=["--log-level", "WARNING"],
-            envoy_args=["--log-level", "error"]))
+            admin_port=free_port(), log_dir=workdir, server_args=server_args,
+            envoy_args=envoy_args))
 
         def grpc_url(port: int) -> str:
             return f"http://127.0.0.1:{port}{GRPC_PATH}"
@@ -280,7 +308,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     "platform": platform.platform()},
         "settings": {"seconds_per_round": args.seconds, "warmup_seconds": args.warmup,
                      "rounds": args.rounds, "in_flight": IN_FLIGHT,
-                     "grpc_connections": GRPC_CONNECTIONS, "load_generator": h2load_version()},
+                     "grpc_connections": GRPC_CONNECTIONS, "load_generator": h2load_version(),
+                     "server_workers": args.server_workers, "rest_workers": args.rest_workers,
+                     "envoy_concurrency": args.envoy_concurrency},
         "scenarios": summaries,
         "payload_bytes": payload_bytes(),
         "goals": goals({s["name"]: s for s in summaries}),
@@ -327,7 +357,8 @@ def write_markdown(report: dict, path: Path) -> None:
     rows = ["| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU ms / 1k calls | bytes / call |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     rows += [f"| {s['name']} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p90_ms']:.2f} | "
-             f"{s['p99_ms']:.2f} | {s['errors']} | {s['cpu_ms_per_1k']:.0f} | {s['bytes_per_call']:.0f} |"
+             f"{s['p99_ms']:.2f} | {s['errors']} | {s['cpu_ms_per_1k']:.0f} | "
+             f"{'n/a' if s['bytes_per_call'] is None else round(s['bytes_per_call'])} |"
              for s in report["scenarios"]]
     goal_rows = ["| goal | measured | target | met |", "| --- | ---: | --- | --- |"]
     goal_rows += [f"| {g['goal']} | {g['value']} | {g['target']} | {'yes' if g['met'] else 'no'} |"
@@ -378,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5, help="measured seconds per round")
     parser.add_argument("--warmup", type=float, default=1, help="warm-up seconds per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server-workers", type=int, default=2,
+                        help="py-server processes per replica (SO_REUSEPORT)")
+    parser.add_argument("--rest-workers", type=int, default=2,
+                        help="uvicorn worker processes of the REST server")
+    parser.add_argument("--envoy-concurrency", type=int, default=1,
+                        help="Envoy worker threads")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny run that only proves the harness works (for make test)")
     args = parser.parse_args(argv)
@@ -387,7 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: h2load not found: `make bench` installs Debian's nghttp2-client",
               file=sys.stderr)
         return 1
-    report = run(args)
+    try:
+        with signals_raise_interrupt():  # Ctrl-C / SIGTERM: every server stops too
+            report = run(args)
+    except KeyboardInterrupt:
+        print("interrupted: every server stopped", file=sys.stderr)
+        return 130
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(report, args.out / "latest.md")

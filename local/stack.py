@@ -292,7 +292,7 @@ def calls_per_replica(output: str) -> dict[str, int]:
 # -- commands ------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _signals_raise_interrupt() -> Iterator[None]:
+def signals_raise_interrupt() -> Iterator[None]:
     """Turns SIGINT and SIGTERM into KeyboardInterrupt, so both take the same cleanup path.
 
     SIGINT is set explicitly: a shell starts background jobs with SIGINT ignored, and
@@ -367,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s stack: %(message)s")
     try:
-        with _signals_raise_interrupt():
+        with signals_raise_interrupt():
             return demo(args) if args.command == "demo" else run(args)
     except KeyboardInterrupt:
         print("\nstopped: every replica and Envoy shut down", file=sys.stderr)

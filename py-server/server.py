@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import multiprocessing
 import os
 import signal
 import socket
 from collections.abc import Sequence
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
@@ -47,8 +49,11 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
         self._replica = replica
 
     async def GetServerResponse(
-        self, request: grpctest_pb2.Message, context: grpc.aio.ServicerContext
+        self, request: grpctest_pb2.Message | DecodeError, context: grpc.aio.ServicerContext
     ) -> grpctest_pb2.MessageResponse:
+        if isinstance(request, DecodeError):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"request is not a valid grpctest.Message: {request}")
         if not request.message:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "message must not be empty")
         log.debug("received message of %s characters", len(request.message))
@@ -57,6 +62,32 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
             received=True,
             replica=self._replica,
         )
+
+
+def parse_message(data: bytes) -> grpctest_pb2.Message | DecodeError:
+    """Request deserializer that hands a parse error to the handler instead of raising.
+
+    gRPC turns a raising deserializer into an opaque INTERNAL error; this way malformed
+    protobuf and invalid UTF-8 get INVALID_ARGUMENT with the parser's reason.
+    """
+    try:
+        return grpctest_pb2.Message.FromString(data)
+    except DecodeError as err:
+        return err
+
+
+def add_grpctest_servicer(servicer: GrpctestServicer, server: grpc.aio.Server) -> None:
+    """Registers the servicer as the generated add_GrpctestServicer_to_server does, but
+    with parse_message as the request deserializer."""
+    handlers = {
+        "GetServerResponse": grpc.unary_unary_rpc_method_handler(
+            servicer.GetServerResponse,
+            request_deserializer=parse_message,
+            response_serializer=grpctest_pb2.MessageResponse.SerializeToString,
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -114,6 +145,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(env GRPCTEST_GRACE_SECONDS, default %(default)s)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=env("GRPCTEST_WORKERS", "1"),
+        help="server processes sharing the port through SO_REUSEPORT; Python runs one "
+        "core per process (env GRPCTEST_WORKERS, default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default=env("GRPCTEST_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -125,6 +163,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--port must be between 0 (any free port) and 65535, got {args.port}")
     if args.max_message_bytes <= 0:
         parser.error("--max-message-bytes must be positive")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and args.port == 0:
+        parser.error("--workers > 1 needs a fixed --port (the workers share it)")
     if args.drain_seconds < 0 or args.grace_seconds < 0:
         parser.error("--drain-seconds and --grace-seconds must not be negative")
     return args
@@ -151,12 +193,16 @@ async def start_server(args: argparse.Namespace) -> tuple[grpc.aio.Server, Healt
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", args.max_message_bytes),
-            # Without SO_REUSEPORT a second server on a taken port fails loudly
-            # instead of silently sharing the port with the first.
-            ("grpc.so_reuseport", 0),
+            # Own limits, whatever sits in front: streams per connection, and idle
+            # connections closed after 5 minutes.
+            ("grpc.max_concurrent_streams", 100),
+            ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
+            # Only the workers of one server share a port; otherwise a second server
+            # on a taken port fails loudly instead of silently sharing it.
+            ("grpc.so_reuseport", 1 if args.workers > 1 else 0),
         ]
     )
-    grpctest_pb2_grpc.add_GrpctestServicer_to_server(GrpctestServicer(args.replica), server)
+    add_grpctest_servicer(GrpctestServicer(args.replica), server)
 
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -191,12 +237,45 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("replica %s stopped", args.replica)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
+def _serve_forever(args: argparse.Namespace) -> None:
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args))
+
+
+def _run_workers(args: argparse.Namespace) -> None:
+    """Starts args.workers server processes on one port and waits for them.
+
+    Each worker handles SIGTERM/SIGINT itself (drain, grace, exit 0); this parent
+    forwards the signal and exits 0 only if every worker did.
+    """
+    context = multiprocessing.get_context("spawn")  # no gRPC state is forked
+    workers = [context.Process(target=_serve_forever, args=(args,), name=f"worker-{i}")
+               for i in range(args.workers)]
+    for worker in workers:
+        worker.start()
+
+    def forward(signum: int, frame: object) -> None:
+        for worker in workers:
+            if worker.pid is not None and worker.is_alive():
+                os.kill(worker.pid, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    for worker in workers:
+        worker.join()
+    failed = [w.name for w in workers if w.exitcode != 0]
+    if failed:
+        raise SystemExit(f"server: workers {failed} exited with an error")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     try:
-        asyncio.run(serve(args))
+        if args.workers > 1:
+            _run_workers(args)
+        else:
+            _serve_forever(args)
     except (OSError, RuntimeError) as err:
         raise SystemExit(f"server: failed to start: {err}") from None
 

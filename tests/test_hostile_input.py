@@ -1,0 +1,181 @@
+"""Hostile input against the real stack: through Envoy and straight to a replica.
+
+Each bad request gets a precise status or a closed connection, and the service keeps
+answering afterwards. A hypothesis fuzz test (bounded budget) drives arbitrary bytes
+and arbitrary text through the request path.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import REPLICAS
+from grpctest import grpctest_pb2, grpctest_pb2_grpc
+
+METHOD = "/grpctest.Grpctest/GetServerResponse"
+REPLY = 'Hello I am up and running received "{}" message from you'
+
+
+@pytest.fixture(params=["envoy", "replica"])
+def target(request, stack) -> str:
+    return stack.target if request.param == "envoy" else stack.replica_target(0)
+
+
+def raw_call(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> bytes:
+    """A call with the body sent as is (no serialization), as a broken client would."""
+    with grpc.insecure_channel(target) as channel:
+        return channel.unary_unary(method)(body, timeout=timeout)
+
+
+def status_of(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as err:
+        raw_call(target, body, method, timeout)
+    return err.value
+
+
+def assert_still_serving(stack) -> None:
+    stack.check_alive()
+    with grpc.insecure_channel(stack.target) as channel:
+        stub = grpctest_pb2_grpc.GrpctestStub(channel)
+        replicas = {stub.GetServerResponse(grpctest_pb2.Message(message="ok"), timeout=5).replica
+                    for _ in range(3 * REPLICAS)}
+    assert len(replicas) == REPLICAS
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"\x0a\x02\xff\xfe", "String field had bad UTF-8"),
+    (b"\x0a\x10ab", "Wire format was corrupt"),
+    (b"\xff\xff\xff\xff", "Wire format was corrupt"),
+])
+def test_malformed_request_is_invalid_argument(stack, target: str, body: bytes, reason: str) -> None:
+    err = status_of(target, body)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details() == f"request is not a valid grpctest.Message: Error parsing message " \
+                            f"with type 'grpctest.Message': {reason}"
+    assert_still_serving(stack)
+
+
+@pytest.mark.parametrize("method", ["/grpctest.Grpctest/NoSuchMethod", "/no.Such/Service"])
+def test_unknown_method_is_unimplemented(stack, target: str, method: str) -> None:
+    assert status_of(target, b"", method).code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_expired_and_near_expired_deadlines(stack, target: str) -> None:
+    body = grpctest_pb2.Message(message="late").SerializeToString()
+    # (grpcio treats timeout=0 as "no deadline"; a negative one lies in the past.)
+    assert status_of(target, body, timeout=-1).code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # Deadlines that expire while the call is in flight: each call ends OK or
+    # DEADLINE_EXCEEDED (which one depends on timing), never anything else.
+    outcomes = set()
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(METHOD)
+        for _ in range(200):
+            try:
+                call(body, timeout=0.0005)
+                outcomes.add(grpc.StatusCode.OK)
+            except grpc.RpcError as err:
+                outcomes.add(err.code())
+    assert outcomes <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, outcomes
+    assert_still_serving(stack)
+
+
+def exchange(port: int, payload: bytes, timeout: float = 10) -> bytes:
+    """Sends payload on a raw TCP connection; returns what came back until the peer closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        received = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        else:
+            pytest.fail(f"port {port} kept the connection open after {payload[:20]!r}")
+    return received
+
+
+def test_plain_http1_to_envoy_gets_an_http_error_and_a_closed_connection(stack) -> None:
+    reply = exchange(stack.envoy_port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status_line = reply.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 ") and not status_line.startswith(b"HTTP/1.1 2")
+    assert_still_serving(stack)
+
+
+def test_plain_http1_to_a_replica_gets_a_closed_connection(stack) -> None:
+    port = int(stack.replica_target(0).rsplit(":", 1)[1])
+    exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert_still_serving(stack)
+
+
+def test_garbage_bytes_get_a_closed_connection(stack) -> None:
+    garbage = os.urandom(4096)
+    for port in (stack.envoy_port, int(stack.replica_target(1).rsplit(":", 1)[1])):
+        exchange(port, garbage)
+    assert_still_serving(stack)
+
+
+def test_idle_and_half_open_connections_do_not_block_service(stack) -> None:
+    ports = [stack.envoy_port, int(stack.replica_target(2).rsplit(":", 1)[1])]
+    held = []
+    try:
+        for i in range(40):
+            sock = socket.create_connection(("127.0.0.1", ports[i % 2]), timeout=5)
+            if i % 4 < 2:
+                sock.sendall(b"PRI * HTTP/2.0\r\n")  # half an HTTP/2 preface, then silence
+            held.append(sock)
+        assert_still_serving(stack)
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_oversized_header_is_rejected_by_envoy(stack) -> None:
+    with grpc.insecure_channel(stack.target) as channel:
+        call = channel.unary_unary(METHOD)
+        with pytest.raises(grpc.RpcError) as err:
+            call(grpctest_pb2.Message(message="x").SerializeToString(), timeout=5,
+                 metadata=[("x-big", "y" * 70_000)])
+    assert err.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                grpc.StatusCode.UNAVAILABLE)
+    assert_still_serving(stack)
+
+
+# -- fuzz: bounded budget ----------------------------------------------------------------------
+
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(body=st.binary(max_size=512))
+def test_fuzz_arbitrary_bytes_get_ok_or_invalid_argument(stack, body: bytes) -> None:
+    try:
+        reply = grpctest_pb2.MessageResponse.FromString(raw_call(stack.replica_target(0), body))
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (body, err.code(), err.details())
+    else:
+        assert reply.received and reply.replica == "replica-1"
+
+
+@FUZZ
+@given(message=st.text(max_size=300))
+def test_fuzz_arbitrary_text_is_echoed_exactly_through_envoy(stack, message: str) -> None:
+    with grpc.insecure_channel(stack.target) as channel:
+        stub = grpctest_pb2_grpc.GrpctestStub(channel)
+        try:
+            reply = stub.GetServerResponse(grpctest_pb2.Message(message=message), timeout=5)
+        except grpc.RpcError as err:
+            assert message == "" and err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        else:
+            assert message and reply.message == REPLY.format(message) and reply.received
