@@ -12,7 +12,9 @@ with `make test-compose`. With CI=true it runs and fails loudly; it never skips.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -57,7 +59,13 @@ def project_resources() -> list[str]:
 
 
 def server_containers() -> list[str]:
-    return compose("ps", "-q", "py-server").stdout.split()
+    """The running py-server containers."""
+    return sh("docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
+              "--filter", "label=com.docker.compose.service=py-server").stdout.split()
+
+
+def inspect(container: str) -> dict:
+    return json.loads(sh("docker", "inspect", container).stdout)[0]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +112,7 @@ def test_images_are_small_and_run_as_non_root(topology) -> None:
 def test_server_containers_are_healthy_by_their_grpc_healthcheck(topology) -> None:
     ids = server_containers()
     assert len(ids) == 3
-    states = [json.loads(sh("docker", "inspect", i).stdout)[0]["State"] for i in ids]
+    states = [inspect(i)["State"] for i in ids]
     assert [s["Health"]["Status"] for s in states] == ["healthy"] * 3
     assert all("SERVING" in s["Health"]["Log"][-1]["Output"] for s in states)
 
@@ -120,7 +128,7 @@ def test_grpcurl_list_and_describe_through_envoy(topology) -> None:
 
 def test_envoy_admin_is_published_on_loopback_only(topology) -> None:
     envoy = compose("ps", "-q", "envoy").stdout.strip()
-    ports = json.loads(sh("docker", "inspect", envoy).stdout)[0]["NetworkSettings"]["Ports"]
+    ports = inspect(envoy)["NetworkSettings"]["Ports"]
     assert {b["HostIp"] for b in ports[f"{ADMIN_PORT}/tcp"]} == {"127.0.0.1"}
 
 
@@ -154,7 +162,35 @@ def test_stopping_a_replica_under_load_loses_no_call(topology) -> None:
                    "Envoy to drop the stopped replica")
         time.sleep(1)
     FIGURES["stop one replica under load: calls sent / failed"] = f"{load.sent} / {len(load.failures)}"
-    exit_code = json.loads(sh("docker", "inspect", victim).stdout)[0]["State"]["ExitCode"]
+    exit_code = inspect(victim)["State"]["ExitCode"]
     assert load.failures == [], load.failures[:5]
     assert load.sent > 50
     assert exit_code == 0
+
+
+def test_killed_replica_loses_no_call_and_its_restart_policy_brings_it_back(topology) -> None:
+    before = len(envoy_healthy_hosts(ADMIN_PORT))
+    victim = server_containers()[0]
+    pid = inspect(victim)["State"]["Pid"]
+    with Load(TARGET) as load:
+        time.sleep(1)
+        os.kill(pid, signal.SIGKILL)  # a crash, not a `docker stop`: no drain, no goodbye
+        # Docker restarts it at once (restart: unless-stopped); often faster than Envoy's
+        # two failed health checks, so it need not be seen out of rotation at all.
+        back = wait_until(lambda: inspect(victim)["RestartCount"] >= 1
+                          and inspect(victim)["State"]["Pid"] != pid
+                          and len(envoy_healthy_hosts(ADMIN_PORT)) == before, 90,
+                          "the restarted replica to be healthy in Envoy's rotation")
+        time.sleep(3)  # keep the load on while the restarted server warms up
+    FIGURES["kill -9 one replica under load: calls sent / failed"] = \
+        f"{load.sent} / {len(load.failures)}"
+    FIGURES["kill -9: seconds until restarted and healthy in Envoy"] = round(back, 1)
+    assert load.failures == [], load.failures[:5]
+    assert load.sent > 50
+    assert inspect(victim)["RestartCount"] >= 1
+
+
+def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
+    for service in ("py-server", "envoy"):
+        container = compose("ps", "-q", service).stdout.split()[0]
+        assert inspect(container)["HostConfig"]["ReadonlyRootfs"] is True, service
