@@ -5,10 +5,12 @@
 // A failed call ends the run with the gRPC status name and detail and exit code 1.
 //
 //	go-client -target localhost:8080 -message hi -count 30
+//	go-client -target localhost:8443 -ca certs/ca.crt      # TLS through Envoy
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -33,6 +36,8 @@ var (
 	target  = flag.String("target", envOr("GRPCTEST_TARGET", "localhost:8080"), "host:port to call (env GRPCTEST_TARGET)")
 	message = flag.String("message", envOr("GRPCTEST_MESSAGE", defaultMessage), "message to send (env GRPCTEST_MESSAGE)")
 	count   = flag.Int("count", envInt("GRPCTEST_COUNT", 1), "number of calls (env GRPCTEST_COUNT)")
+	useTLS  = flag.Bool("tls", envBool("GRPCTEST_TLS"), "connect with TLS, e.g. to Envoy's :8443 (env GRPCTEST_TLS)")
+	caFile  = flag.String("ca", envOr("GRPCTEST_CA", ""), "CA certificate (PEM) to trust, e.g. certs/ca.crt; implies -tls (env GRPCTEST_CA, default: the system's trust store)")
 	timeout = secondsFlag("timeout", envOr("GRPCTEST_TIMEOUT", "5"), "deadline of each call in seconds, or a duration like 500ms (env GRPCTEST_TIMEOUT)")
 )
 
@@ -45,7 +50,11 @@ func main() {
 		fatalf("-timeout must be positive, got %v", *timeout)
 	}
 
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := transportCredentials(*useTLS, *caFile)
+	if err != nil {
+		fatalf("failed to load TLS settings: %v", err)
+	}
+	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		fatalf("failed to create client for %s: %v", *target, err)
 	}
@@ -57,6 +66,19 @@ func main() {
 	}
 	if *count > 1 {
 		printSummary(os.Stdout, *target, perReplica)
+	}
+}
+
+// transportCredentials is plaintext unless TLS is asked for; with a CA file only that
+// CA is trusted, otherwise the system's trust store.
+func transportCredentials(useTLS bool, caFile string) (credentials.TransportCredentials, error) {
+	switch {
+	case caFile != "":
+		return credentials.NewClientTLSFromFile(caFile, "")
+	case useTLS:
+		return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12}), nil
+	default:
+		return insecure.NewCredentials(), nil
 	}
 }
 
@@ -114,6 +136,18 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+func envBool(name string) bool {
+	v := envOr(name, "")
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		fatalf("%s must be true or false, got %q", name, v)
+	}
+	return b
 }
 
 func envInt(name string, fallback int) int {

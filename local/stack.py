@@ -39,6 +39,7 @@ SERVER = REPO / "py-server" / "server.py"
 PY_CLIENT = REPO / "py-client" / "client.py"
 GO_CLIENT = REPO / "bin" / "go-client"
 PYTHON_STUBS = REPO / "proto" / "python"
+CERTS = REPO / "certs"
 
 sys.path.insert(0, str(REPO / "py-server"))
 from healthcheck import check_health  # noqa: E402  (py-server's probe, shared)
@@ -166,14 +167,16 @@ class LocalStack:
     def __init__(self, replicas: int = 3, base_port: int = 50051, envoy_port: int = 8080,
                  admin_port: int = 9901, log_dir: Path | None = None,
                  server_args: Sequence[str] = (), ports: Sequence[int] | None = None,
-                 envoy_args: Sequence[str] = ("--log-level", "warn")) -> None:
+                 envoy_args: Sequence[str] = ("--log-level", "warn"), tls_port: int = 8443) -> None:
         self.ports = list(ports) if ports else [base_port + i for i in range(replicas)]
         self.envoy_port = envoy_port
         self.admin_port = admin_port
+        self.tls_port = tls_port
         self.log_dir = log_dir
         self._workdir = tempfile.TemporaryDirectory(prefix="grpctest-")
         self.envoy_config = envoy_config.write_local_config(
-            Path(self._workdir.name) / "envoy.yaml", self.ports, envoy_port, admin_port)
+            Path(self._workdir.name) / "envoy.yaml", self.ports, envoy_port, admin_port,
+            tls_port, CERTS)
         self.replicas = [
             Process(f"replica-{i}", [sys.executable, str(SERVER), "--port", str(port),
                                      "--replica", f"replica-{i}", *server_args],
@@ -192,6 +195,11 @@ class LocalStack:
     def target(self) -> str:
         return f"127.0.0.1:{self.envoy_port}"
 
+    @property
+    def tls_target(self) -> str:
+        """Envoy's TLS listener, by the name its certificate carries."""
+        return f"localhost:{self.tls_port}"
+
     def _log_path(self, name: str) -> Path | None:
         return self.log_dir / f"{name}.log" if self.log_dir else None
 
@@ -201,10 +209,14 @@ class LocalStack:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        taken = [p for p in [*self.ports, self.envoy_port, self.admin_port] if port_in_use(p)]
+        taken = [p for p in [*self.ports, self.envoy_port, self.admin_port, self.tls_port]
+                 if port_in_use(p)]
         if taken:
             raise RuntimeError(f"port(s) already in use on 127.0.0.1: {taken}; "
                                "stop whatever listens there (e.g. another `make run`)")
+        # Envoy's TLS listener needs the development certificate (`make certs`).
+        subprocess.run([str(CERTS / "generate.sh"), str(CERTS)], check=True,
+                       stdout=subprocess.DEVNULL)
         for process in [*self.replicas, self.envoy]:
             process.start()
         log.info("started %s replicas on ports %s and Envoy on %s (admin %s)",
@@ -311,7 +323,8 @@ def signals_raise_interrupt() -> Iterator[None]:
 def demo(args: argparse.Namespace) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="grpctest-demo-logs-"))
     with LocalStack(args.replicas, args.base_port, args.envoy_port, args.admin_port,
-                    log_dir=log_dir, server_args=["--drain-seconds", "0"]) as stack:
+                    log_dir=log_dir, server_args=["--drain-seconds", "0"],
+                    tls_port=args.tls_port) as stack:
         print(f"stack up: {len(stack.replicas)} replicas behind Envoy at {stack.target} "
               f"(logs in {log_dir})\n")
         expected = {f"replica-{i}" for i in range(1, len(stack.replicas) + 1)}
@@ -337,8 +350,10 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    with LocalStack(args.replicas, args.base_port, args.envoy_port, args.admin_port) as stack:
+    with LocalStack(args.replicas, args.base_port, args.envoy_port, args.admin_port,
+                    tls_port=args.tls_port) as stack:
         print(f"\nready: {len(stack.replicas)} replicas behind Envoy at {stack.target}; "
+              f"TLS on {stack.tls_target} (CA: certs/ca.crt); "
               f"admin on 127.0.0.1:{stack.admin_port}. Ctrl-C stops everything.\n"
               f"try:  make client   or   bin/grpcurl -plaintext {stack.target} list\n",
               flush=True)
@@ -355,6 +370,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="first replica port; the others follow (default %(default)s)")
     parser.add_argument("--envoy-port", type=int, default=8080)
     parser.add_argument("--admin-port", type=int, default=9901)
+    parser.add_argument("--tls-port", type=int, default=8443)
     parser.add_argument("--calls", type=int, default=30, help="calls per client in demo")
     parser.add_argument("--message", default="Hello Server you there?")
     args = parser.parse_args(argv)

@@ -6,6 +6,7 @@ call, how many calls each replica answered. A failed call ends the run with the
 gRPC status name and detail and exit code 1.
 
     python client.py --target localhost:8080 --message hi --count 30
+    python client.py --target localhost:8443 --ca certs/ca.crt      # TLS through Envoy
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ import collections
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-import grpc
+# A CLI reports a failure in one line of its own; gRPC core would also log it (e.g. a
+# failed TLS handshake at INFO). Set GRPC_VERBOSITY yourself to see those logs.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from grpctest import grpctest_pb2, grpctest_pb2_grpc
+import grpc  # noqa: E402  (after GRPC_VERBOSITY: gRPC reads it at import)
+
+from grpctest import grpctest_pb2, grpctest_pb2_grpc  # noqa: E402
 
 DEFAULT_MESSAGE = "Hello Server you there?"
 
@@ -35,7 +41,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=env("GRPCTEST_TIMEOUT", "5"),
                         help="deadline of each call in seconds (env GRPCTEST_TIMEOUT, "
                         "default %(default)s)")
+    parser.add_argument("--tls", action="store_true",
+                        default=env("GRPCTEST_TLS", "").lower() in ("1", "true", "yes", "on"),
+                        help="connect with TLS (env GRPCTEST_TLS); e.g. Envoy's :8443")
+    parser.add_argument("--ca", default=env("GRPCTEST_CA"),
+                        help="CA certificate (PEM) to trust, e.g. certs/ca.crt; implies --tls "
+                        "(env GRPCTEST_CA, default: the system's trust store)")
     args = parser.parse_args(argv)
+    if args.ca:
+        args.tls = True
+        try:
+            args.ca_pem = Path(args.ca).read_bytes()
+        except OSError as err:
+            parser.error(f"cannot read --ca {args.ca}: {err.strerror}")
     if args.count < 1:
         parser.error(f"--count must be at least 1, got {args.count}")
     if args.timeout <= 0:
@@ -43,10 +61,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    if not args.tls:
+        return grpc.insecure_channel(args.target)
+    credentials = grpc.ssl_channel_credentials(root_certificates=getattr(args, "ca_pem", None))
+    return grpc.secure_channel(args.target, credentials)
+
+
 def run(args: argparse.Namespace) -> collections.Counter[str]:
     """Makes the calls, prints each reply, and returns the calls per replica."""
     per_replica: collections.Counter[str] = collections.Counter()
-    with grpc.insecure_channel(args.target) as channel:
+    with open_channel(args) as channel:
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
         for i in range(1, args.count + 1):
             reply = stub.GetServerResponse(grpctest_pb2.Message(message=args.message),

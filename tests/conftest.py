@@ -28,7 +28,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def start_stack(log_dir: Path, **kwargs) -> LocalStack:
     ports = [free_port() for _ in range(REPLICAS)]
     return LocalStack(ports=ports, envoy_port=free_port(), admin_port=free_port(),
-                      log_dir=log_dir, **kwargs).__enter__()
+                      tls_port=free_port(), log_dir=log_dir, **kwargs).__enter__()
 
 
 @pytest.fixture(scope="module")

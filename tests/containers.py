@@ -32,7 +32,8 @@ log = logging.getLogger("grpctest.containers")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEBIAN_STANDIN = "grpctest-standin/debian:bookworm"
 DEBIAN_SUITE = "bookworm"
-PROJECT_DOCKERFILES = ["py-server/Dockerfile", "py-client/Dockerfile", "go-client/Dockerfile"]
+PROJECT_DOCKERFILES = ["py-server/Dockerfile", "py-client/Dockerfile", "go-client/Dockerfile",
+                       "certs/Dockerfile"]
 
 
 def sh(*argv: str, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -235,7 +236,13 @@ CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]
 """)
 
 
+def _debian_slim_standin(name: str, workdir: Path) -> None:
+    """debian:*-slim: the debootstrapped Debian itself."""
+    sh("docker", "tag", _debian_standin(workdir), name)
+
+
 _STANDINS: dict[str, Callable[[str, Path], None]] = {
+    "debian": _debian_slim_standin,
     "python": _python_standin,
     "golang": _go_standin,
     "gcr.io/distroless/static-debian12": _distroless_standin,

@@ -183,10 +183,11 @@ def free_port_block(size: int) -> int:
 
 
 def stack_command(command: str, *extra: str) -> tuple[list[str], list[int]]:
-    base, envoy, admin = free_port_block(REPLICAS), free_port(), free_port()
+    base, envoy, admin, tls = free_port_block(REPLICAS), free_port(), free_port(), free_port()
     argv = [sys.executable, str(REPO / "local" / "stack.py"), command, "--base-port", str(base),
-            "--envoy-port", str(envoy), "--admin-port", str(admin), *extra]
-    return argv, [base + i for i in range(REPLICAS)] + [envoy, admin]
+            "--envoy-port", str(envoy), "--admin-port", str(admin), "--tls-port", str(tls),
+            *extra]
+    return argv, [base + i for i in range(REPLICAS)] + [envoy, admin, tls]
 
 
 def test_demo_calls_every_replica_with_both_clients_and_stops_everything() -> None:
