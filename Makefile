@@ -99,6 +99,12 @@ bench-tools:
 bench: setup bench-tools ## Benchmark gRPC vs REST, Envoy's cost, replica scaling (a few minutes)
 	$(PYTHON) bench/run.py
 
+# --- TLS ----------------------------------------------------------------------------------
+
+.PHONY: certs
+certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept if present)
+	certs/generate.sh
+
 # --- code generation -------------------------------------------------------------------
 
 .PHONY: proto
