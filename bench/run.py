@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import struct
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import grpc
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "local"))
 from stack import (REPO, LocalStack, Process, free_port,  # noqa: E402
-                   signals_raise_interrupt, wait_until)
+                   port_in_use, signals_raise_interrupt, wait_until)
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc  # noqa: E402
 
@@ -144,21 +143,12 @@ def check_grpc_ok(target: str, message: str) -> None:
         raise RuntimeError(f"{target}: reply not received")
 
 
-def wait_for_port(port: int, what: str) -> None:
-    import socket
-
-    def listening() -> bool:
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) == 0
-    wait_until(listening, 60, what)
-
-
 @contextmanager
 def single_process(name: str, argv: list[str], port: int, log_dir: Path) -> Iterator[Process]:
     process = Process(name, argv, log_dir / f"{name}.log")
     process.start()
     try:
-        wait_for_port(port, name)
+        wait_until(lambda: port_in_use(port), 60, f"{name} to listen on {port}")
         yield process
     finally:
         process.stop(timeout=15)
