@@ -137,10 +137,10 @@ container-tools:
 	fi
 
 .PHONY: lint
-lint: setup ## Static checks: gofmt, go vet, Python byte-compile
+lint: setup ## Static checks: gofmt, go vet, ruff (generated code excluded)
 	test -z "$$(gofmt -l go-client)" || { gofmt -l go-client; exit 1; }
 	cd go-client && go vet ./...
-	$(PYTHON) -m compileall -q py-server py-client local tests
+	$(VENV)/bin/ruff check --select F,E9 --exclude proto/python py-server py-client local tests bench
 
 .PHONY: clean
 clean: ## Remove the venv and built binaries
