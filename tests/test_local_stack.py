@@ -13,7 +13,7 @@ import time
 import grpc
 import pytest
 
-from conftest import REPLICAS, run_client, tool
+from conftest import FIGURES, REPLICAS, run_client, tool
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from healthcheck import check_health
 from load import Load
@@ -137,6 +137,8 @@ def test_sigterm_replica_drains_out_of_rotation_without_failed_calls(fresh_stack
         assert victim.popen.wait(30) == 0  # drained, finished in-flight calls, exit 0
         gone = time.monotonic()
         time.sleep(1)
+    FIGURES["local SIGTERM under load: calls sent / failed, s until out of rotation"] = \
+        f"{load.sent} / {len(load.failures)}, {left_after:.1f}"
     assert load.failures == []
     assert left_after < 5, f"left rotation only after {left_after:.1f} s"
     assert victim.name not in load.replicas_since(gone)
@@ -155,6 +157,8 @@ def test_killed_replica_leaves_rotation_calls_keep_succeeding_and_it_rejoins(fre
         rejoined_after = wait_for_rotation(fresh_stack, 2, in_rotation=True)
         back = time.monotonic()
         time.sleep(1)
+    FIGURES["local SIGKILL under load: calls sent / failed, s until out / back in rotation"] = \
+        f"{load.sent} / {len(load.failures)}, {left_after:.1f} / {rejoined_after:.1f}"
     assert load.failures == [], load.failures[:5]
     assert left_after < 5 and rejoined_after < 10
     assert victim.restarts == 1
