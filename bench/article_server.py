@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 
-REPLY_TEMPLATE = 'Hello I am up and running received "{}" message from you'
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "py-server"))
+from server import REPLY_TEMPLATE  # noqa: E402  (the same reply as py-server)
 
 
 class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):

@@ -9,13 +9,15 @@ and an empty message gets 422 like py-server's INVALID_ARGUMENT.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-REPLY_TEMPLATE = 'Hello I am up and running received "{}" message from you'
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "py-server"))
+from server import REPLY_TEMPLATE  # noqa: E402  (the same reply as py-server)
 
 app = FastAPI()
 

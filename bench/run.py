@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "local"))
 from stack import (REPO, LocalStack, Process, free_port,  # noqa: E402
                    port_in_use, signals_raise_interrupt, wait_until)
+from server import REPLY_TEMPLATE  # noqa: E402  (py-server's; stack puts it on the path)
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc  # noqa: E402
 
@@ -315,8 +316,8 @@ def h2load_version() -> str:
 
 def payload_bytes() -> dict[str, int]:
     """Request + response body bytes of one call, protobuf vs JSON (no framing, no headers)."""
-    reply = dict(message=f'Hello I am up and running received "{SMALL_MESSAGE}" message from you',
-                 received=True, replica="replica-1")
+    reply = dict(message=REPLY_TEMPLATE.format(SMALL_MESSAGE), received=True,
+                 replica="replica-1")
     proto = (len(grpctest_pb2.Message(message=SMALL_MESSAGE).SerializeToString())
              + len(grpctest_pb2.MessageResponse(**reply).SerializeToString()))
     json_ = len(rest_body(SMALL_MESSAGE)) + len(json.dumps(reply, separators=(",", ":")))

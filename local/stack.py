@@ -329,11 +329,11 @@ def demo(args: argparse.Namespace) -> int:
               f"(logs in {log_dir})\n")
         expected = {f"replica-{i}" for i in range(1, len(stack.replicas) + 1)}
         failed = []
+        flags = ["--count", str(args.calls), "--message", args.message]
         for name in CLIENTS:
-            flags = ["--count", str(args.calls), "--message", args.message]
             print(f"$ {name} --target {stack.target} --count {args.calls}")
-            result = subprocess.run(client_argv(name, stack.target, *flags), env=child_env(), capture_output=True, text=True,
-                                    timeout=120)
+            result = subprocess.run(client_argv(name, stack.target, *flags), env=child_env(),
+                                    capture_output=True, text=True, timeout=120)
             lines = result.stdout.splitlines()
             print("\n".join([*lines[:3], "  ...", *lines[args.calls:]]) if len(lines) > 6
                   else result.stdout, result.stderr, sep="", end="\n")

@@ -11,6 +11,7 @@ with `make test-compose`. With CI=true it runs and fails loudly; it never skips.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -35,12 +36,13 @@ IMAGES = {"py-server": "grpctest/py-server:dev", "py-client": "grpctest/py-clien
 pytestmark = pytest.mark.timeout(2400)
 
 
-def compose_command() -> list[str]:
+@functools.cache
+def compose_command() -> tuple[str, ...]:
     """`docker compose` (v2) where installed, else Debian's docker-compose (v1.29)."""
     if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
+        return ("docker", "compose")
     if shutil.which("docker-compose"):
-        return ["docker-compose"]
+        return ("docker-compose",)
     pytest.fail("neither `docker compose` nor docker-compose is installed: "
                 "run `make test-compose`, which installs them")
 
