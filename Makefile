@@ -5,66 +5,91 @@ SHELL := bash
 .DELETE_ON_ERROR:
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
-# Pinned tool versions (Python and Go libraries are pinned in the requirements files
-# and go-client/go.mod).
-PROTOC_GEN_GO_VERSION      := v1.36.11
-PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
-GRPCURL_VERSION            := v1.9.3
+# --- pinned tools ------------------------------------------------------------------------
+# One place per ecosystem: Python packages in uv.lock (uv itself: required-version in
+# pyproject.toml); Go libraries and the protoc plugins in go-client/go.mod; Go programs
+# and Debian packages here.
+UV_VERSION      := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
+BUF_VERSION     := v1.75.0
+GRPCURL_VERSION := v1.9.3
+# h2load, the load generator of `make bench` (Debian's nghttp2-client).
+NGHTTP2_CLIENT  := nghttp2-client=1.52.0-1+deb12u3
+# Debian's Docker engine, Compose v1 and debootstrap (for offline base-image stand-ins).
+DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 docker-compose=1.29.2-3 \
+                             debootstrap=1.0.128+nmu2+deb12u2
 
+# The Python that creates the venv (read before PATH below puts the venv's first).
 PYTHON_BOOTSTRAP ?= python3
-VENV   := .venv
-PYTHON := $(VENV)/bin/python
-BIN    := $(CURDIR)/bin
+BOOTSTRAP := $(shell command -v $(PYTHON_BOOTSTRAP))
+VENV := $(CURDIR)/.venv
+BIN  := $(CURDIR)/bin
+# The venv's programs (grpctest-*, python, envoy) and bin/'s (go-client, grpcurl, buf)
+# come first for every command below.
+export PATH := $(VENV)/bin:$(BIN):$(PATH)
 export GOBIN := $(BIN)
 export CGO_ENABLED := 0
+# uv: use this machine's Python, never download one.
+export UV_PYTHON_DOWNLOADS := never
 
+UV_DIST   := $(BIN)/uv-$(UV_VERSION)
+UV        := $(BIN)/uv
+SYNCED    := $(VENV)/.synced
 GO_CLIENT := $(BIN)/go-client
-GRPCURL   := $(BIN)/grpcurl
-PROTOC_PLUGINS := $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+GO_TOOLS  := $(BIN)/buf $(BIN)/grpcurl $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# --- set-up --------------------------------------------------------------------------
+# --- set-up --------------------------------------------------------------------------------
 
-$(PYTHON): requirements-dev.txt py-server/requirements.txt py-client/requirements.txt bench/requirements.txt
-	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --requirement requirements-dev.txt
-	@# Make the generated stubs importable as `grpctest.grpctest_pb2` in the venv.
-	echo "$(CURDIR)/proto/python" > "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/grpctest-stubs.pth"
-	touch $(PYTHON)
+$(UV_DIST)/bin/uv:
+	$(BOOTSTRAP) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+	  --target $(UV_DIST) uv==$(UV_VERSION)
+
+$(UV): $(UV_DIST)/bin/uv
+	ln -sf $(notdir $(UV_DIST))/bin/uv $@
+
+# Every Python project of the workspace, editable, exactly as uv.lock says (--locked:
+# a lock file that no longer matches the pyproject.toml files is an error).
+$(SYNCED): $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml proto/python/pyproject.toml)
+	$(UV) sync --locked --python $(BOOTSTRAP)
+	touch $@
 
 $(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go go-client/grpctestpb/*.go)
-	cd go-client && go build -trimpath -ldflags='-s -w' -o $(GO_CLIENT) .
+	cd go-client && go build -trimpath -ldflags='-s -w' -o $@ .
 
-$(BIN)/protoc-gen-go:
-	go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+# protoc-gen-go and protoc-gen-go-grpc: the tool directives of go-client/go.mod.
+$(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc &: go-client/go.mod
+	cd go-client && go install tool
 
-$(BIN)/protoc-gen-go-grpc:
-	go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(BIN)/buf: Makefile
+	go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 
-$(GRPCURL):
+$(BIN)/grpcurl: Makefile
 	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 .PHONY: setup
-setup: $(PYTHON) $(GO_CLIENT) $(GRPCURL) $(PROTOC_PLUGINS) ## Create the Python venv, build the Go client, install pinned tools
+setup: $(SYNCED) $(GO_CLIENT) $(GO_TOOLS) ## Install everything pinned: the Python workspace (.venv), go-client and tools (bin/)
 
-# --- the local run (no container engine) ---------------------------------------------
+.PHONY: grpcurl
+grpcurl: $(BIN)/grpcurl ## Install grpcurl (pinned) as bin/grpcurl
+
+# --- the local run (no container engine) ---------------------------------------------------
 
 .PHONY: demo
 demo: setup ## Start 3 replicas + Envoy, call through Envoy with both clients, stop
-	$(PYTHON) local/stack.py demo
+	grpctest-local demo
 
 .PHONY: run
 run: setup ## Start 3 replicas + Envoy on :8080 in the foreground until Ctrl-C
-	$(PYTHON) local/stack.py run
+	grpctest-local run
 
 .PHONY: client
 client: setup ## Call the running stack with both clients (ARGS="--count 10")
-	$(PYTHON) py-client/client.py $(or $(ARGS),--count 6)
-	$(GO_CLIENT) $(or $(ARGS),--count 6)
+	grpctest-client $(or $(ARGS),--count 6)
+	go-client $(or $(ARGS),--count 6)
 
 # --- containers (docker compose) -------------------------------------------------------------
 
@@ -86,48 +111,10 @@ logs: ## Follow the compose topology's logs
 ps: ## Show the compose topology's containers and their health
 	$(COMPOSE) ps
 
-# --- benchmark ------------------------------------------------------------------------------
+.PHONY: base-images
+base-images: setup ## No registry? Build offline stand-ins for the base images (needs a running engine)
+	grpctest-base-images
 
-# h2load, the load generator of `make bench` (Debian's nghttp2-client, pinned).
-NGHTTP2_CLIENT := nghttp2-client=1.52.0-1+deb12u3
-.PHONY: bench-tools
-bench-tools:
-	@command -v h2load >/dev/null || { echo "installing $(NGHTTP2_CLIENT)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NGHTTP2_CLIENT); }
-
-.PHONY: bench
-bench: setup bench-tools ## Benchmark gRPC vs REST, Envoy's cost, replica scaling (a few minutes)
-	$(PYTHON) bench/run.py
-
-# --- TLS ----------------------------------------------------------------------------------
-
-.PHONY: certs
-certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept if present)
-	certs/generate.sh
-
-# --- code generation -------------------------------------------------------------------
-
-.PHONY: proto
-proto: $(PYTHON) $(PROTOC_PLUGINS) ## Regenerate the Python and Go code from proto/
-	PATH="$(BIN):$$PATH" PYTHON=$(abspath $(PYTHON)) proto/generate.sh
-
-# --- checks -----------------------------------------------------------------------------
-
-.PHONY: test
-test: test-local test-compose ## Run every test (what CI runs): test-local, then test-compose
-
-.PHONY: test-local
-test-local: setup bench-tools ## Fast tests: unit, Go client, local stack through Envoy, drift check
-	cd go-client && go vet ./... && GRPCTEST_PYTHON=$(CURDIR)/$(PYTHON) go test -count=1 ./...
-	PATH="$(BIN):$$PATH" $(PYTHON) -m pytest --ignore=tests/test_compose.py $(PYTEST_ARGS)
-
-.PHONY: test-compose
-test-compose: setup container-tools ## The compose topology on a real Docker engine (slow)
-	PATH="$(BIN):$$PATH" $(PYTHON) -m pytest tests/test_compose.py $(PYTEST_ARGS)
-
-# Debian's Docker engine, Compose v1 and debootstrap (for offline base-image stand-ins).
-DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 docker-compose=1.29.2-3 \
-                             debootstrap=1.0.128+nmu2+deb12u2
 .PHONY: container-tools
 container-tools:
 	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null \
@@ -136,12 +123,59 @@ container-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_CONTAINER_PACKAGES); \
 	fi
 
+# --- benchmark ------------------------------------------------------------------------------
+
+.PHONY: bench-tools
+bench-tools:
+	@command -v h2load >/dev/null || { echo "installing $(NGHTTP2_CLIENT)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NGHTTP2_CLIENT); }
+
+.PHONY: bench
+bench: setup bench-tools ## Benchmark gRPC vs REST, Envoy's cost, replica scaling (a few minutes)
+	grpctest-bench
+
+# --- TLS ----------------------------------------------------------------------------------
+
+.PHONY: certs
+certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept if present)
+	certs/generate.sh
+
+# --- code generation ---------------------------------------------------------------------
+
+.PHONY: proto
+proto: $(SYNCED) $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Regenerate the Python and Go code from proto/ (buf.gen.yaml)
+	buf generate
+
+# --- checks -------------------------------------------------------------------------------
+
+.PHONY: test
+test: lint test-local test-compose ## Run every check (what CI runs): lint, test-local, test-compose
+
+.PHONY: test-local
+test-local: setup bench-tools ## Fast tests: unit, Go client, local stack through Envoy, contract and drift
+	cd go-client && go test -count=1 ./...
+	pytest --ignore=tests/test_compose.py $(PYTEST_ARGS)
+
+.PHONY: test-compose
+test-compose: setup container-tools ## The compose topology on a real Docker engine (slow)
+	pytest tests/test_compose.py $(PYTEST_ARGS)
+
 .PHONY: lint
-lint: setup ## Static checks: gofmt, go vet, ruff (generated code excluded)
+lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
+	ruff check .
+	ruff format --check .
 	test -z "$$(gofmt -l go-client)" || { gofmt -l go-client; exit 1; }
 	cd go-client && go vet ./...
-	$(VENV)/bin/ruff check --select F,E9 --exclude proto/python py-server py-client local tests bench
+	buf lint
+	buf format --diff --exit-code
+
+.PHONY: format
+format: setup ## Rewrite Python, Go and proto files in their canonical format
+	ruff check --fix .
+	ruff format .
+	gofmt -w go-client
+	buf format --write
 
 .PHONY: clean
-clean: ## Remove the venv and built binaries
+clean: ## Remove the venv and the installed binaries
 	rm -rf $(VENV) $(BIN)

@@ -15,12 +15,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -36,7 +35,7 @@ var (
 	target  = flag.String("target", envOr("GRPCTEST_TARGET", "localhost:8080"), "host:port to call (env GRPCTEST_TARGET)")
 	message = flag.String("message", envOr("GRPCTEST_MESSAGE", defaultMessage), "message to send (env GRPCTEST_MESSAGE)")
 	count   = flag.Int("count", envInt("GRPCTEST_COUNT", 1), "number of calls (env GRPCTEST_COUNT)")
-	useTLS  = flag.Bool("tls", envBool("GRPCTEST_TLS"), "connect with TLS, e.g. to Envoy's :8443 (env GRPCTEST_TLS)")
+	useTLS  = flag.Bool("tls", envBool("GRPCTEST_TLS", false), "connect with TLS, e.g. to Envoy's :8443 (env GRPCTEST_TLS)")
 	caFile  = flag.String("ca", envOr("GRPCTEST_CA", ""), "CA certificate (PEM) to trust, e.g. certs/ca.crt; implies -tls (env GRPCTEST_CA, default: the system's trust store)")
 	timeout = secondsFlag("timeout", envOr("GRPCTEST_TIMEOUT", "5"), "deadline of each call in seconds, or a duration like 500ms (env GRPCTEST_TIMEOUT)")
 )
@@ -44,10 +43,10 @@ var (
 func main() {
 	flag.Parse()
 	if *count < 1 {
-		fatalf("-count must be at least 1, got %d", *count)
+		usagef("-count must be at least 1, got %d", *count)
 	}
 	if *timeout <= 0 {
-		fatalf("-timeout must be positive, got %v", *timeout)
+		usagef("-timeout must be positive, got %v", *timeout)
 	}
 
 	creds, err := transportCredentials(*useTLS, *caFile)
@@ -118,18 +117,26 @@ func printSummary(out io.Writer, target string, perReplica map[string]int) {
 }
 
 // codeName spells a status code as the gRPC spec and the Python client do
-// (INVALID_ARGUMENT rather than Go's InvalidArgument).
-func codeName(code codes.Code) string {
-	return strings.ToUpper(camelBoundary.ReplaceAllString(code.String(), "${1}_${2}"))
+// (INVALID_ARGUMENT rather than Go's InvalidArgument): google.rpc.Code's names.
+func codeName(c codes.Code) string {
+	return code.Code(c).String()
 }
-
-var camelBoundary = regexp.MustCompile(`([a-z])([A-Z])`)
 
 // fatalf prints a one-line error (no timestamp: this is a CLI) and exits 1.
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
 	os.Exit(1)
 }
+
+// usagef reports a bad setting and exits 2, as the flag package does for bad flags.
+func usagef(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+// Settings are flags whose defaults come from GRPCTEST_* environment variables; an
+// empty variable counts as unset. Booleans are read by strconv.ParseBool, and the
+// Python programs follow the same rule (grpctest_common.settings).
 
 func envOr(name, fallback string) string {
 	if v, ok := os.LookupEnv(name); ok && v != "" {
@@ -138,14 +145,14 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
-func envBool(name string) bool {
+func envBool(name string, fallback bool) bool {
 	v := envOr(name, "")
 	if v == "" {
-		return false
+		return fallback
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		fatalf("%s must be true or false, got %q", name, v)
+		usagef("%s: want one of 0 1 F FALSE False T TRUE True f false t true, got %q", name, v)
 	}
 	return b
 }
@@ -157,7 +164,7 @@ func envInt(name string, fallback int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		fatalf("%s must be a whole number, got %q", name, v)
+		usagef("%s must be a whole number, got %q", name, v)
 	}
 	return n
 }
@@ -184,7 +191,7 @@ func (d *seconds) Set(v string) error {
 func secondsFlag(name, fallback, usage string) *time.Duration {
 	var value seconds
 	if err := value.Set(fallback); err != nil {
-		fatalf("environment fallback for -%s: %v", name, err)
+		usagef("environment fallback for -%s: %v", name, err)
 	}
 	flag.Var(&value, name, usage)
 	return (*time.Duration)(&value)

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,63 +15,60 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	pb "grpctest/go-client/grpctestpb"
 )
 
-// startPythonServer runs the real py-server on a free loopback port and returns a
-// client connected to it. The interpreter is $GRPCTEST_PYTHON (make test sets it)
-// or the repository's .venv; without one the test fails, it does not skip.
+// startPythonServer runs the real py-server (the grpctest-server command of the
+// repository's .venv, or $GRPCTEST_SERVER) on a free loopback port, waits until its
+// health service says SERVING, and returns a client connected to it. Without the
+// server the test fails, it does not skip: run `make setup` first.
 func startPythonServer(t *testing.T) pb.GrpctestClient {
 	t.Helper()
-	python := os.Getenv("GRPCTEST_PYTHON")
-	if python == "" {
-		python = filepath.Join("..", ".venv", "bin", "python")
-	}
-	if _, err := os.Stat(python); err != nil {
-		t.Fatalf("no Python for the real server (%v): run `make test`, or set GRPCTEST_PYTHON", err)
+	server := envOr("GRPCTEST_SERVER", filepath.Join("..", ".venv", "bin", "grpctest-server"))
+	if _, err := os.Stat(server); err != nil {
+		t.Fatalf("no grpctest-server (%v): run `make setup`, or set GRPCTEST_SERVER", err)
 	}
 	port := freePort(t)
-	cmd := exec.Command(python, filepath.Join("..", "py-server", "server.py"),
-		"--port", port, "--replica", "go-test-replica", "--drain-seconds", "0")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join("..", "proto", "python"))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatalf("failed to get server stderr: %v", err)
-	}
+	cmd := exec.Command(server, "--port", port, "--replica", "go-test-replica", "--drain-seconds", "0")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("failed to start server: %v", err)
+		t.Fatalf("failed to start %s: %v", server, err)
 	}
-	// The server logs "serving" once it listens; echo its log into the test output.
-	ready, drained := make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
-		<-drained // all of the log read before Wait closes the pipe
 		_ = cmd.Wait()
+		t.Logf("server log:\n%s", logs.String())
 	})
-	go func() {
-		defer close(drained)
-		scanner := bufio.NewScanner(stderr)
-		for scanner.Scan() {
-			t.Log(scanner.Text())
-			if strings.Contains(scanner.Text(), "serving grpctest.Grpctest") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start within 30 s")
-	}
 
 	conn, err := grpc.NewClient("127.0.0.1:"+port, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatalf("failed to create client: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	waitServing(t, healthpb.NewHealthClient(conn), 30*time.Second)
 	return pb.NewGrpctestClient(conn)
+}
+
+// waitServing polls grpc.health.v1.Health/Check for grpctest.Grpctest until SERVING.
+func waitServing(t *testing.T, health healthpb.HealthClient, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		reply, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "grpctest.Grpctest"})
+		cancel()
+		if err == nil && reply.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not SERVING within %v (last: %v, %v)", limit, reply.GetStatus(), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func freePort(t *testing.T) string {
@@ -81,8 +78,7 @@ func freePort(t *testing.T) string {
 		t.Fatalf("failed to find a free port: %v", err)
 	}
 	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 func TestRunAgainstRealServer(t *testing.T) {
@@ -139,5 +135,44 @@ func TestCodeName(t *testing.T) {
 		if got := codeName(code); got != want {
 			t.Errorf("codeName(%v) = %q, want %q", code, got, want)
 		}
+	}
+}
+
+// TestEnvBool pins the one boolean rule: strconv.ParseBool's spellings, and the same
+// list the Python programs accept (py-common/tests/test_settings.py).
+func TestEnvBool(t *testing.T) {
+	for _, v := range []string{"1", "t", "T", "TRUE", "true", "True"} {
+		t.Setenv("GRPCTEST_X", v)
+		if !envBool("GRPCTEST_X", false) {
+			t.Errorf("envBool(%q) = false, want true", v)
+		}
+	}
+	for _, v := range []string{"0", "f", "F", "FALSE", "false", "False"} {
+		t.Setenv("GRPCTEST_X", v)
+		if envBool("GRPCTEST_X", true) {
+			t.Errorf("envBool(%q) = true, want false", v)
+		}
+	}
+	t.Setenv("GRPCTEST_X", "")
+	if !envBool("GRPCTEST_X", true) {
+		t.Error("empty variable: want the fallback")
+	}
+}
+
+// TestEnvBoolRejectsOtherSpellings runs the client with GRPCTEST_TLS=yes: a usage error
+// (exit 2) naming the variable, not a silent false.
+func TestEnvBoolRejectsOtherSpellings(t *testing.T) {
+	if os.Getenv("GO_CLIENT_AS_CLI") == "1" {
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=TestEnvBoolRejectsOtherSpellings")
+	cmd.Env = append(os.Environ(), "GO_CLIENT_AS_CLI=1", "GRPCTEST_TLS=yes")
+	out, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 {
+		t.Fatalf("err = %v, want exit status 2; output %q", err, out)
+	}
+	if !strings.Contains(string(out), "GRPCTEST_TLS: want one of") {
+		t.Errorf("output %q does not name the variable and the rule", out)
 	}
 }

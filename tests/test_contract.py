@@ -1,5 +1,6 @@
 """The contract: generated code is exactly what `make proto` produces (no drift, no hand
-edits), and a client built from the original article's proto works unchanged."""
+edits), buf finds no breaking change against the original article's proto, and a client
+generated from that proto works unchanged."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import tool
-from stack import REPO
+from grpctest_devtools.repo import REPO, command
 
+ARTICLE_PROTO = REPO / "tests" / "fixtures" / "article-proto"
 GENERATED = [
     "proto/python/grpctest/grpctest_pb2.py",
     "proto/python/grpctest/grpctest_pb2.pyi",
@@ -20,37 +21,67 @@ GENERATED = [
 ]
 
 
+def buf(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [command("buf"), *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_generated_code_matches_the_proto(tmp_path: Path) -> None:
-    plugins = Path(tool("protoc-gen-go")).parent
-    env = {**os.environ, "PYTHON": sys.executable, "PATH": f"{plugins}:{os.environ['PATH']}"}
-    subprocess.run([str(REPO / "proto" / "generate.sh"), str(tmp_path)], env=env, check=True,
-                   timeout=120)
+    # The plugins buf.gen.yaml names (python, protoc-gen-go, ...) come first on PATH.
+    path = os.pathsep.join(
+        [str(Path(sys.executable).parent), str(REPO / "bin"), os.environ["PATH"]]
+    )
+    result = subprocess.run(
+        [command("buf"), "generate", "--output", str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
     produced = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert produced == sorted(GENERATED), "generate.sh produced other files than expected"
+    assert produced == sorted(GENERATED), "buf generate produced other files than expected"
     stale = [f for f in GENERATED if (tmp_path / f).read_bytes() != (REPO / f).read_bytes()]
     assert not stale, f"generated code is out of date with proto/: {stale}; run `make proto`"
 
 
-def test_generated_code_carries_do_not_edit_headers() -> None:
+def test_generated_code_is_marked_generated() -> None:
     for name in GENERATED:
         head = (REPO / name).read_text(encoding="utf-8")[:2000]
-        assert "DO NOT EDIT" in head, name
+        # protoc's .pyi generator writes no header; .gitattributes marks it instead.
+        assert "DO NOT EDIT" in head or name.endswith(".pyi"), name
+    attributes = subprocess.run(
+        ["git", "check-attr", "linguist-generated", "--", *GENERATED],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert all(line.endswith(": true") for line in attributes), attributes
 
 
-ARTICLE_PROTO = """
-syntax = "proto3";
-package grpctest;
-service Grpctest {
-  rpc GetServerResponse(Message) returns (MessageResponse) {}
-}
-message Message {
-  string message = 1;
-}
-message MessageResponse {
-  string message = 1;
-  bool received = 2;
-}
-"""
+def test_contract_has_no_breaking_change_against_the_articles_proto() -> None:
+    result = buf("breaking", "--against", str(ARTICLE_PROTO))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_buf_breaking_catches_a_renumbered_field(tmp_path: Path) -> None:
+    """The guard works: the article's proto with one field renumbered is breaking."""
+    changed = tmp_path / "grpctest"
+    changed.mkdir()
+    text = (ARTICLE_PROTO / "grpctest" / "grpctest.proto").read_text()
+    (changed / "grpctest.proto").write_text(
+        text.replace("bool received = 2;", "bool received = 4;")
+    )
+    result = buf("breaking", str(tmp_path), "--against", str(ARTICLE_PROTO))
+    assert result.returncode != 0
+    assert (
+        'present field "2" with name "received" on message "MessageResponse" was deleted'
+        in result.stdout
+    )
+
 
 ARTICLE_CLIENT = """
 import sys
@@ -65,14 +96,27 @@ with grpc.insecure_channel(sys.argv[1]) as channel:
 
 
 def test_client_built_from_the_articles_proto_works_unchanged(stack, tmp_path: Path) -> None:
-    (tmp_path / "grpctest").mkdir()
-    (tmp_path / "grpctest" / "grpctest.proto").write_text(ARTICLE_PROTO)
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}",
-                    f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}",
-                    "grpctest/grpctest.proto"], check=True, timeout=60)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{ARTICLE_PROTO}",
+            f"--python_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
+            "grpctest/grpctest.proto",
+        ],
+        check=True,
+        timeout=60,
+    )
     (tmp_path / "article_client.py").write_text(ARTICLE_CLIENT)
-    result = subprocess.run([sys.executable, str(tmp_path / "article_client.py"), stack.target],
-                            env={**os.environ, "PYTHONPATH": str(tmp_path)},
-                            capture_output=True, text=True, timeout=60)
+    # A script's own folder comes first on Python's path, so `import grpctest` finds the
+    # article's stubs there, not the workspace's.
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "article_client.py"), stack.target],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == 'Hello I am up and running received "article" message from you True\n'

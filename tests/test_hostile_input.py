@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPLICAS
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 
+REPLICAS = 3
 METHOD = "/grpctest.Grpctest/GetServerResponse"
 REPLY = 'Hello I am up and running received "{}" message from you'
 
@@ -44,21 +44,30 @@ def assert_still_serving(stack) -> None:
     stack.check_alive()
     with grpc.insecure_channel(stack.target) as channel:
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
-        replicas = {stub.GetServerResponse(grpctest_pb2.Message(message="ok"), timeout=5).replica
-                    for _ in range(3 * REPLICAS)}
+        replicas = {
+            stub.GetServerResponse(grpctest_pb2.Message(message="ok"), timeout=5).replica
+            for _ in range(3 * REPLICAS)
+        }
     assert len(replicas) == REPLICAS
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b"\x0a\x02\xff\xfe", "String field had bad UTF-8"),
-    (b"\x0a\x10ab", "Wire format was corrupt"),
-    (b"\xff\xff\xff\xff", "Wire format was corrupt"),
-])
-def test_malformed_request_is_invalid_argument(stack, target: str, body: bytes, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\x0a\x02\xff\xfe", "String field had bad UTF-8"),
+        (b"\x0a\x10ab", "Wire format was corrupt"),
+        (b"\xff\xff\xff\xff", "Wire format was corrupt"),
+    ],
+)
+def test_malformed_request_is_invalid_argument(
+    stack, target: str, body: bytes, reason: str
+) -> None:
     err = status_of(target, body)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert err.details() == f"request is not a valid grpctest.Message: Error parsing message " \
-                            f"with type 'grpctest.Message': {reason}"
+    assert (
+        err.details() == f"request is not a valid grpctest.Message: Error parsing message "
+        f"with type 'grpctest.Message': {reason}"
+    )
     assert_still_serving(stack)
 
 
@@ -108,7 +117,8 @@ def exchange(port: int, payload: bytes, timeout: float = 10) -> bytes:
 def test_plain_http1_to_envoy_gets_an_http_error_and_a_closed_connection(stack) -> None:
     reply = exchange(stack.envoy_port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     status_line = reply.split(b"\r\n", 1)[0]
-    assert status_line.startswith(b"HTTP/1.1 ") and not status_line.startswith(b"HTTP/1.1 2")
+    assert status_line.startswith(b"HTTP/1.1 ")
+    assert not status_line.startswith(b"HTTP/1.1 2")
     assert_still_serving(stack)
 
 
@@ -144,17 +154,27 @@ def test_oversized_header_is_rejected_by_envoy(stack) -> None:
     with grpc.insecure_channel(stack.target) as channel:
         call = channel.unary_unary(METHOD)
         with pytest.raises(grpc.RpcError) as err:
-            call(grpctest_pb2.Message(message="x").SerializeToString(), timeout=5,
-                 metadata=[("x-big", "y" * 70_000)])
-    assert err.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                grpc.StatusCode.UNAVAILABLE)
+            call(
+                grpctest_pb2.Message(message="x").SerializeToString(),
+                timeout=5,
+                metadata=[("x-big", "y" * 70_000)],
+            )
+    assert err.value.code() in (
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNAVAILABLE,
+    )
     assert_still_serving(stack)
 
 
 # -- fuzz: bounded budget ----------------------------------------------------------------------
 
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @FUZZ
@@ -165,7 +185,8 @@ def test_fuzz_arbitrary_bytes_get_ok_or_invalid_argument(stack, body: bytes) -> 
     except grpc.RpcError as err:
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (body, err.code(), err.details())
     else:
-        assert reply.received and reply.replica == "replica-1"
+        assert reply.received
+        assert reply.replica == "replica-1"
 
 
 @FUZZ
@@ -176,6 +197,9 @@ def test_fuzz_arbitrary_text_is_echoed_exactly_through_envoy(stack, message: str
         try:
             reply = stub.GetServerResponse(grpctest_pb2.Message(message=message), timeout=5)
         except grpc.RpcError as err:
-            assert message == "" and err.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert message == ""
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
         else:
-            assert message and reply.message == REPLY.format(message) and reply.received
+            assert message
+            assert reply.message == REPLY.format(message)
+            assert reply.received

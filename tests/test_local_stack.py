@@ -7,29 +7,32 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import grpc
 import pytest
 
-from conftest import FIGURES, REPLICAS, run_client, tool
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from healthcheck import check_health
-from load import Load
-from stack import REPO, calls_per_replica, child_env, free_port, port_in_use, wait_until
+from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.load import Load
+from grpctest_devtools.ports import free_port, free_port_block, port_in_use
+from grpctest_devtools.repo import command
+from grpctest_devtools.waiting import wait_until
+from grpctest_server.healthcheck import check_health
 
-CLIENTS = ["py-client", "go-client"]
+REPLICAS = 3
 ALL_REPLICAS = {f"replica-{i}" for i in range(1, REPLICAS + 1)}
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], status: str) -> None:
     assert result.returncode == 1, result
     assert result.stderr.startswith(f"error: {status}: "), result.stderr
-    assert "Traceback" not in result.stderr and "panic" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "panic" not in result.stderr
 
 
 # -- calls through Envoy ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_calls_through_envoy_reach_every_replica(stack, client: str) -> None:
@@ -61,21 +64,24 @@ def test_bad_count_is_a_cli_error(client: str) -> None:
     result = run_client(client, "127.0.0.1:1", "--count", "0")
     assert result.returncode != 0
     assert "count must be at least 1" in result.stderr
-    assert "Traceback" not in result.stderr and "panic" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "panic" not in result.stderr
 
 
 def test_oversized_message_is_resource_exhausted_through_envoy(stack) -> None:
     with grpc.insecure_channel(stack.target) as channel:
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
         with pytest.raises(grpc.RpcError) as err:
-            stub.GetServerResponse(grpctest_pb2.Message(message="x" * (2 * 1024 * 1024)),
-                                   timeout=10)
+            stub.GetServerResponse(
+                grpctest_pb2.Message(message="x" * (2 * 1024 * 1024)), timeout=10
+            )
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "larger than max" in err.value.details()
         assert stub.GetServerResponse(grpctest_pb2.Message(message="ok"), timeout=5).received
 
 
 # -- health -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("service", ["", "grpctest.Grpctest"])
 def test_health_through_envoy_and_direct(stack, service: str) -> None:
@@ -91,30 +97,41 @@ def test_envoy_sees_every_replica_healthy(stack) -> None:
 
 # -- grpcurl through Envoy ------------------------------------------------------------------
 
+
 def grpcurl(*args: str) -> str:
-    result = subprocess.run([tool("grpcurl"), "-plaintext", *args], capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        [command("grpcurl"), "-plaintext", *args], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_grpcurl_list_through_envoy(stack) -> None:
     services = set(grpcurl(stack.target, "list").split())
-    assert {"grpctest.Grpctest", "grpc.health.v1.Health",
-            "grpc.reflection.v1alpha.ServerReflection"} <= services
+    assert {
+        "grpctest.Grpctest",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= services
 
 
 def test_grpcurl_describe_through_envoy(stack) -> None:
     out = grpcurl(stack.target, "describe", "grpctest.Grpctest")
     assert "grpctest.Grpctest is a service:" in out
-    assert "rpc GetServerResponse ( .grpctest.Message ) returns ( .grpctest.MessageResponse );" in out
+    assert (
+        "rpc GetServerResponse ( .grpctest.Message ) returns ( .grpctest.MessageResponse );" in out
+    )
     message = grpcurl(stack.target, "describe", "grpctest.MessageResponse")
-    assert "string replica = 3;" in message and "bool received = 2;" in message
+    assert "string replica = 3;" in message
+    assert "bool received = 2;" in message
 
 
 def test_grpcurl_call_through_envoy(stack) -> None:
-    reply = json.loads(grpcurl("-d", '{"message": "from grpcurl"}', stack.target,
-                               "grpctest.Grpctest/GetServerResponse"))
+    reply = json.loads(
+        grpcurl(
+            "-d", '{"message": "from grpcurl"}', stack.target, "grpctest.Grpctest/GetServerResponse"
+        )
+    )
     assert reply["message"] == 'Hello I am up and running received "from grpcurl" message from you'
     assert reply["received"] is True
     assert reply["replica"] in ALL_REPLICAS
@@ -122,45 +139,54 @@ def test_grpcurl_call_through_envoy(stack) -> None:
 
 # -- faults -----------------------------------------------------------------------------------
 
+
 def wait_for_rotation(stack, replica: int, in_rotation: bool, timeout: float = 15) -> float:
     host = stack.replica_target(replica)
-    return wait_until(lambda: (host in stack.healthy_hosts()) == in_rotation, timeout,
-                            f"{host} to {'join' if in_rotation else 'leave'} Envoy's rotation")
+    return wait_until(
+        lambda: (host in stack.healthy_hosts()) == in_rotation,
+        timeout,
+        f"{host} to {'join' if in_rotation else 'leave'} Envoy's rotation",
+    )
 
 
-def test_sigterm_replica_drains_out_of_rotation_without_failed_calls(fresh_stack) -> None:
+def test_sigterm_replica_drains_out_of_rotation_without_failed_calls(fresh_stack, figures) -> None:
     victim = fresh_stack.replicas[1]
     with Load(fresh_stack.target) as load:
         time.sleep(1)
         victim.signal(signal.SIGTERM)
         left_after = wait_for_rotation(fresh_stack, 1, in_rotation=False)
-        assert victim.popen.wait(30) == 0  # drained, finished in-flight calls, exit 0
+        assert victim.wait(30) == 0  # drained, finished in-flight calls, exit 0
         gone = time.monotonic()
         time.sleep(1)
-    FIGURES["local SIGTERM under load: calls sent / failed, s until out of rotation"] = \
+    figures["local SIGTERM under load: calls sent / failed, s until out of rotation"] = (
         f"{load.sent} / {len(load.failures)}, {left_after:.1f}"
+    )
     assert load.failures == []
     assert left_after < 5, f"left rotation only after {left_after:.1f} s"
     assert victim.name not in load.replicas_since(gone)
     assert set(load.replicas_since(gone)) == ALL_REPLICAS - {victim.name}
 
 
-def test_killed_replica_leaves_rotation_calls_keep_succeeding_and_it_rejoins(fresh_stack) -> None:
+def test_killed_replica_leaves_rotation_calls_keep_succeeding_and_it_rejoins(
+    fresh_stack, figures
+) -> None:
     victim = fresh_stack.replicas[2]
     with Load(fresh_stack.target) as load:
         time.sleep(1)
         victim.signal(signal.SIGKILL)
         left_after = wait_for_rotation(fresh_stack, 2, in_rotation=False)
-        victim.popen.wait(10)
+        victim.wait(10)
         time.sleep(1)
-        fresh_stack.supervise_once()  # what `make run`'s loop does: restart the dead replica
+        fresh_stack.restart_exited()  # what `make run`'s loop does: restart the dead replica
         rejoined_after = wait_for_rotation(fresh_stack, 2, in_rotation=True)
         back = time.monotonic()
         time.sleep(1)
-    FIGURES["local SIGKILL under load: calls sent / failed, s until out / back in rotation"] = \
+    figures["local SIGKILL under load: calls sent / failed, s until out / back in rotation"] = (
         f"{load.sent} / {len(load.failures)}, {left_after:.1f} / {rejoined_after:.1f}"
+    )
     assert load.failures == [], load.failures[:5]
-    assert left_after < 5 and rejoined_after < 10
+    assert left_after < 5
+    assert rejoined_after < 10
     assert victim.restarts == 1
     assert victim.name in load.replicas_since(back)
 
@@ -177,26 +203,28 @@ def test_stack_keeps_serving_with_one_replica_left(fresh_stack) -> None:
 
 # -- the commands a user types -------------------------------------------------------------------
 
-def free_port_block(size: int) -> int:
-    """A first port such that it and the next size-1 ports are all free."""
-    for _ in range(50):
-        base = free_port()
-        if base + size < 65536 and not any(port_in_use(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no block of free ports found")
 
-
-def stack_command(command: str, *extra: str) -> tuple[list[str], list[int]]:
+def stack_command(subcommand: str, *extra: str) -> tuple[list[str], list[int]]:
     base, envoy, admin, tls = free_port_block(REPLICAS), free_port(), free_port(), free_port()
-    argv = [sys.executable, str(REPO / "local" / "stack.py"), command, "--base-port", str(base),
-            "--envoy-port", str(envoy), "--admin-port", str(admin), "--tls-port", str(tls),
-            *extra]
+    argv = [
+        command("grpctest-local"),
+        subcommand,
+        "--base-port",
+        str(base),
+        "--envoy-port",
+        str(envoy),
+        "--admin-port",
+        str(admin),
+        "--tls-port",
+        str(tls),
+        *extra,
+    ]
     return argv, [base + i for i in range(REPLICAS)] + [envoy, admin, tls]
 
 
 def test_demo_calls_every_replica_with_both_clients_and_stops_everything() -> None:
     argv, ports = stack_command("demo", "--calls", "9")
-    result = subprocess.run(argv, env=child_env(), capture_output=True, text=True, timeout=180)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo OK: every one of the 3 replicas answered both clients" in result.stdout
     assert result.stdout.count("  replica-1: 3 calls") == 2
@@ -206,8 +234,9 @@ def test_demo_calls_every_replica_with_both_clients_and_stops_everything() -> No
 def test_run_stops_everything_on_ctrl_c() -> None:
     argv, ports = stack_command("run")
     # Its own process group, as a terminal's foreground job: Ctrl-C goes to the group.
-    proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 90
         for line in proc.stdout:

@@ -6,10 +6,10 @@ import subprocess
 
 import pytest
 
-from conftest import REPLICAS, run_client, tool
-from stack import CERTS, calls_per_replica
+from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.repo import CERTS, command
 
-CLIENTS = ["py-client", "go-client"]
+REPLICAS = 3
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -24,7 +24,8 @@ def test_tls_without_trusting_the_ca_fails_cleanly(stack, client: str) -> None:
     result = run_client(client, stack.tls_target, "--tls", "--timeout", "3")
     assert result.returncode == 1
     assert result.stderr.startswith("error: UNAVAILABLE: "), result.stderr
-    assert "Traceback" not in result.stderr and "panic" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "panic" not in result.stderr
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -35,7 +36,11 @@ def test_plaintext_to_the_tls_port_fails_cleanly(stack, client: str) -> None:
 
 
 def test_grpcurl_with_cacert_lists_services_over_tls(stack) -> None:
-    result = subprocess.run([tool("grpcurl"), "-cacert", str(CERTS / "ca.crt"), stack.tls_target,
-                             "list"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [command("grpcurl"), "-cacert", str(CERTS / "ca.crt"), stack.tls_target, "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     assert "grpctest.Grpctest" in result.stdout.split()

@@ -24,18 +24,18 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17grpctest/grpctest.proto\x12\x08grpctest\"\x1a\n\x07Message\x12\x0f\n\x07message\x18\x01 \x01(\t\"E\n\x0fMessageResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x10\n\x08received\x18\x02 \x01(\x08\x12\x0f\n\x07replica\x18\x03 \x01(\t2O\n\x08Grpctest\x12\x43\n\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00\x42*Z(grpctest/go-client/grpctestpb;grpctestpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17grpctest/grpctest.proto\x12\x08grpctest\"#\n\x07Message\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\"a\n\x0fMessageResponse\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12\x1a\n\x08received\x18\x02 \x01(\x08R\x08received\x12\x18\n\x07replica\x18\x03 \x01(\tR\x07replica2O\n\x08Grpctest\x12\x43\n\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00\x42\x1fZ\x1dgrpctest/go-client/grpctestpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'grpctest.grpctest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z(grpctest/go-client/grpctestpb;grpctestpb'
+  _globals['DESCRIPTOR']._serialized_options = b'Z\035grpctest/go-client/grpctestpb'
   _globals['_MESSAGE']._serialized_start=37
-  _globals['_MESSAGE']._serialized_end=63
-  _globals['_MESSAGERESPONSE']._serialized_start=65
-  _globals['_MESSAGERESPONSE']._serialized_end=134
-  _globals['_GRPCTEST']._serialized_start=136
-  _globals['_GRPCTEST']._serialized_end=215
+  _globals['_MESSAGE']._serialized_end=72
+  _globals['_MESSAGERESPONSE']._serialized_start=74
+  _globals['_MESSAGERESPONSE']._serialized_end=171
+  _globals['_GRPCTEST']._serialized_start=173
+  _globals['_GRPCTEST']._serialized_end=252
 # @@protoc_insertion_point(module_scope)

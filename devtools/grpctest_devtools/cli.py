@@ -1,0 +1,121 @@
+"""`grpctest-local`: the local run, py-server replicas and Envoy with no container engine.
+
+grpctest-local demo   # start, wait for health, call with both clients, stop
+grpctest-local run    # start and supervise in the foreground until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from grpctest_common.settings import env
+from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.processes import signals_raise_interrupt
+
+
+def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
+    return LocalStack(
+        replicas=args.replicas,
+        base_port=args.base_port,
+        envoy_port=args.envoy_port,
+        admin_port=args.admin_port,
+        tls_port=args.tls_port,
+        **kwargs,
+    )
+
+
+def _print_client_run(name: str, target: str, flags: list[str], calls: int) -> tuple[int, str]:
+    """Runs one client, prints its output (shortened); returns its exit code and stdout."""
+    print(f"$ {name} --target {target} --count {calls}")
+    result = run_client(name, target, *flags)
+    lines = result.stdout.splitlines()
+    shown = [*lines[:3], "  ...", *lines[calls:]] if len(lines) > 6 else lines
+    print("\n".join(shown), result.stderr, sep="\n", end="")
+    return result.returncode, result.stdout
+
+
+def demo(args: argparse.Namespace) -> int:
+    log_dir = Path(tempfile.mkdtemp(prefix="grpctest-demo-logs-"))
+    flags = ["--count", str(args.calls), "--message", args.message]
+    failed = []
+    with _stack(args, log_dir=log_dir, server_args=["--drain-seconds", "0"]) as stack:
+        print(
+            f"stack up: {len(stack.replicas)} replicas behind Envoy at {stack.target} "
+            f"(logs in {log_dir})\n"
+        )
+        expected = {replica.name for replica in stack.replicas}
+        for name in CLIENTS:
+            code, output = _print_client_run(name, stack.target, flags, args.calls)
+            seen = set(calls_per_replica(output))
+            if code != 0 or seen != expected:
+                failed.append(f"{name}: exit {code}, replicas seen {sorted(seen)}")
+        print(
+            f"Envoy's view ({stack.target}, admin 127.0.0.1:{stack.admin_port}/clusters): "
+            f"{len(stack.healthy_hosts())} healthy hosts"
+        )
+    if failed:
+        print("demo FAILED: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    print(f"demo OK: every one of the {len(expected)} replicas answered both clients")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    with _stack(args) as stack:
+        print(
+            f"\nready: {len(stack.replicas)} replicas behind Envoy at {stack.target}; "
+            f"TLS on {stack.tls_target} (CA: certs/ca.crt); "
+            f"admin on 127.0.0.1:{stack.admin_port}. Ctrl-C stops everything.\n"
+            f"try:  make client   or   bin/grpcurl -plaintext {stack.target} list\n",
+            flush=True,
+        )
+        while True:
+            time.sleep(0.5)
+            stack.restart_exited()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="grpctest-local", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["demo", "run"])
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=env("GRPCTEST_REPLICAS", "3"),
+        help="py-server replicas (env GRPCTEST_REPLICAS, default %(default)s)",
+    )
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=50051,
+        help="first replica port; the others follow (default %(default)s)",
+    )
+    parser.add_argument("--envoy-port", type=int, default=8080)
+    parser.add_argument("--admin-port", type=int, default=9901)
+    parser.add_argument("--tls-port", type=int, default=8443)
+    parser.add_argument("--calls", type=int, default=30, help="calls per client in demo")
+    parser.add_argument("--message", default="Hello Server you there?")
+    args = parser.parse_args(argv)
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s grpctest-local: %(message)s")
+    try:
+        with signals_raise_interrupt():
+            return demo(args) if args.command == "demo" else run(args)
+    except KeyboardInterrupt:
+        print("\nstopped: every replica and Envoy shut down", file=sys.stderr)
+        return 0 if args.command == "run" else 130
+    except (RuntimeError, TimeoutError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

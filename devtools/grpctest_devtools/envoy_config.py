@@ -1,0 +1,80 @@
+"""Derives the local run's Envoy config from envoy/envoy.yaml.
+
+envoy/envoy.yaml is the one source of truth (written for docker compose, where the
+replicas are found by DNS as py-server:50051). The local run changes only where
+things are: the upstream endpoints become 127.0.0.1 ports, the listeners and admin
+bind on loopback (on ports the caller chooses), and the TLS listener reads its
+certificate from a local folder instead of /etc/envoy/certs. Every other setting
+(health checks, retries, timeouts, balancing, limits) is used exactly as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grpctest_devtools.envoy import UPSTREAM_CLUSTER
+from grpctest_devtools.ports import LOOPBACK
+from grpctest_devtools.repo import ENVOY_YAML
+
+GRPC_LISTENER = "grpc_listener"
+TLS_LISTENER = "grpc_tls_listener"
+CONTAINER_CERTS = "/etc/envoy/certs/"
+
+
+@dataclass(frozen=True)
+class LocalPorts:
+    """Where the local run listens: the replicas, and Envoy's listeners and admin."""
+
+    upstreams: Sequence[int]
+    grpc: int
+    admin: int
+    tls: int
+
+
+def load_compose_config(path: Path = ENVOY_YAML) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def local_config(ports: LocalPorts, certs_dir: Path) -> dict[str, Any]:
+    """envoy.yaml with endpoints, bind addresses and certificate paths swapped."""
+    config = load_compose_config()
+    config["admin"]["address"]["socket_address"] = _loopback(ports.admin)
+
+    resources = config["static_resources"]
+    listeners = {listener["name"]: listener for listener in resources["listeners"]}
+    for name, port in ((GRPC_LISTENER, ports.grpc), (TLS_LISTENER, ports.tls)):
+        listeners[name]["address"]["socket_address"] = _loopback(port)
+    tls = listeners[TLS_LISTENER]["filter_chains"][0]["transport_socket"]["typed_config"]
+    for pair in tls["common_tls_context"]["tls_certificates"]:
+        for part in pair.values():
+            part["filename"] = str(certs_dir / part["filename"].removeprefix(CONTAINER_CERTS))
+
+    (cluster,) = [c for c in resources["clusters"] if c["name"] == UPSTREAM_CLUSTER]
+    endpoints = [
+        {"endpoint": {"address": {"socket_address": _loopback(p)}}} for p in ports.upstreams
+    ]
+    cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
+    return config
+
+
+def _loopback(port: int) -> dict[str, Any]:
+    return {"address": LOOPBACK, "port_value": port}
+
+
+def write_local_config(path: Path, ports: LocalPorts, certs_dir: Path) -> Path:
+    config = local_config(ports, certs_dir)
+    path.write_text(yaml.dump(config, Dumper=_PlainDumper, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared nodes (the anchored connection manager) out in full, no aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True

@@ -1,0 +1,189 @@
+"""A local stack: py-server replicas and Envoy as plain processes on loopback.
+
+    with LocalStack(ports=[...], envoy_port=..., ...) as stack:   # started and healthy
+        stack.target            # Envoy, what clients call
+        stack.replicas[1].signal(signal.SIGTERM)
+
+`make demo`, `make run`, the end-to-end tests and the benchmark all use it. Envoy's
+config is derived from envoy/envoy.yaml (see envoy_config). Every process started here
+is stopped again: on success, on failure, on Ctrl-C and on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from grpctest_devtools import envoy_config
+from grpctest_devtools.envoy import EnvoyAdmin, envoy_binary
+from grpctest_devtools.ports import LOOPBACK, port_in_use
+from grpctest_devtools.processes import Process
+from grpctest_devtools.repo import CERTS, command
+from grpctest_devtools.waiting import wait_until
+from grpctest_server.healthcheck import check_health
+from grpctest_server.servicer import SERVICE_NAME
+
+log = logging.getLogger(__name__)
+
+
+class LocalStack:
+    """N py-server replicas on 127.0.0.1 plus Envoy in front of them."""
+
+    def __init__(
+        self,
+        *,
+        replicas: int = 3,
+        base_port: int = 50051,
+        envoy_port: int = 8080,
+        admin_port: int = 9901,
+        tls_port: int = 8443,
+        log_dir: Path | None = None,
+        server_args: Sequence[str] = (),
+        envoy_args: Sequence[str] = ("--log-level", "warn"),
+        ports: Sequence[int] | None = None,
+    ) -> None:
+        self.ports = list(ports) if ports else [base_port + i for i in range(replicas)]
+        self.envoy_port = envoy_port
+        self.admin_port = admin_port
+        self.tls_port = tls_port
+        self.admin = EnvoyAdmin(admin_port)
+        self._workdir = tempfile.TemporaryDirectory(prefix="grpctest-")
+        local_ports = envoy_config.LocalPorts(self.ports, envoy_port, admin_port, tls_port)
+        config = envoy_config.write_local_config(
+            Path(self._workdir.name) / "envoy.yaml", local_ports, CERTS
+        )
+        server = command("grpctest-server")
+        self.replicas = [
+            Process(
+                f"replica-{i}",
+                [server, "--port", str(port), "--replica", f"replica-{i}", *server_args],
+                self._log_path(log_dir, f"replica-{i}"),
+            )
+            for i, port in enumerate(self.ports, start=1)
+        ]
+        self.envoy = Process(
+            "envoy",
+            # Several Envoys (e.g. parallel tests) may run on one machine: no shared
+            # memory segment for hot restart, which the local run does not use.
+            [envoy_binary(), "-c", str(config), *envoy_args, "--disable-hot-restart"],
+            self._log_path(log_dir, "envoy"),
+        )
+        self._stopping = False
+
+    @staticmethod
+    def _log_path(log_dir: Path | None, name: str) -> Path | None:
+        return log_dir / f"{name}.log" if log_dir else None
+
+    @property
+    def target(self) -> str:
+        """Envoy's gRPC listener: what clients call."""
+        return f"{LOOPBACK}:{self.envoy_port}"
+
+    @property
+    def tls_target(self) -> str:
+        """Envoy's TLS listener, by the name its certificate carries."""
+        return f"localhost:{self.tls_port}"
+
+    def replica_target(self, index: int) -> str:
+        return f"{LOOPBACK}:{self.ports[index]}"
+
+    @property
+    def processes(self) -> list[Process]:
+        return [*self.replicas, self.envoy]
+
+    def pids(self) -> dict[str, list[int]]:
+        """The running processes by role: {"envoy": [pid], "replicas": [pid, ...]}."""
+        return {
+            "envoy": [p.pid for p in [self.envoy] if p.running and p.pid],
+            "replicas": [p.pid for p in self.replicas if p.running and p.pid],
+        }
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        ports = [*self.ports, self.envoy_port, self.admin_port, self.tls_port]
+        taken = [p for p in ports if port_in_use(p)]
+        if taken:
+            raise RuntimeError(
+                f"port(s) already in use on {LOOPBACK}: {taken}; "
+                "stop whatever listens there (e.g. another `make run`)"
+            )
+        # Envoy's TLS listener needs the development certificate (`make certs`).
+        subprocess.run(
+            [str(CERTS / "generate.sh"), str(CERTS)], check=True, stdout=subprocess.DEVNULL
+        )
+        for process in self.processes:
+            process.start()
+        log.info(
+            "started %s replicas on ports %s and Envoy on %s (admin %s)",
+            len(self.replicas),
+            self.ports,
+            self.envoy_port,
+            self.admin_port,
+        )
+
+    def stop(self) -> None:
+        """Stops Envoy, then the replicas; safe to call more than once."""
+        self._stopping = True
+        self.envoy.stop(timeout=10)
+        for replica in self.replicas:
+            replica.signal(signal.SIGTERM)  # all drain at once, not one after another
+        for replica in self.replicas:
+            replica.stop(timeout=30)
+        self._workdir.cleanup()
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- health ----------------------------------------------------------------------
+
+    def healthy_hosts(self) -> set[str]:
+        """The replicas (ip:port) Envoy currently routes to."""
+        return self.admin.healthy_hosts()
+
+    def wait_healthy(self, timeout: float = 60) -> float:
+        """Waits until every replica answers SERVING and Envoy routes to all of them."""
+        expected = {self.replica_target(i) for i in range(len(self.ports))}
+        wait_until(
+            lambda: (
+                self.check_alive()
+                and all(check_health(t, SERVICE_NAME, 1) == "SERVING" for t in expected)
+            ),
+            timeout,
+            "replicas to be SERVING",
+        )
+        return wait_until(
+            lambda: self.check_alive() and self.healthy_hosts() == expected,
+            timeout,
+            "Envoy to see every replica healthy",
+        )
+
+    def check_alive(self) -> bool:
+        """Raises with the log's last lines if a process has exited; else True."""
+        for process in self.processes:
+            if process.returncode is not None:
+                raise RuntimeError(
+                    f"{process.name} exited with code {process.returncode}; {process.log_tail()}"
+                )
+        return True
+
+    # -- supervision (make run) --------------------------------------------------------
+
+    def restart_exited(self) -> None:
+        """Restarts any replica or Envoy that died, as compose's restart policy would."""
+        for process in self.processes:
+            if not self._stopping and process.returncode is not None:
+                process.restart()

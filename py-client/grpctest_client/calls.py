@@ -1,0 +1,38 @@
+"""Calling grpctest.Grpctest: channels and calls, with a deadline on every call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+
+from grpctest import grpctest_pb2, grpctest_pb2_grpc
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how to connect: plaintext, or TLS trusting `ca_pem` (None: the system's
+    trust store)."""
+
+    target: str
+    tls: bool = False
+    ca_pem: bytes | None = None
+
+
+def open_channel(connection: Connection) -> grpc.Channel:
+    if not connection.tls:
+        return grpc.insecure_channel(connection.target)
+    credentials = grpc.ssl_channel_credentials(root_certificates=connection.ca_pem)
+    return grpc.secure_channel(connection.target, credentials)
+
+
+def get_server_responses(
+    channel: grpc.Channel, message: str, count: int, timeout: float
+) -> Iterator[grpctest_pb2.MessageResponse]:
+    """Makes `count` calls one after another, each with a deadline of `timeout` seconds,
+    and yields each reply; a failed call raises grpc.RpcError."""
+    stub = grpctest_pb2_grpc.GrpctestStub(channel)
+    request = grpctest_pb2.Message(message=message)
+    for _ in range(count):
+        yield stub.GetServerResponse(request, timeout=timeout)

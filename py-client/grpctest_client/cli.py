@@ -1,0 +1,120 @@
+"""`grpctest-client`: calls grpctest.Grpctest/GetServerResponse, normally through Envoy.
+
+Sends --count calls over one channel (one HTTP/2 connection) to --target, prints each
+reply with the replica that answered and, for more than one call, how many calls each
+replica answered. A failed call ends the run with the gRPC status name and detail and
+exit code 1.
+
+    grpctest-client --target localhost:8080 --message hi --count 30
+    grpctest-client --target localhost:8443 --ca certs/ca.crt      # TLS through Envoy
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from grpctest_common.settings import env, env_bool
+
+# A CLI reports a failure in one line of its own; gRPC core would also log it (e.g. a
+# failed TLS handshake at INFO). Set GRPC_VERBOSITY yourself to see those logs. It is
+# read when grpc is first imported, so it is set before the import below.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import grpc
+
+from grpctest_client.calls import Connection, get_server_responses, open_channel
+
+DEFAULT_MESSAGE = "Hello Server you there?"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="grpctest-client", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--target",
+        default=env("GRPCTEST_TARGET", "localhost:8080"),
+        help="host:port to call (env GRPCTEST_TARGET, default %(default)s)",
+    )
+    parser.add_argument(
+        "--message",
+        default=env("GRPCTEST_MESSAGE", DEFAULT_MESSAGE),
+        help="message to send (env GRPCTEST_MESSAGE, default %(default)r)",
+    )
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=env("GRPCTEST_COUNT", "1"),
+        help="number of calls (env GRPCTEST_COUNT, default %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=env("GRPCTEST_TIMEOUT", "5"),
+        help="deadline of each call in seconds (env GRPCTEST_TIMEOUT, default %(default)s)",
+    )
+    parser.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=env_bool(parser, "GRPCTEST_TLS", False),
+        help="connect with TLS (env GRPCTEST_TLS); e.g. Envoy's :8443",
+    )
+    parser.add_argument(
+        "--ca",
+        default=env("GRPCTEST_CA", ""),
+        help="CA certificate (PEM) to trust, e.g. certs/ca.crt; implies --tls "
+        "(env GRPCTEST_CA, default: the system's trust store)",
+    )
+    args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error(f"--count must be at least 1, got {args.count}")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be positive, got {args.timeout}")
+    args.ca_pem = None
+    if args.ca:
+        args.tls = True
+        try:
+            args.ca_pem = Path(args.ca).read_bytes()
+        except OSError as err:
+            parser.error(f"cannot read --ca {args.ca}: {err.strerror}")
+    return args
+
+
+def run(args: argparse.Namespace) -> collections.Counter[str]:
+    """Makes the calls, prints each reply, and returns the calls per replica."""
+    per_replica: collections.Counter[str] = collections.Counter()
+    with open_channel(Connection(args.target, args.tls, args.ca_pem)) as channel:
+        replies = get_server_responses(channel, args.message, args.count, args.timeout)
+        for i, reply in enumerate(replies, start=1):
+            per_replica[reply.replica] += 1
+            print(
+                f"[{i}/{args.count}] {reply.replica}: {reply.message} "
+                f"(received={str(reply.received).lower()})"
+            )
+    return per_replica
+
+
+def print_summary(target: str, per_replica: collections.Counter[str]) -> None:
+    print(
+        f"summary: {sum(per_replica.values())} calls through {target}, "
+        f"{len(per_replica)} replicas answered"
+    )
+    for replica, calls in sorted(per_replica.items()):
+        print(f"  {replica}: {calls} calls")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        per_replica = run(args)
+    except grpc.RpcError as err:
+        print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    if args.count > 1:
+        print_summary(args.target, per_replica)
+    return 0

@@ -1,0 +1,56 @@
+"""The Python client's command line (calls are tested end to end in tests/)."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from grpctest_client import cli
+
+
+def test_defaults_and_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli.parse_args([]).target == "localhost:8080"
+    monkeypatch.setenv("GRPCTEST_TARGET", "envoy:8080")
+    monkeypatch.setenv("GRPCTEST_COUNT", "7")
+    monkeypatch.setenv("GRPCTEST_TLS", "1")
+    args = cli.parse_args([])
+    assert (args.target, args.count, args.tls) == ("envoy:8080", 7, True)
+    assert cli.parse_args(["--count", "2"]).count == 2
+
+
+@pytest.mark.parametrize(
+    "argv", [["--count", "0"], ["--timeout", "-1"], ["--count", "x"], ["--ca", "/no/such/ca.crt"]]
+)
+def test_bad_flags_are_a_usage_error(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.parse_args(argv)
+    assert exit_.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_a_boolean_that_is_not_one_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("GRPCTEST_TLS", "yes")  # Go's ParseBool rejects it too
+    with pytest.raises(SystemExit) as exit_:
+        cli.parse_args([])
+    assert exit_.value.code == 2
+    assert "GRPCTEST_TLS: want one of" in capsys.readouterr().err
+
+
+def test_summary_lists_calls_per_replica(capsys) -> None:
+    cli.print_summary("t:1", collections.Counter({"b": 2, "a": 1}))
+    assert capsys.readouterr().out.splitlines() == [
+        "summary: 3 calls through t:1, 2 replicas answered",
+        "  a: 1 calls",
+        "  b: 2 calls",
+    ]
+
+
+def test_unreachable_target_exits_1_with_the_status(capsys) -> None:
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    assert cli.main(["--target", "127.0.0.1:1", "--timeout", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: UNAVAILABLE: ")
+    assert "Traceback" not in err

@@ -1,0 +1,1 @@
+"""Helpers every grpctest program (server, client, local run) shares."""

@@ -1,0 +1,147 @@
+"""`grpctest-server`: run the grpctest server (one process, or several sharing a port).
+
+Every setting is a flag with an environment-variable fallback (GRPCTEST_*); the
+defaults suit the local run (`make run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from grpctest_common.settings import env, env_bool
+from grpctest_server.lifecycle import Settings, serve
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="grpctest-server", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--host",
+        default=env("GRPCTEST_HOST", "127.0.0.1"),
+        help="address to listen on; 0.0.0.0 in containers (env GRPCTEST_HOST, default %(default)s)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=env("GRPCTEST_PORT", "50051"),
+        help="port to listen on (env GRPCTEST_PORT, default %(default)s)",
+    )
+    parser.add_argument(
+        "--replica",
+        default=env("GRPCTEST_REPLICA", socket.gethostname()),
+        help="replica name put in every reply (env GRPCTEST_REPLICA, default: the hostname)",
+    )
+    parser.add_argument(
+        "--reflection",
+        action=argparse.BooleanOptionalAction,
+        default=env_bool(parser, "GRPCTEST_REFLECTION", True),
+        help="serve gRPC Server Reflection (env GRPCTEST_REFLECTION, default on)",
+    )
+    parser.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=env("GRPCTEST_MAX_MESSAGE_BYTES", str(1024 * 1024)),
+        help="largest request accepted; larger ones get RESOURCE_EXHAUSTED "
+        "(env GRPCTEST_MAX_MESSAGE_BYTES, default %(default)s)",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=env("GRPCTEST_DRAIN_SECONDS", "3"),
+        help="after SIGTERM, how long to keep serving while reporting NOT_SERVING so "
+        "that Envoy's health checks (1 s interval) take this replica out "
+        "(env GRPCTEST_DRAIN_SECONDS, default %(default)s)",
+    )
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=env("GRPCTEST_GRACE_SECONDS", "10"),
+        help="how long in-flight calls may take to finish once the server stops "
+        "(env GRPCTEST_GRACE_SECONDS, default %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=env("GRPCTEST_WORKERS", "1"),
+        help="server processes sharing the port through SO_REUSEPORT; Python runs one "
+        "core per process (env GRPCTEST_WORKERS, default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=env("GRPCTEST_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="log level (env GRPCTEST_LOG_LEVEL, default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.port < 65536:
+        parser.error(f"--port must be between 0 (any free port) and 65535, got {args.port}")
+    if args.max_message_bytes <= 0:
+        parser.error("--max-message-bytes must be positive")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and args.port == 0:
+        parser.error("--workers > 1 needs a fixed --port (the workers share it)")
+    if args.drain_seconds < 0 or args.grace_seconds < 0:
+        parser.error("--drain-seconds and --grace-seconds must not be negative")
+    return args
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    names = {field.name for field in dataclasses.fields(Settings)}
+    return Settings(
+        reuse_port=args.workers > 1, **{k: v for k, v in vars(args).items() if k in names}
+    )
+
+
+def _serve_forever(settings: Settings, log_level: str) -> None:
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))
+
+
+def _run_workers(settings: Settings, log_level: str, workers: int) -> None:
+    """Starts `workers` server processes on one port and waits for them.
+
+    Each worker handles SIGTERM/SIGINT itself (drain, grace, exit 0); this parent
+    forwards the signal and exits 0 only if every worker did.
+    """
+    context = multiprocessing.get_context("spawn")  # no gRPC state is forked
+    processes = [
+        context.Process(target=_serve_forever, args=(settings, log_level), name=f"worker-{i}")
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for process in processes:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    for process in processes:
+        process.join()
+    failed = [p.name for p in processes if p.exitcode != 0]
+    if failed:
+        sys.exit(f"grpctest-server: workers {failed} exited with an error")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    settings = settings_from(args)
+    try:
+        if args.workers > 1:
+            _run_workers(settings, args.log_level, args.workers)
+        else:
+            _serve_forever(settings, args.log_level)
+    except (OSError, RuntimeError) as err:
+        sys.exit(f"grpctest-server: failed to start: {err}")

@@ -1,0 +1,107 @@
+"""The server's life: build it (service, health, reflection), run it, drain it, stop it.
+
+On SIGTERM or SIGINT the server reports NOT_SERVING, keeps answering for a drain period
+so that Envoy's health checks take it out of rotation, then stops accepting calls, lets
+in-flight calls finish within a grace period and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from grpctest_server import reflection, servicer
+from grpctest_server.health import HealthServicer
+
+log = logging.getLogger(__name__)
+
+HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a server needs to know; the CLI fills it from flags and environment."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    replica: str = "replica"
+    reflection: bool = True
+    max_message_bytes: int = 1024 * 1024
+    drain_seconds: float = 3.0
+    grace_seconds: float = 10.0
+    # Several server processes share the port (SO_REUSEPORT) only when asked to.
+    reuse_port: bool = False
+
+
+@dataclass
+class RunningServer:
+    """A started server: the grpc.aio server, its health servicer and its bound port."""
+
+    server: grpc.aio.Server
+    health: HealthServicer
+    port: int
+
+    async def drain_and_stop(self, drain_seconds: float, grace_seconds: float) -> None:
+        """NOT_SERVING for every service, keep answering for drain_seconds, then stop
+        accepting calls and give in-flight calls grace_seconds to finish."""
+        await self.health.enter_graceful_shutdown()
+        await asyncio.sleep(drain_seconds)
+        await self.server.stop(grace_seconds)
+
+
+async def start(settings: Settings) -> RunningServer:
+    """Builds and starts the server; the service reports SERVING once it can answer."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            # Own limits, whatever sits in front: streams per connection, and idle
+            # connections closed after 5 minutes.
+            ("grpc.max_concurrent_streams", 100),
+            ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
+            # Only the workers of one server share a port; otherwise a second server
+            # on a taken port fails loudly instead of silently sharing it.
+            ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+        ]
+    )
+    servicer.add_to_server(servicer.GrpctestServicer(settings.replica), server)
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        reflection.enable(server, (servicer.SERVICE_NAME, HEALTH_SERVICE_NAME))
+
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    # "" (the whole server) is SERVING from the start; the service only once it can
+    # answer, which is now.
+    await health_servicer.set(servicer.SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "replica %s serving %s on %s:%s (reflection %s)",
+        settings.replica,
+        servicer.SERVICE_NAME,
+        settings.host,
+        port,
+        "on" if settings.reflection else "off",
+    )
+    return RunningServer(server, health_servicer, port)
+
+
+async def serve(settings: Settings) -> None:
+    """Serves until SIGTERM or SIGINT, then drains and stops gracefully."""
+    running = await start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info(
+        "shutting down: NOT_SERVING for %.1f s, then %.1f s grace for in-flight calls",
+        settings.drain_seconds,
+        settings.grace_seconds,
+    )
+    await running.drain_and_stop(settings.drain_seconds, settings.grace_seconds)
+    log.info("replica %s stopped", settings.replica)

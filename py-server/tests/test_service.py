@@ -1,0 +1,159 @@
+"""The server in-process: a real grpc.aio server on a free port, called over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest_server import lifecycle
+
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[str]:
+    """Runs the server on its own event loop in a thread for the module's tests."""
+    settings = lifecycle.Settings(
+        port=0, replica="unit-replica", max_message_bytes=MAX_MESSAGE_BYTES
+    )
+    loop = asyncio.new_event_loop()
+    running = loop.run_until_complete(lifecycle.start(settings))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{running.port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(running.server.stop(None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def stub(target: str) -> Iterator[grpctest_pb2_grpc.GrpctestStub]:
+    with grpc.insecure_channel(target) as channel:
+        yield grpctest_pb2_grpc.GrpctestStub(channel)
+
+
+def test_reply_keeps_the_article_form_and_names_the_replica(stub) -> None:
+    reply = stub.GetServerResponse(grpctest_pb2.Message(message="hi there"), timeout=5)
+    assert reply.message == 'Hello I am up and running received "hi there" message from you'
+    assert reply.received is True
+    assert reply.replica == "unit-replica"
+
+
+def test_unicode_message_round_trips(stub) -> None:
+    reply = stub.GetServerResponse(grpctest_pb2.Message(message="héllo ✓"), timeout=5)
+    assert '"héllo ✓"' in reply.message
+
+
+def test_empty_message_is_invalid_argument(stub) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetServerResponse(grpctest_pb2.Message(message=""), timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "message must not be empty"
+
+
+def test_oversized_message_is_resource_exhausted_and_server_keeps_serving(stub) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetServerResponse(
+            grpctest_pb2.Message(message="x" * (MAX_MESSAGE_BYTES + 1)), timeout=5
+        )
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "larger than max" in err.value.details()
+    assert stub.GetServerResponse(grpctest_pb2.Message(message="still here"), timeout=5).received
+
+
+def _all_methods() -> list[str]:
+    """Every method of every service the server registers, as the protos declare them."""
+    pool = descriptor_pool.Default()
+    services = [
+        "grpctest.Grpctest",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]
+    return [
+        f"/{service}/{method.name}"
+        for service in services
+        for method in pool.FindServiceByName(service).methods
+    ]
+
+
+@pytest.mark.parametrize("method", _all_methods())
+def test_every_method_of_the_protos_is_served(target: str, method: str) -> None:
+    """A method added to a proto but not implemented answers UNIMPLEMENTED: caught here.
+
+    Each method gets an empty request (the server may reject it, but not as unknown).
+    """
+    with grpc.insecure_channel(target) as channel:
+        call = channel.stream_stream(method)
+        try:
+            for _ in call(iter([b""]), timeout=2):
+                break
+        except grpc.RpcError as err:
+            assert err.code() != grpc.StatusCode.UNIMPLEMENTED, (method, err.details())
+
+
+@pytest.mark.parametrize("service", ["", "grpctest.Grpctest"])
+def test_health_is_serving(target: str, service: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_health_of_unknown_service_is_not_found(target: str) -> None:
+    with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as err:
+        health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    ],
+)
+def test_reflection_lists_services_under_v1alpha_and_v1(target: str, method: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        call = channel.stream_stream(
+            method,
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        (reply,) = call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+    names = {s.name for s in reply.list_services_response.service}
+    assert {"grpctest.Grpctest", "grpc.health.v1.Health"} <= names
+
+
+def test_reflection_can_be_switched_off() -> None:
+    async def list_services() -> grpc.StatusCode:
+        running = await lifecycle.start(lifecycle.Settings(port=0, reflection=False))
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+                stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+                call = stub.ServerReflectionInfo(
+                    iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+                )
+                try:
+                    async for _ in call:
+                        pass
+                except grpc.aio.AioRpcError as err:
+                    return err.code()
+                return grpc.StatusCode.OK
+        finally:
+            await running.server.stop(None)
+
+    assert asyncio.run(list_services()) == grpc.StatusCode.UNIMPLEMENTED
