@@ -12,11 +12,15 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 UV_VERSION      := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 BUF_VERSION     := v1.75.0
 GRPCURL_VERSION := v1.9.3
+GHZ_VERSION     := v0.121.0
+HEALTH_PROBE_VERSION := v0.4.62
+H2SPEC_VERSION  := v2.2.1+incompatible
 # h2load, the load generator of `make bench` (Debian's nghttp2-client).
 NGHTTP2_CLIENT  := nghttp2-client=1.52.0-1+deb12u3
-# Debian's Docker engine, Compose v1 and debootstrap (for offline base-image stand-ins).
-DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 docker-compose=1.29.2-3 \
-                             debootstrap=1.0.128+nmu2+deb12u2
+# Debian's Docker engine and debootstrap (for offline base-image stand-ins).
+DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 debootstrap=1.0.128+nmu2+deb12u2
+# Docker Compose v2, built from its Go module where no `docker compose` is installed.
+COMPOSE_VERSION := v2.31.0
 
 # The Python that creates the venv (read before PATH below puts the venv's first).
 PYTHON_BOOTSTRAP ?= python3
@@ -35,12 +39,13 @@ UV_DIST   := $(BIN)/uv-$(UV_VERSION)
 UV        := $(BIN)/uv
 SYNCED    := $(VENV)/.synced
 GO_CLIENT := $(BIN)/go-client
-GO_TOOLS  := $(BIN)/buf $(BIN)/grpcurl $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+GO_TOOLS  := $(BIN)/buf $(BIN)/grpcurl $(BIN)/ghz $(BIN)/grpc-health-probe \
+             $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # --- set-up --------------------------------------------------------------------------------
 
@@ -70,6 +75,15 @@ $(BIN)/buf: Makefile
 $(BIN)/grpcurl: Makefile
 	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+$(BIN)/ghz: Makefile
+	go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+$(BIN)/grpc-health-probe: Makefile
+	go install github.com/grpc-ecosystem/grpc-health-probe@$(HEALTH_PROBE_VERSION)
+
+$(BIN)/h2spec: Makefile
+	go install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
+
 .PHONY: setup
 setup: $(SYNCED) $(GO_CLIENT) $(GO_TOOLS) ## Install everything pinned: the Python workspace (.venv), go-client and tools (bin/)
 
@@ -91,37 +105,48 @@ client: setup ## Call the running stack with both clients (ARGS="--count 10")
 	grpctest-client $(or $(ARGS),--count 6)
 	go-client $(or $(ARGS),--count 6)
 
-# --- containers (docker compose) -------------------------------------------------------------
-
-COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# --- containers (Docker Compose v2) ---------------------------------------------------------
 
 .PHONY: up
-up: ## Build and start the compose topology in the background (3 replicas + Envoy on :8080)
-	$(COMPOSE) up --build --detach
+up: ## Build and start the compose topology; returns once every replica is healthy
+	docker compose up --build --detach --wait
 
 .PHONY: down
 down: ## Stop and remove the compose topology
-	$(COMPOSE) --profile clients down --remove-orphans
+	docker compose --profile clients down --remove-orphans
 
 .PHONY: logs
 logs: ## Follow the compose topology's logs
-	$(COMPOSE) logs --follow
+	docker compose logs --follow
 
 .PHONY: ps
-ps: ## Show the compose topology's containers and their health
-	$(COMPOSE) ps
+ps: ## Show the compose topology's containers, their health, and the run-once jobs
+	docker compose ps --all
 
 .PHONY: base-images
 base-images: setup ## No registry? Build offline stand-ins for the base images (needs a running engine)
 	grpctest-base-images
 
+# What the container tests need: a Docker engine (dockerd), debootstrap, and Compose v2
+# as a Docker CLI plugin (where Docker looks for it: $DOCKER_CONFIG/cli-plugins).
+DOCKER_CONFIG ?= $(HOME)/.docker
+COMPOSE_PLUGIN := $(DOCKER_CONFIG)/cli-plugins/docker-compose
+
 .PHONY: container-tools
 container-tools:
-	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null \
-	    || ! { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; }; then \
+	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then \
 	  echo "installing $(DEBIAN_CONTAINER_PACKAGES)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_CONTAINER_PACKAGES); \
 	fi
+	@docker compose version >/dev/null 2>&1 || $(MAKE) --no-print-directory compose-plugin
+
+.PHONY: compose-plugin
+compose-plugin: ## Build Docker Compose v2 (pinned) and install it as the `docker compose` plugin
+	mkdir -p $(dir $(COMPOSE_PLUGIN))
+	GOBIN=$(BIN)/compose go install \
+	  -ldflags "-X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION)" \
+	  github.com/docker/compose/v2/cmd@$(COMPOSE_VERSION)
+	install -m 755 $(BIN)/compose/cmd $(COMPOSE_PLUGIN)
 
 # --- benchmark ------------------------------------------------------------------------------
 
@@ -133,6 +158,14 @@ bench-tools:
 .PHONY: bench
 bench: setup bench-tools ## Benchmark gRPC vs REST, Envoy's cost, replica scaling (a few minutes)
 	grpctest-bench
+
+.PHONY: soak
+soak: setup ## 2 x 100,000 calls, 1,000 in flight over 100 connections, through Envoy; memory before/after
+	grpctest-soak
+
+.PHONY: h2spec
+h2spec: setup $(BIN)/h2spec ## HTTP/2 conformance (h2spec) of Envoy's :8080; needs `make run` in another terminal
+	h2spec -h 127.0.0.1 -p 8080 -P /grpctest.Grpctest/GetServerResponse || true
 
 # --- TLS ----------------------------------------------------------------------------------
 

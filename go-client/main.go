@@ -6,11 +6,15 @@
 //
 //	go-client -target localhost:8080 -message hi -count 30
 //	go-client -target localhost:8443 -ca certs/ca.crt      # TLS through Envoy
+//	go-client -target localhost:8443 -ca certs/ca.crt \
+//	    -cert certs/client.crt -key certs/client.key        # mutual TLS
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,6 +41,8 @@ var (
 	count   = flag.Int("count", envInt("GRPCTEST_COUNT", 1), "number of calls (env GRPCTEST_COUNT)")
 	useTLS  = flag.Bool("tls", envBool("GRPCTEST_TLS", false), "connect with TLS, e.g. to Envoy's :8443 (env GRPCTEST_TLS)")
 	caFile  = flag.String("ca", envOr("GRPCTEST_CA", ""), "CA certificate (PEM) to trust, e.g. certs/ca.crt; implies -tls (env GRPCTEST_CA, default: the system's trust store)")
+	cert    = flag.String("cert", envOr("GRPCTEST_CERT", ""), "client certificate (PEM) for mutual TLS, e.g. certs/client.crt; needs -key and implies -tls (env GRPCTEST_CERT)")
+	key     = flag.String("key", envOr("GRPCTEST_KEY", ""), "the client certificate's private key (PEM), e.g. certs/client.key (env GRPCTEST_KEY)")
 	timeout = secondsFlag("timeout", envOr("GRPCTEST_TIMEOUT", "5"), "deadline of each call in seconds, or a duration like 500ms (env GRPCTEST_TIMEOUT)")
 )
 
@@ -49,9 +55,12 @@ func main() {
 		usagef("-timeout must be positive, got %v", *timeout)
 	}
 
-	creds, err := transportCredentials(*useTLS, *caFile)
+	if (*cert == "") != (*key == "") {
+		usagef("-cert and -key go together")
+	}
+	creds, err := transportCredentials(*useTLS, *caFile, *cert, *key)
 	if err != nil {
-		fatalf("failed to load TLS settings: %v", err)
+		usagef("failed to load TLS settings: %v", err)
 	}
 	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(creds))
 	if err != nil {
@@ -68,17 +77,32 @@ func main() {
 	}
 }
 
-// transportCredentials is plaintext unless TLS is asked for; with a CA file only that
-// CA is trusted, otherwise the system's trust store.
-func transportCredentials(useTLS bool, caFile string) (credentials.TransportCredentials, error) {
-	switch {
-	case caFile != "":
-		return credentials.NewClientTLSFromFile(caFile, "")
-	case useTLS:
-		return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12}), nil
-	default:
+// transportCredentials is plaintext unless TLS is asked for (a CA or a client
+// certificate implies it). With a CA file only that CA is trusted, otherwise the
+// system's trust store; with a certificate and key the client presents them (mutual TLS).
+func transportCredentials(useTLS bool, caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
+	if !useTLS && caFile == "" && certFile == "" {
 		return insecure.NewCredentials(), nil
 	}
+	config := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		config.RootCAs = x509.NewCertPool()
+		if !config.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, errors.New("no certificate found in " + caFile)
+		}
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), nil
 }
 
 // run makes count calls, prints each reply to out and returns the calls per replica.

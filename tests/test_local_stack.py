@@ -1,9 +1,8 @@
 """The whole local stack end to end: 3 real replicas behind a real Envoy, both real
-clients, the real grpcurl, real health checks; faults injected with real signals."""
+clients, real health checks, and the commands a user types (demo, run + Ctrl-C)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,10 +13,8 @@ import pytest
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
-from grpctest_devtools.load import Load
 from grpctest_devtools.ports import free_port, free_port_block, port_in_use
 from grpctest_devtools.repo import command
-from grpctest_devtools.waiting import wait_until
 from grpctest_server.healthcheck import check_health
 
 REPLICAS = 3
@@ -93,112 +90,6 @@ def test_health_through_envoy_and_direct(stack, service: str) -> None:
 
 def test_envoy_sees_every_replica_healthy(stack) -> None:
     assert stack.healthy_hosts() == {stack.replica_target(i) for i in range(REPLICAS)}
-
-
-# -- grpcurl through Envoy ------------------------------------------------------------------
-
-
-def grpcurl(*args: str) -> str:
-    result = subprocess.run(
-        [command("grpcurl"), "-plaintext", *args], capture_output=True, text=True, timeout=30
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def test_grpcurl_list_through_envoy(stack) -> None:
-    services = set(grpcurl(stack.target, "list").split())
-    assert {
-        "grpctest.Grpctest",
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1alpha.ServerReflection",
-    } <= services
-
-
-def test_grpcurl_describe_through_envoy(stack) -> None:
-    out = grpcurl(stack.target, "describe", "grpctest.Grpctest")
-    assert "grpctest.Grpctest is a service:" in out
-    assert (
-        "rpc GetServerResponse ( .grpctest.Message ) returns ( .grpctest.MessageResponse );" in out
-    )
-    message = grpcurl(stack.target, "describe", "grpctest.MessageResponse")
-    assert "string replica = 3;" in message
-    assert "bool received = 2;" in message
-
-
-def test_grpcurl_call_through_envoy(stack) -> None:
-    reply = json.loads(
-        grpcurl(
-            "-d", '{"message": "from grpcurl"}', stack.target, "grpctest.Grpctest/GetServerResponse"
-        )
-    )
-    assert reply["message"] == 'Hello I am up and running received "from grpcurl" message from you'
-    assert reply["received"] is True
-    assert reply["replica"] in ALL_REPLICAS
-
-
-# -- faults -----------------------------------------------------------------------------------
-
-
-def wait_for_rotation(stack, replica: int, in_rotation: bool, timeout: float = 15) -> float:
-    host = stack.replica_target(replica)
-    return wait_until(
-        lambda: (host in stack.healthy_hosts()) == in_rotation,
-        timeout,
-        f"{host} to {'join' if in_rotation else 'leave'} Envoy's rotation",
-    )
-
-
-def test_sigterm_replica_drains_out_of_rotation_without_failed_calls(fresh_stack, figures) -> None:
-    victim = fresh_stack.replicas[1]
-    with Load(fresh_stack.target) as load:
-        time.sleep(1)
-        victim.signal(signal.SIGTERM)
-        left_after = wait_for_rotation(fresh_stack, 1, in_rotation=False)
-        assert victim.wait(30) == 0  # drained, finished in-flight calls, exit 0
-        gone = time.monotonic()
-        time.sleep(1)
-    figures["local SIGTERM under load: calls sent / failed, s until out of rotation"] = (
-        f"{load.sent} / {len(load.failures)}, {left_after:.1f}"
-    )
-    assert load.failures == []
-    assert left_after < 5, f"left rotation only after {left_after:.1f} s"
-    assert victim.name not in load.replicas_since(gone)
-    assert set(load.replicas_since(gone)) == ALL_REPLICAS - {victim.name}
-
-
-def test_killed_replica_leaves_rotation_calls_keep_succeeding_and_it_rejoins(
-    fresh_stack, figures
-) -> None:
-    victim = fresh_stack.replicas[2]
-    with Load(fresh_stack.target) as load:
-        time.sleep(1)
-        victim.signal(signal.SIGKILL)
-        left_after = wait_for_rotation(fresh_stack, 2, in_rotation=False)
-        victim.wait(10)
-        time.sleep(1)
-        fresh_stack.restart_exited()  # what `make run`'s loop does: restart the dead replica
-        rejoined_after = wait_for_rotation(fresh_stack, 2, in_rotation=True)
-        back = time.monotonic()
-        time.sleep(1)
-    figures["local SIGKILL under load: calls sent / failed, s until out / back in rotation"] = (
-        f"{load.sent} / {len(load.failures)}, {left_after:.1f} / {rejoined_after:.1f}"
-    )
-    assert load.failures == [], load.failures[:5]
-    assert left_after < 5
-    assert rejoined_after < 10
-    assert victim.restarts == 1
-    assert victim.name in load.replicas_since(back)
-
-
-def test_stack_keeps_serving_with_one_replica_left(fresh_stack) -> None:
-    for index in (0, 1):
-        fresh_stack.replicas[index].signal(signal.SIGKILL)
-    for index in (0, 1):
-        wait_for_rotation(fresh_stack, index, in_rotation=False)
-    result = run_client("go-client", fresh_stack.target, "--count", "10")
-    assert result.returncode == 0, result.stderr
-    assert calls_per_replica(result.stdout) == {"replica-3": 10}
 
 
 # -- the commands a user types -------------------------------------------------------------------

@@ -29,26 +29,36 @@ class EnvoyAdmin:
     def clusters(self) -> dict[str, Any]:
         return json.loads(self.get("/clusters?format=json"))
 
+    def _hosts(self, cluster: str) -> list[dict[str, Any]]:
+        return [
+            host
+            for status in self.clusters().get("cluster_statuses", [])
+            if status["name"] == cluster
+            for host in status.get("host_statuses", [])
+        ]
+
+    @staticmethod
+    def _address(host: dict[str, Any]) -> str:
+        sock = host["address"]["socket_address"]
+        return f"{sock['address']}:{sock['port_value']}"
+
     def healthy_hosts(self, cluster: str = UPSTREAM_CLUSTER) -> set[str]:
         """The upstream hosts (ip:port) Envoy currently routes to."""
+        failing = ("failed_active_health_check", "failed_outlier_check", "pending_active_hc")
         healthy = set()
-        for status in self.clusters().get("cluster_statuses", []):
-            if status["name"] != cluster:
-                continue
-            for host in status.get("host_statuses", []):
-                flags = host.get("health_status", {})
-                failing = any(
-                    flags.get(k)
-                    for k in (
-                        "failed_active_health_check",
-                        "failed_outlier_check",
-                        "pending_active_hc",
-                    )
-                )
-                if flags.get("eds_health_status") == "HEALTHY" and not failing:
-                    sock = host["address"]["socket_address"]
-                    healthy.add(f"{sock['address']}:{sock['port_value']}")
+        for host in self._hosts(cluster):
+            flags = host.get("health_status", {})
+            if flags.get("eds_health_status") == "HEALTHY" and not any(map(flags.get, failing)):
+                healthy.add(self._address(host))
         return healthy
+
+    def requests_per_host(self, cluster: str = UPSTREAM_CLUSTER) -> dict[str, int]:
+        """Requests Envoy has sent to each upstream host (ip:port) so far."""
+        counts = {}
+        for host in self._hosts(cluster):
+            stats = {s["name"]: int(s.get("value", 0)) for s in host.get("stats", [])}
+            counts[self._address(host)] = stats.get("rq_total", 0)
+        return counts
 
     def stats(self, prefix: str = "") -> dict[str, int]:
         """Counters and gauges whose names start with `prefix`."""

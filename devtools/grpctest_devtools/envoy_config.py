@@ -3,8 +3,8 @@
 envoy/envoy.yaml is the one source of truth (written for docker compose, where the
 replicas are found by DNS as py-server:50051). The local run changes only where
 things are: the upstream endpoints become 127.0.0.1 ports, the listeners and admin
-bind on loopback (on ports the caller chooses), and the TLS listener reads its
-certificate from a local folder instead of /etc/envoy/certs. Every other setting
+bind on loopback (on ports the caller chooses), and certificates are read from a local
+folder instead of /etc/envoy/certs. Every other setting
 (health checks, retries, timeouts, balancing, limits) is used exactly as written.
 """
 
@@ -50,10 +50,7 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> dict[str, Any]:
     listeners = {listener["name"]: listener for listener in resources["listeners"]}
     for name, port in ((GRPC_LISTENER, ports.grpc), (TLS_LISTENER, ports.tls)):
         listeners[name]["address"]["socket_address"] = _loopback(port)
-    tls = listeners[TLS_LISTENER]["filter_chains"][0]["transport_socket"]["typed_config"]
-    for pair in tls["common_tls_context"]["tls_certificates"]:
-        for part in pair.values():
-            part["filename"] = str(certs_dir / part["filename"].removeprefix(CONTAINER_CERTS))
+    _relocate_certificates(config, certs_dir)
 
     (cluster,) = [c for c in resources["clusters"] if c["name"] == UPSTREAM_CLUSTER]
     endpoints = [
@@ -61,6 +58,21 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> dict[str, Any]:
     ]
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
     return config
+
+
+def _relocate_certificates(node: Any, certs_dir: Path) -> None:
+    """Every `filename: /etc/envoy/certs/X` in the config becomes certs_dir/X."""
+    if isinstance(node, dict):
+        filename = node.get("filename")
+        if isinstance(filename, str) and filename.startswith(CONTAINER_CERTS):
+            node["filename"] = str(certs_dir / filename.removeprefix(CONTAINER_CERTS))
+        children = list(node.values())
+    elif isinstance(node, list):
+        children = node
+    else:
+        return
+    for child in children:
+        _relocate_certificates(child, certs_dir)
 
 
 def _loopback(port: int) -> dict[str, Any]:

@@ -1,53 +1,203 @@
-"""Steady client load in a background thread, for the fault tests."""
+"""Concurrent client load for the fault tests: many callers over many connections.
+
+Two callers, so that both gRPC stacks are exercised while replicas fail:
+
+    with PythonLoad(target, callers=64, connections=8) as py, GhzLoad(target) as go:
+        ...inject a fault...
+    py.report(), go.report()     # calls sent, failed (status: detail), p99
+
+PythonLoad runs grpc.aio in a background thread; GhzLoad runs ghz (grpc-go, pinned in
+the Makefile). Every call has a deadline.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import json
+import signal
+import subprocess
+import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest_devtools.repo import REPO, command
+
+METHOD = "grpctest.Grpctest.GetServerResponse"
 
 
-class Load:
-    """Calls GetServerResponse back to back on one channel until stopped.
+@dataclass
+class LoadReport:
+    """What one caller saw: calls, failures by "STATUS: detail", latency percentiles."""
 
-    Records which replica answered each call, and every failure with its status.
+    caller: str
+    sent: int
+    failures: collections.Counter[str] = field(default_factory=collections.Counter)
+    p99_ms: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    def __str__(self) -> str:
+        return f"{self.caller}: {self.sent} sent, {self.failed} failed, p99 {self.p99_ms:.0f} ms"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One finished call: when it ended, how long it took, who answered or what failed."""
+
+    ended: float
+    seconds: float
+    replica: str = ""
+    failure: str = ""
+
+
+class PythonLoad:
+    """grpc.aio callers calling back to back, each over one of `connections` channels.
+
+    Every channel has its own subchannel pool, so each is its own HTTP/2 connection.
     Bounded: it stops by itself after max_seconds.
     """
 
-    def __init__(self, target: str, max_seconds: float = 120) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        callers: int = 64,
+        connections: int = 8,
+        deadline: float = 5.0,
+        max_seconds: float = 180,
+    ) -> None:
         self.target = target
+        self.callers = callers
+        self.connections = connections
+        self.deadline = deadline
         self.max_seconds = max_seconds
-        self.answers: list[tuple[float, str]] = []
-        self.failures: list[str] = []
+        self.calls: list[Call] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.max_seconds
-        with grpc.insecure_channel(self.target) as channel:
-            stub = grpctest_pb2_grpc.GrpctestStub(channel)
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                try:
-                    reply = stub.GetServerResponse(grpctest_pb2.Message(message="load"), timeout=5)
-                    self.answers.append((time.monotonic(), reply.replica))
-                except grpc.RpcError as err:
-                    self.failures.append(f"{err.code().name}: {err.details()}")
+    async def _run(self) -> None:
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        channels = [
+            grpc.aio.insecure_channel(self.target, options=options) for _ in range(self.connections)
+        ]
+        try:
+            stubs = [grpctest_pb2_grpc.GrpctestStub(channel) for channel in channels]
+            until = time.monotonic() + self.max_seconds
+            await asyncio.gather(
+                *(self._caller(stubs[i % len(stubs)], until) for i in range(self.callers))
+            )
+        finally:
+            await asyncio.gather(*(channel.close() for channel in channels))
 
-    def __enter__(self) -> Load:
+    async def _caller(self, stub: grpctest_pb2_grpc.GrpctestStub, until: float) -> None:
+        request = grpctest_pb2.Message(message="load")
+        while not self._stop.is_set() and time.monotonic() < until:
+            start = time.monotonic()
+            try:
+                reply = await stub.GetServerResponse(request, timeout=self.deadline)
+            except grpc.aio.AioRpcError as err:
+                end = time.monotonic()
+                failure = f"{err.code().name}: {err.details()}"
+                self.calls.append(Call(end, end - start, failure=failure))
+            else:
+                end = time.monotonic()
+                self.calls.append(Call(end, end - start, replica=reply.replica))
+
+    def __enter__(self) -> PythonLoad:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(30)
-
-    @property
-    def sent(self) -> int:
-        return len(self.answers) + len(self.failures)
+        self._thread.join(self.deadline + 30)
 
     def replicas_since(self, since: float) -> collections.Counter[str]:
-        return collections.Counter(r for t, r in self.answers if t >= since)
+        """Calls answered per replica among the calls that ended after `since`."""
+        return collections.Counter(c.replica for c in self.calls if c.ended >= since and c.replica)
+
+    def report(self, since: float = 0.0, until: float = float("inf")) -> LoadReport:
+        """Every call sent; failures; p99 of the calls that ended between since and until."""
+        window = [c.seconds * 1000 for c in self.calls if since <= c.ended <= until]
+        failures = collections.Counter(c.failure for c in self.calls if c.failure)
+        return LoadReport("python", len(self.calls), failures, percentile(window, 0.99))
+
+
+class GhzLoad:
+    """ghz (grpc-go) calling with `concurrency` workers over `connections` connections:
+    `total` calls, or until stopped (SIGINT; calls in flight then finish, none is cut)
+    but at most max_seconds."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        concurrency: int = 64,
+        connections: int = 8,
+        deadline: float = 5.0,
+        total: int | None = None,
+        max_seconds: float = 180,
+    ) -> None:
+        # ghz ignores --total when --duration is given.
+        amount = ["--total", str(total)] if total else ["--duration", f"{max_seconds}s"]
+        self.argv = [
+            command("ghz"), "--insecure",
+            "--import-paths", str(REPO / "proto"), "--proto", "grpctest/grpctest.proto",
+            "--call", METHOD, "--data", '{"message": "load"}',
+            "--concurrency", str(concurrency), "--connections", str(connections),
+            "--timeout", f"{deadline}s", *amount,
+            # When stopped, let the calls in flight finish instead of cancelling them
+            # (which ghz would report as failed calls).
+            "--duration-stop", "wait",
+            "--format", "json", target,
+        ]  # fmt: skip
+        self._process: subprocess.Popen[str] | None = None
+        self._output = tempfile.NamedTemporaryFile(prefix="ghz-", suffix=".json")  # noqa: SIM115
+        self.result: dict | None = None
+
+    def __enter__(self) -> GhzLoad:
+        # The report (one entry per call) goes to a file: a pipe nobody reads while ghz
+        # runs would fill up and stall it.
+        self._process = subprocess.Popen(
+            [*self.argv, "--output", self._output.name], stderr=subprocess.PIPE, text=True
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> dict:
+        """Stops ghz (if it still runs) and returns its JSON report."""
+        if self.result is None and self._process is not None:
+            if self.running:
+                self._process.send_signal(signal.SIGINT)
+            _, err = self._process.communicate(timeout=60)
+            with self._output:
+                out = Path(self._output.name).read_text()
+            if not out:
+                raise RuntimeError(f"ghz failed ({self._process.returncode}): {err[-2000:]}")
+            self.result = json.loads(out)
+        return self.result or {}
+
+    def report(self) -> LoadReport:
+        result = self.stop()
+        failures = collections.Counter(result.get("errorDistribution") or {})
+        latencies = {p["percentage"]: p["latency"] for p in result.get("latencyDistribution") or []}
+        p99 = latencies.get(99, 0) / 1e6
+        return LoadReport("go (ghz)", int(result.get("count", 0)), failures, p99)

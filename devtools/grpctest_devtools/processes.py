@@ -1,14 +1,15 @@
 """One supervised child process, and signals turned into KeyboardInterrupt.
 
 Every child started here is stopped again by its owner (SIGTERM, then SIGKILL), and
-also gets SIGTERM from the kernel if the supervising process dies without cleaning up
-(PR_SET_PDEATHSIG).
+also gets SIGTERM from the kernel if the supervising process dies without cleaning up:
+it is started through util-linux's `setpriv --pdeathsig TERM`, which sets the parent-death
+signal (PR_SET_PDEATHSIG) and execs the program. (Setting it from Python between fork and
+exec, with preexec_fn, can deadlock the child when the parent runs threads.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -19,13 +20,7 @@ from typing import IO
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in each child before exec: SIGTERM it if its supervisor dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM", "--")
 
 
 class Process:
@@ -44,7 +39,7 @@ class Process:
             self._log_file = self.log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._popen = subprocess.Popen(
-            self.argv,
+            [*DIE_WITH_PARENT, *self.argv],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
@@ -52,8 +47,6 @@ class Process:
             # Own process group: a terminal's Ctrl-C reaches only the supervisor, which
             # then stops the children in order.
             start_new_session=True,
-            # Only a prctl() between fork and exec: safe although the caller has threads.
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
         )
 
     def restart(self) -> None:

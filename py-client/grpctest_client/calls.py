@@ -13,17 +13,23 @@ from grpctest import grpctest_pb2, grpctest_pb2_grpc
 @dataclass(frozen=True)
 class Connection:
     """Where and how to connect: plaintext, or TLS trusting `ca_pem` (None: the system's
-    trust store)."""
+    trust store), optionally with a client certificate (mutual TLS)."""
 
     target: str
     tls: bool = False
     ca_pem: bytes | None = None
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
 
 
 def open_channel(connection: Connection) -> grpc.Channel:
     if not connection.tls:
         return grpc.insecure_channel(connection.target)
-    credentials = grpc.ssl_channel_credentials(root_certificates=connection.ca_pem)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=connection.ca_pem,
+        private_key=connection.key_pem,
+        certificate_chain=connection.cert_pem,
+    )
     return grpc.secure_channel(connection.target, credentials)
 
 

@@ -7,6 +7,8 @@ exit code 1.
 
     grpctest-client --target localhost:8080 --message hi --count 30
     grpctest-client --target localhost:8443 --ca certs/ca.crt      # TLS through Envoy
+    grpctest-client --target localhost:8443 --ca certs/ca.crt \
+        --cert certs/client.crt --key certs/client.key                 # mutual TLS
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from pathlib import Path
 from grpctest_common.settings import env, env_bool
 
 # A CLI reports a failure in one line of its own; gRPC core would also log it (e.g. a
-# failed TLS handshake at INFO). Set GRPC_VERBOSITY yourself to see those logs. It is
+# failed TLS handshake, at ERROR). Set GRPC_VERBOSITY yourself to see those logs. It is
 # read when grpc is first imported, so it is set before the import below.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import grpc
 
@@ -68,25 +70,47 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="CA certificate (PEM) to trust, e.g. certs/ca.crt; implies --tls "
         "(env GRPCTEST_CA, default: the system's trust store)",
     )
+    parser.add_argument(
+        "--cert",
+        default=env("GRPCTEST_CERT", ""),
+        help="client certificate (PEM) for mutual TLS, e.g. certs/client.crt; needs --key "
+        "and implies --tls (env GRPCTEST_CERT)",
+    )
+    parser.add_argument(
+        "--key",
+        default=env("GRPCTEST_KEY", ""),
+        help="the client certificate's private key (PEM), e.g. certs/client.key (env GRPCTEST_KEY)",
+    )
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error(f"--count must be at least 1, got {args.count}")
     if args.timeout <= 0:
         parser.error(f"--timeout must be positive, got {args.timeout}")
-    args.ca_pem = None
-    if args.ca:
-        args.tls = True
-        try:
-            args.ca_pem = Path(args.ca).read_bytes()
-        except OSError as err:
-            parser.error(f"cannot read --ca {args.ca}: {err.strerror}")
+    if bool(args.cert) != bool(args.key):
+        parser.error("--cert and --key go together")
+    args.tls = args.tls or bool(args.ca or args.cert)
+    args.ca_pem, args.cert_pem, args.key_pem = (
+        _read(parser, flag, path)
+        for flag, path in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key))
+    )
     return args
+
+
+def _read(parser: argparse.ArgumentParser, flag: str, path: str) -> bytes | None:
+    """The file's bytes (None for no file); a usage error if it cannot be read."""
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        parser.error(f"cannot read {flag} {path}: {err.strerror}")
 
 
 def run(args: argparse.Namespace) -> collections.Counter[str]:
     """Makes the calls, prints each reply, and returns the calls per replica."""
     per_replica: collections.Counter[str] = collections.Counter()
-    with open_channel(Connection(args.target, args.tls, args.ca_pem)) as channel:
+    connection = Connection(args.target, args.tls, args.ca_pem, args.cert_pem, args.key_pem)
+    with open_channel(connection) as channel:
         replies = get_server_responses(channel, args.message, args.count, args.timeout)
         for i, reply in enumerate(replies, start=1):
             per_replica[reply.replica] += 1

@@ -1,0 +1,169 @@
+"""`grpctest-soak` (`make soak`): sustained load through Envoy, and what it leaves behind.
+
+Starts the local stack (3 replicas behind Envoy), then runs ghz twice: by default
+1,000 concurrent calls over 100 connections, 100,000 calls each time. Reports per run
+every call's status, how evenly the replicas were used, and the resident memory of
+Envoy and each replica before, after each run and some time after the last one.
+`make test` runs a small version (tests/test_soak.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from grpctest_devtools.load import GhzLoad
+from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.ports import free_port
+from grpctest_devtools.processes import signals_raise_interrupt
+from grpctest_devtools.repo import REPO
+
+
+@dataclass
+class SoakRun:
+    calls: int
+    statuses: dict[str, int]
+    errors: dict[str, int]
+    rps: float
+    p99_ms: float
+    per_replica: dict[str, int]
+    # Envoy's view of the run: retries, hedges (per-try timeouts), ejections.
+    envoy: dict[str, int]
+
+
+@dataclass(frozen=True)
+class SoakSettings:
+    calls: int = 100_000
+    concurrency: int = 1000
+    connections: int = 100
+    runs: int = 2
+    settle_seconds: float = 30
+
+
+@dataclass
+class SoakReport:
+    settings: SoakSettings
+    runs: list[SoakRun] = field(default_factory=list)
+    # "before", "after run 1", ...: {"envoy": MB, "replica-1": MB, ...}
+    rss_mb: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def memory(stack: LocalStack) -> dict[str, float]:
+    return {p.name: rss_mb(p.pid) for p in stack.processes if p.pid is not None}
+
+
+ENVOY_STATS = {
+    "retries": "upstream_rq_retry",
+    "retry overflow": "upstream_rq_retry_overflow",
+    "per-try timeouts (hedged)": "upstream_rq_per_try_timeout",
+    "ejections": "outlier_detection.ejections_enforced_total",
+}
+
+
+def envoy_stats(stack: LocalStack) -> dict[str, int]:
+    stats = stack.admin.stats("cluster.py_server.")
+    return {name: stats.get(f"cluster.py_server.{stat}", 0) for name, stat in ENVOY_STATS.items()}
+
+
+def one_run(stack: LocalStack, calls: int, concurrency: int, connections: int) -> SoakRun:
+    before = stack.admin.requests_per_host()
+    stats_before = envoy_stats(stack)
+    ghz = GhzLoad(stack.target, concurrency=concurrency, connections=connections, total=calls)
+    with ghz:
+        while ghz.running:  # it stops by itself after `calls` calls
+            time.sleep(0.5)
+    result = ghz.stop()
+    after = stack.admin.requests_per_host()
+    stats_after = envoy_stats(stack)
+    names = {stack.replica_target(i): r.name for i, r in enumerate(stack.replicas)}
+    report = ghz.report()
+    return SoakRun(
+        calls=report.sent,
+        statuses=result.get("statusCodeDistribution") or {},
+        errors=dict(report.failures),
+        rps=round(result.get("rps", 0.0), 1),
+        p99_ms=round(report.p99_ms, 1),
+        per_replica=dict(sorted((names[h], n - before.get(h, 0)) for h, n in after.items())),
+        envoy={name: n - stats_before[name] for name, n in stats_after.items()},
+    )
+
+
+def soak(settings: SoakSettings, log_dir: Path) -> SoakReport:
+    """Runs the soak on a fresh local stack (its logs in log_dir) and reports."""
+    report = SoakReport(settings)
+    stack = LocalStack(
+        ports=[free_port() for _ in range(3)],
+        envoy_port=free_port(),
+        admin_port=free_port(),
+        tls_port=free_port(),
+        log_dir=log_dir,
+        server_args=["--log-level", "WARNING", "--drain-seconds", "0"],
+        # One access-log line per call would be 100,000 lines per run.
+        envoy_args=["--log-level", "error"],
+    )
+    with stack:
+        report.rss_mb["before"] = memory(stack)
+        for run in range(1, settings.runs + 1):
+            report.runs.append(
+                one_run(stack, settings.calls, settings.concurrency, settings.connections)
+            )
+            report.rss_mb[f"after run {run}"] = memory(stack)
+        time.sleep(settings.settle_seconds)
+        report.rss_mb[f"{settings.settle_seconds:.0f} s later"] = memory(stack)
+    return report
+
+
+def print_report(report: SoakReport) -> None:
+    for i, run in enumerate(report.runs, start=1):
+        print(
+            f"run {i}: {run.calls} calls, statuses {run.statuses}, {run.rps:.0f} calls/s, "
+            f"p99 {run.p99_ms:.0f} ms, per replica {run.per_replica}; Envoy: {run.envoy}"
+        )
+        for error, n in run.errors.items():
+            print(f"  {n} x {error}")
+    names = list(next(iter(report.rss_mb.values())))
+    print("resident memory (MB): " + " | ".join(["when", *names]))
+    for when, sizes in report.rss_mb.items():
+        print(f"  {when}: " + " | ".join(f"{sizes.get(n, 0):.0f}" for n in names))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    defaults = SoakSettings()
+    parser = argparse.ArgumentParser(prog="grpctest-soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=defaults.calls, help="calls per run")
+    parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
+    parser.add_argument("--connections", type=int, default=defaults.connections)
+    parser.add_argument("--runs", type=int, default=defaults.runs)
+    parser.add_argument(
+        "--settle-seconds", type=float, default=defaults.settle_seconds,
+        help="how long after the runs to measure memory again",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "soak.json")
+    args = parser.parse_args(argv)
+    settings = SoakSettings(
+        args.calls, args.concurrency, args.connections, args.runs, args.settle_seconds
+    )
+    try:
+        with signals_raise_interrupt(), tempfile.TemporaryDirectory() as log_dir:
+            report = soak(settings, Path(log_dir))
+    except KeyboardInterrupt:
+        print("interrupted: every process stopped", file=sys.stderr)
+        return 130
+    print_report(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    failed = sum(run.calls - run.statuses.get("OK", 0) for run in report.runs)
+    return 1 if failed else 0

@@ -1,0 +1,49 @@
+"""A docker compose project (Compose v2, `docker compose`), as the tests drive it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from grpctest_devtools.docker_engine import sh
+from grpctest_devtools.repo import REPO
+
+
+class ComposeProject:
+    """`docker compose --project-name NAME --file FILE ...` for one project."""
+
+    def __init__(self, name: str, file: Path = REPO / "docker-compose.yml") -> None:
+        self.name = name
+        self.file = file
+
+    def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """Runs a compose command; RuntimeError with its output if it fails."""
+        return sh(
+            "docker", "compose", "--project-name", self.name, "--file", str(self.file), *args,
+            timeout=timeout, cwd=self.file.parent,
+        )  # fmt: skip
+
+    def _label(self, key: str, value: str) -> list[str]:
+        return ["--filter", f"label=com.docker.compose.{key}={value}"]
+
+    def containers(self, service: str, *, running_only: bool = True) -> list[str]:
+        """The service's container IDs, by their number (py-server-1, -2, ...)."""
+        listing = sh(
+            "docker", "ps", *([] if running_only else ["--all"]),
+            *self._label("project", self.name), *self._label("service", service),
+            "--format", '{{.ID}} {{.Label "com.docker.compose.container-number"}}',
+        ).stdout.split("\n")  # fmt: skip
+        rows = [line.split() for line in listing if line.strip()]
+        return [container for container, _ in sorted(rows, key=lambda row: int(row[1]))]
+
+    def leftovers(self) -> list[str]:
+        """Containers and networks of the project that still exist."""
+        label = self._label("project", self.name)
+        containers = sh("docker", "ps", "--all", "--quiet", *label).stdout.split()
+        networks = sh("docker", "network", "ls", "--quiet", *label).stdout.split()
+        return containers + networks
+
+
+def inspect(container: str) -> dict:
+    return json.loads(sh("docker", "inspect", container).stdout)[0]

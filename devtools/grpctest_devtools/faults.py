@@ -1,0 +1,236 @@
+"""Fault drills: kill, stop, freeze or restart replicas under concurrent load, and measure.
+
+A drill runs a Python caller and a Go caller (ghz) through Envoy, injects one fault into
+the replicas, waits until Envoy has taken the hurt replicas out of rotation and back in,
+and reports per caller the calls sent and failed and the p99 latency, plus how long the
+replicas took to leave and to rejoin. The same drills run on the local stack and on
+the compose topology; only the way a replica is signalled and restarted differs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from grpctest_devtools.compose import ComposeProject, inspect
+from grpctest_devtools.envoy import EnvoyAdmin
+from grpctest_devtools.load import GhzLoad, LoadReport, PythonLoad
+from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.waiting import wait_until
+
+CALLERS = 64
+CONNECTIONS = 8
+
+
+class Replicas(Protocol):
+    """How a drill reaches the replicas of one topology."""
+
+    def host(self, index: int) -> str:
+        """The replica's address as Envoy's /clusters shows it (ip:port)."""
+
+    def signal(self, index: int, sig: signal.Signals) -> None: ...
+
+    def wait_exited(self, index: int, timeout: float) -> int:
+        """Waits until the replica's process has exited; returns its exit code."""
+
+    def restart(self, index: int) -> None:
+        """Brings an exited replica back (a supervisor's or restart policy's job)."""
+
+
+@dataclass
+class FaultReport:
+    fault: str
+    loads: list[LoadReport] = field(default_factory=list)
+    out_seconds: float | None = None
+    back_seconds: float | None = None
+
+    @property
+    def failures(self) -> list[str]:
+        """Every failed call, as "caller: count x STATUS: detail"."""
+        return [
+            f"{load.caller}: {n} x {failure}"
+            for load in self.loads
+            for failure, n in load.failures.items()
+        ]
+
+    def row(self) -> str:
+        def seconds(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f}"
+
+        calls = " / ".join(f"{load.sent} / {load.failed}" for load in self.loads)
+        p99 = " / ".join(f"{load.p99_ms:.0f}" for load in self.loads)
+        rotation = f"{seconds(self.out_seconds)} / {seconds(self.back_seconds)}"
+        return (
+            f"calls sent / failed (python, go) {calls}; p99 ms {p99}; "
+            f"s out of / back into rotation {rotation}"
+        )
+
+
+class Drill:
+    """One fault drill against the replicas behind the Envoy at `target`."""
+
+    def __init__(self, target: str, admin: EnvoyAdmin, replicas: Replicas) -> None:
+        self.target = target
+        self.admin = admin
+        self.replicas = replicas
+
+    def wait_rotation(
+        self, indexes: Sequence[int], in_rotation: bool, timeout: float = 30
+    ) -> float:
+        hosts = {self.replicas.host(i) for i in indexes}
+        word = "join" if in_rotation else "leave"
+
+        def done() -> bool:
+            healthy = self.admin.healthy_hosts()
+            return hosts <= healthy if in_rotation else not hosts & healthy
+
+        return wait_until(done, timeout, f"{sorted(hosts)} to {word} Envoy's rotation")
+
+    def run(self, fault: str, inject: Callable[[FaultReport], None]) -> FaultReport:
+        """Runs `inject` (which fills in the rotation figures) under load from both callers."""
+        report = FaultReport(fault)
+        python_load = PythonLoad(self.target, callers=CALLERS, connections=CONNECTIONS)
+        go_load = GhzLoad(self.target, concurrency=CALLERS, connections=CONNECTIONS)
+        with python_load as python, go_load as go:
+            time.sleep(1)  # steady load first
+            start = time.monotonic()
+            inject(report)
+            end = time.monotonic()
+            time.sleep(1)  # and after
+        report.loads = [python.report(start, end), go.report()]
+        return report
+
+    # -- the faults ----------------------------------------------------------------------
+
+    def terminate(self, index: int = 1) -> FaultReport:
+        """SIGTERM: the replica drains (NOT_SERVING), exits 0, and is started again."""
+
+        def inject(report: FaultReport) -> None:
+            self.replicas.signal(index, signal.SIGTERM)
+            report.out_seconds = self.wait_rotation([index], in_rotation=False)
+            if (code := self.replicas.wait_exited(index, 30)) != 0:
+                raise AssertionError(f"replica {index} exited with {code} after SIGTERM")
+            report.back_seconds = self._restart([index])
+
+        return self.run("SIGTERM one replica", inject)
+
+    def kill(self, indexes: Sequence[int] = (2,)) -> FaultReport:
+        """SIGKILL (a crash): calls on it are reset and retried elsewhere; it is restarted."""
+
+        def inject(report: FaultReport) -> None:
+            for index in indexes:
+                self.replicas.signal(index, signal.SIGKILL)
+            report.out_seconds = self._seconds_until_out(indexes)
+            for index in indexes:
+                self.replicas.wait_exited(index, 30)
+            report.back_seconds = self._restart(indexes)
+
+        many = f"SIGKILL {len(indexes)} of 3 replicas at once"
+        return self.run("SIGKILL one replica" if len(indexes) == 1 else many, inject)
+
+    def freeze(self, index: int = 0) -> FaultReport:
+        """SIGSTOP (a hung process): its calls time out per try and are hedged elsewhere;
+        its health checks time out; SIGCONT brings it back."""
+
+        def inject(report: FaultReport) -> None:
+            self.replicas.signal(index, signal.SIGSTOP)
+            report.out_seconds = self.wait_rotation([index], in_rotation=False)
+            time.sleep(1)
+            start = time.monotonic()
+            self.replicas.signal(index, signal.SIGCONT)
+            report.back_seconds = time.monotonic() - start + self.wait_rotation([index], True)
+
+        return self.run("SIGSTOP one replica", inject)
+
+    def rolling_restart(self, count: int = 3) -> FaultReport:
+        """Every replica, one after another: SIGTERM, drain, exit, start, back in rotation."""
+
+        def inject(report: FaultReport) -> None:
+            outs, backs = [], []
+            for index in range(count):
+                self.replicas.signal(index, signal.SIGTERM)
+                outs.append(self.wait_rotation([index], in_rotation=False))
+                self.replicas.wait_exited(index, 30)
+                backs.append(self._restart([index]))
+            report.out_seconds, report.back_seconds = max(outs), max(backs)
+
+        return self.run(f"rolling restart of {count} replicas", inject)
+
+    def _restart(self, indexes: Sequence[int]) -> float:
+        """Restarts the replicas; returns the seconds until all are back in rotation."""
+        start = time.monotonic()
+        for index in indexes:
+            self.replicas.restart(index)
+        self.wait_rotation(indexes, in_rotation=True)
+        return time.monotonic() - start
+
+    def _seconds_until_out(self, indexes: Sequence[int]) -> float | None:
+        """Seconds until the replicas left rotation; None if a restart policy had them
+        back before Envoy's health checks noticed they were gone."""
+        try:
+            return self.wait_rotation(indexes, in_rotation=False, timeout=5)
+        except TimeoutError:
+            return None
+
+
+class LocalReplicas:
+    """The replicas of a LocalStack: processes signalled directly, restarted as
+    `make run`'s supervisor does."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+
+    def host(self, index: int) -> str:
+        return self.stack.replica_target(index)
+
+    def signal(self, index: int, sig: signal.Signals) -> None:
+        self.stack.replicas[index].signal(sig)
+
+    def wait_exited(self, index: int, timeout: float) -> int:
+        return self.stack.replicas[index].wait(timeout)
+
+    def restart(self, index: int) -> None:
+        self.stack.replicas[index].restart()
+
+
+class ComposeReplicas:
+    """The py-server containers of a compose project: their processes signalled from
+    the host, brought back by their restart policy (`restart: unless-stopped`)."""
+
+    def __init__(self, project: ComposeProject, service: str = "py-server") -> None:
+        self.containers = project.containers(service)
+        self._restarts: dict[int, int] = {}
+
+    def host(self, index: int) -> str:
+        networks = inspect(self.containers[index])["NetworkSettings"]["Networks"]
+        (network,) = networks.values()
+        return f"{network['IPAddress']}:50051"
+
+    def signal(self, index: int, sig: signal.Signals) -> None:
+        """Signals the server process itself, as a crash or the kernel would (`docker
+        kill` would count as a manual stop, which the restart policy respects)."""
+        state = inspect(self.containers[index])
+        self._restarts.setdefault(index, state["RestartCount"])
+        os.kill(state["State"]["Pid"], sig)
+
+    def wait_exited(self, index: int, timeout: float) -> int:
+        """Waits until the container's process has exited (the restart policy may have
+        started it again already); returns that exit code."""
+        container = self.containers[index]
+
+        def exited() -> bool:
+            state = inspect(container)
+            return state["RestartCount"] > self._restarts[index] or not state["State"]["Running"]
+
+        wait_until(exited, timeout, f"container {container} to exit")
+        return inspect(container)["State"]["ExitCode"]
+
+    def restart(self, index: int) -> None:
+        """The restart policy does it; waits until the container runs again."""
+        container = self.containers[index]
+        wait_until(lambda: inspect(container)["State"]["Running"], 60, f"{container} to restart")
+        self._restarts.pop(index, None)

@@ -1,0 +1,41 @@
+"""Replica faults at realistic concurrency on the local stack: no call may fail.
+
+Each drill runs 64 Python callers over 8 connections and ghz (Go) with 64 more over 8
+connections through Envoy, injects one fault into the replicas, and waits until Envoy
+has them out of rotation and back. Envoy's own stats show how: retries that never
+overflowed their budget, replicas ejected by outlier detection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from grpctest_devtools.faults import Drill, FaultReport, LocalReplicas
+
+DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
+    "sigterm": lambda drill: drill.terminate(1),
+    "sigkill": lambda drill: drill.kill([2]),
+    "sigstop": lambda drill: drill.freeze(0),
+    "rolling-restart": lambda drill: drill.rolling_restart(3),
+    "two-of-three-killed": lambda drill: drill.kill([0, 1]),
+}
+
+
+@pytest.mark.parametrize("fault", DRILLS)
+def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) -> None:
+    before = fresh_stack.admin.stats("cluster.py_server.")
+    report = DRILLS[fault](Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack)))
+    stats = fresh_stack.admin.stats("cluster.py_server.")
+    figures[f"local {report.fault}"] = report.row()
+    assert report.failures == [], report.row()
+    assert all(load.sent > 1000 for load in report.loads), report.row()
+    assert report.out_seconds is not None
+    assert report.out_seconds < 5, report.row()
+    assert report.back_seconds < 10, report.row()
+    assert stats.get("cluster.py_server.upstream_rq_retry_overflow", 0) == 0, stats
+    if fault in ("sigkill", "sigstop", "two-of-three-killed"):
+        # Outlier detection took the replica out before the active health checks did.
+        ejected = "cluster.py_server.outlier_detection.ejections_enforced_total"
+        assert stats.get(ejected, 0) > before.get(ejected, 0), stats
