@@ -7,8 +7,8 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 # --- pinned tools ------------------------------------------------------------------------
 # One place per ecosystem: Python packages in uv.lock (uv itself: required-version in
-# pyproject.toml); Go libraries and the protoc plugins in go-client/go.mod; Go programs
-# and Debian packages here.
+# pyproject.toml); Go libraries and the protoc plugins in go-client/go.mod; the web
+# page's npm packages in web/package-lock.json; Go programs and Debian packages here.
 UV_VERSION      := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 BUF_VERSION     := v1.75.0
 GRPCURL_VERSION := v1.9.3
@@ -17,6 +17,8 @@ HEALTH_PROBE_VERSION := v0.4.62
 H2SPEC_VERSION  := v2.2.1+incompatible
 # h2load, the load generator of `make bench` (Debian's nghttp2-client).
 NGHTTP2_CLIENT  := nghttp2-client=1.52.0-1+deb12u3
+# The browser the web page's test drives (Debian's Chromium).
+CHROMIUM        := chromium=156.0.8078.108-1~deb12u1
 # Debian's Docker engine and debootstrap (for offline base-image stand-ins).
 DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 debootstrap=1.0.128+nmu2+deb12u2
 # Docker Compose v2, built from its Go module where no `docker compose` is installed.
@@ -38,6 +40,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV_DIST   := $(BIN)/uv-$(UV_VERSION)
 UV        := $(BIN)/uv
 SYNCED    := $(VENV)/.synced
+NODE_MODULES := web/node_modules/.package-lock.json
 GO_CLIENT := $(BIN)/go-client
 GO_TOOLS  := $(BIN)/buf $(BIN)/grpcurl $(BIN)/ghz $(BIN)/grpc-health-probe \
              $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
@@ -84,6 +87,11 @@ $(BIN)/grpc-health-probe: Makefile
 $(BIN)/h2spec: Makefile
 	go install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
 
+# The web page's packages, exactly as web/package-lock.json says.
+$(NODE_MODULES): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
 .PHONY: setup
 setup: $(SYNCED) $(GO_CLIENT) $(GO_TOOLS) ## Install everything pinned: the Python workspace (.venv), go-client and tools (bin/)
 
@@ -101,9 +109,24 @@ run: setup ## Start 3 replicas + Envoy on :8080 in the foreground until Ctrl-C
 	grpctest-local run
 
 .PHONY: client
-client: setup ## Call the running stack with both clients (ARGS="--count 10")
+client: setup ## Call the running stack with both clients (ARGS="--mode server-stream --count 10")
 	grpctest-client $(or $(ARGS),--count 6)
 	go-client $(or $(ARGS),--count 6)
+
+# --- the web page ----------------------------------------------------------------------------
+
+.PHONY: web
+web: $(NODE_MODULES) ## Build the web page (web/dist, served by Envoy at /) from web/src
+	cd web && npm run build
+
+.PHONY: web-tools
+web-tools:
+	@command -v chromium >/dev/null || { echo "installing $(CHROMIUM)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CHROMIUM); }
+
+.PHONY: screenshot
+screenshot: setup web-tools ## Use the web page in Chromium and save docs/web-page.png (stops what it starts)
+	grpctest-local screenshot
 
 # --- containers (Docker Compose v2) ---------------------------------------------------------
 
@@ -176,8 +199,10 @@ certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept 
 # --- code generation ---------------------------------------------------------------------
 
 .PHONY: proto
-proto: $(SYNCED) $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Regenerate the Python and Go code from proto/ (buf.gen.yaml)
+proto: $(SYNCED) $(NODE_MODULES) $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Regenerate Python, Go and JavaScript from proto/, and Envoy's descriptor set
 	buf generate
+	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info.
+	buf build --as-file-descriptor-set --exclude-source-info -o envoy/grpctest.binpb
 
 # --- checks -------------------------------------------------------------------------------
 
@@ -185,7 +210,7 @@ proto: $(SYNCED) $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Re
 test: lint test-local test-compose ## Run every check (what CI runs): lint, test-local, test-compose
 
 .PHONY: test-local
-test-local: setup bench-tools ## Fast tests: unit, Go client, local stack through Envoy, contract and drift
+test-local: setup $(NODE_MODULES) bench-tools web-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, contract and drift
 	cd go-client && go test -count=1 ./...
 	pytest --ignore=tests/test_compose.py $(PYTEST_ARGS)
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -85,7 +86,7 @@ func TestRunAgainstRealServer(t *testing.T) {
 	client := startPythonServer(t)
 
 	var out bytes.Buffer
-	perReplica, err := run(context.Background(), client, "from go", 3, 5*time.Second, &out)
+	perReplica, err := run(context.Background(), client, plan{mode: "unary", message: "from go", count: 3, timeout: 5 * time.Second}, &out)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -98,7 +99,7 @@ func TestRunAgainstRealServer(t *testing.T) {
 	}
 
 	t.Run("empty message is INVALID_ARGUMENT", func(t *testing.T) {
-		_, err := run(context.Background(), client, "", 1, 5*time.Second, &bytes.Buffer{})
+		_, err := run(context.Background(), client, plan{mode: "unary", message: "", count: 1, timeout: 5 * time.Second}, &bytes.Buffer{})
 		if status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("err = %v, want InvalidArgument", err)
 		}
@@ -106,11 +107,42 @@ func TestRunAgainstRealServer(t *testing.T) {
 			t.Errorf("codeName = %q, want INVALID_ARGUMENT", got)
 		}
 	})
+
+	// Table-driven, as grpc-go's examples test: every mode against the real server.
+	for _, tc := range []struct {
+		name    string
+		plan    plan
+		replies int
+		code    codes.Code
+	}{
+		{"server stream", plan{mode: "server-stream", message: "s", count: 1000, timeout: 10 * time.Second}, 1000, codes.OK},
+		{"paced server stream", plan{mode: "server-stream", message: "s", count: 3, interval: 50 * time.Millisecond, timeout: 5 * time.Second}, 3, codes.OK},
+		{"chat", plan{mode: "chat", message: "c", count: 5, interval: 10 * time.Millisecond, timeout: 5 * time.Second}, 5, codes.OK},
+		{"stream of too many replies", plan{mode: "server-stream", message: "s", count: 100_001, timeout: 5 * time.Second}, 0, codes.InvalidArgument},
+		{"stream past its deadline", plan{mode: "server-stream", message: "s", count: 100, interval: 100 * time.Millisecond, timeout: 300 * time.Millisecond}, -1, codes.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			perReplica, err := run(context.Background(), client, tc.plan, &out)
+			if got := status.Code(err); got != tc.code {
+				t.Fatalf("status = %v (%v), want %v", got, err, tc.code)
+			}
+			if tc.replies >= 0 && perReplica["go-test-replica"] != tc.replies {
+				t.Errorf("replies = %v, want %d", perReplica, tc.replies)
+			}
+			if tc.replies > 0 {
+				last := fmt.Sprintf("[%d/%d] go-test-replica: ", tc.replies, tc.plan.count)
+				if !strings.Contains(out.String(), last) {
+					t.Errorf("output does not end with reply %q", last)
+				}
+			}
+		})
+	}
 }
 
 func TestPrintSummary(t *testing.T) {
 	var out bytes.Buffer
-	printSummary(&out, "envoy:8080", map[string]int{"b": 2, "a": 1})
+	printSummary(&out, "envoy:8080", map[string]int{"b": 2, "a": 1}, "calls")
 	want := "summary: 3 calls through envoy:8080, 2 replicas answered\n  a: 1 calls\n  b: 2 calls\n"
 	if out.String() != want {
 		t.Errorf("summary = %q, want %q", out.String(), want)

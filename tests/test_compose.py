@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from grpctest_devtools import browser
 from grpctest_devtools.base_images import ensure_base_images
 from grpctest_devtools.clients import calls_per_replica
 from grpctest_devtools.compose import ComposeProject, inspect
@@ -144,6 +146,23 @@ def test_client_container_reaches_every_replica(topology, figures, client: str) 
     figures[f"{client} container: calls per replica"] = per_replica
     assert len(per_replica) == 3, result.stdout
     assert sum(per_replica.values()) == 30
+
+
+def test_rest_json_through_envoy(topology) -> None:
+    reply = httpx.post(f"http://{TARGET}/v1/message", json={"message": "rest"}, timeout=10)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["message"] == 'Hello I am up and running received "rest" message from you'
+
+
+def test_the_web_page_calls_over_grpc_web_in_a_real_browser(topology) -> None:
+    with browser.chromium() as chromium:
+        page = chromium.new_page()
+        page.goto(f"http://{TARGET}/")
+        answered = {browser.send(page) for _ in range(6)}
+        assert (
+            browser.stream(page, count=5, interval_ms=10) == "OK: stream complete, 5 of 5 replies"
+        )
+    assert len(answered) == 3, answered  # "OK: <container> answered", one per replica
 
 
 def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:

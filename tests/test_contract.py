@@ -1,5 +1,6 @@
-"""The contract: generated code is exactly what `make proto` produces (no drift, no hand
-edits), buf finds no breaking change against the original article's proto, and a client
+"""The contract: generated code (Python, Go, JavaScript, Envoy's descriptor set, the web
+bundle) is exactly what `make proto` and `make web` produce (no drift, no hand edits),
+buf finds no breaking change against the original article's proto, and a client
 generated from that proto works unchanged."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from google.api import annotations_pb2
 
 from grpctest_devtools.repo import REPO, command
 
@@ -18,7 +21,12 @@ GENERATED = [
     "proto/python/grpctest/grpctest_pb2_grpc.py",
     "go-client/grpctestpb/grpctest.pb.go",
     "go-client/grpctestpb/grpctest_grpc.pb.go",
+    "web/src/gen/google/api/annotations_pb.js",
+    "web/src/gen/google/api/http_pb.js",
+    "web/src/gen/grpctest/grpctest_pb.js",
 ]
+DESCRIPTOR_SET = "envoy/grpctest.binpb"
+WEB_BUNDLE = ["web/dist/app.js", "web/dist/index.html"]
 
 
 def buf(*args: str) -> subprocess.CompletedProcess[str]:
@@ -47,13 +55,45 @@ def test_generated_code_matches_the_proto(tmp_path: Path) -> None:
     assert not stale, f"generated code is out of date with proto/: {stale}; run `make proto`"
 
 
+def test_envoys_descriptor_set_matches_the_proto(tmp_path: Path) -> None:
+    out = tmp_path / "grpctest.binpb"
+    result = buf("build", "--as-file-descriptor-set", "--exclude-source-info", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == (REPO / DESCRIPTOR_SET).read_bytes(), (
+        f"{DESCRIPTOR_SET} is out of date with proto/; run `make proto`"
+    )
+
+
+def test_web_bundle_matches_its_source(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["node", "build.mjs", str(tmp_path)], cwd=REPO / "web", capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    stale = [
+        f for f in WEB_BUNDLE if (tmp_path / Path(f).name).read_bytes() != (REPO / f).read_bytes()
+    ]
+    assert not stale, f"the web page is out of date with web/src: {stale}; run `make web`"
+
+
+def test_vendored_google_api_protos_are_the_runtimes_own() -> None:
+    """proto/google/api/ is exactly what the pinned googleapis-common-protos ships (the
+    package the Python stubs import at run time)."""
+    shipped = Path(annotations_pb2.__file__).parent
+    for name in ("annotations.proto", "http.proto"):
+        vendored = REPO / "proto" / "google" / "api" / name
+        assert vendored.read_bytes() == (shipped / name).read_bytes(), vendored
+
+
 def test_generated_code_is_marked_generated() -> None:
-    for name in GENERATED:
+    for name in [*GENERATED, *WEB_BUNDLE]:
         head = (REPO / name).read_text(encoding="utf-8")[:2000]
-        # protoc's .pyi generator writes no header; .gitattributes marks it instead.
-        assert "DO NOT EDIT" in head or name.endswith(".pyi"), name
+        # protoc's .pyi generator and the bundler write no header; .gitattributes marks
+        # those instead.
+        marked = "DO NOT EDIT" in head or "@generated" in head
+        assert marked or name.endswith((".pyi", ".html")) or name.startswith("web/dist"), name
     attributes = subprocess.run(
-        ["git", "check-attr", "linguist-generated", "--", *GENERATED],
+        ["git", "check-attr", "linguist-generated", "--", *GENERATED, *WEB_BUNDLE, DESCRIPTOR_SET],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,4 +1,6 @@
-"""What is not gRPC stays at the edge: Envoy answers it itself, no replica sees it."""
+"""What is not gRPC stays at the edge: Envoy answers it itself, no replica sees it.
+(The web page at / and REST/JSON under /v1/ are the non-gRPC traffic that passes on
+purpose: tests/test_web.py, tests/test_rest.py.)"""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ UPSTREAM_REQUESTS = "cluster.py_server.upstream_rq_total"
 
 # (HTTP version, method, path, headers, body, HTTP status Envoy answers with)
 NOT_GRPC = [
-    ("1.1", "GET", "/", {}, None, 404),
+    ("1.1", "GET", "/index.php", {}, None, 404),
     ("1.1", "GET", "/api", {}, None, 404),
     ("1.1", "GET", "/version", {}, None, 404),
     ("1.1", "GET", "/openapi/v2", {}, None, 404),
-    ("2", "GET", "/", {}, None, 404),
+    ("2", "GET", "/favicon.ico", {}, None, 404),
+    ("1.1", "POST", "/", {}, b"x", 404),
     ("2", "DELETE", "/grpctest.Grpctest/GetServerResponse", {}, None, 404),
     ("1.1", "POST", "/v2/messages", {"content-type": "application/json"}, b'{"message":"hi"}', 404),
 ]  # fmt: skip
@@ -55,4 +58,13 @@ def test_grpc_without_http2_trailers_gets_a_grpc_error_from_envoy(stack, version
     reply = request(stack, version, "POST", path, headers=headers, content=GRPC_FRAME)
     assert reply.headers["grpc-status"] == "13"  # INTERNAL, from HTTP 400
     assert reply.headers["grpc-message"] == "a gRPC call needs HTTP/2 and the header 'te: trailers'"
+    assert upstream_requests(stack) == before, "a replica was asked"
+
+
+def test_the_web_page_is_served_by_envoy_itself(stack) -> None:
+    before = upstream_requests(stack)
+    for path, kind in (("/", "text/html"), ("/app.js", "text/javascript")):
+        reply = request(stack, "1.1", "GET", path)
+        assert reply.status_code == 200
+        assert reply.headers["content-type"].startswith(kind)
     assert upstream_requests(stack) == before, "a replica was asked"

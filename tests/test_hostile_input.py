@@ -115,7 +115,9 @@ def exchange(port: int, payload: bytes, timeout: float = 10) -> bytes:
 
 
 def test_plain_http1_to_envoy_gets_an_http_error_and_a_closed_connection(stack) -> None:
-    reply = exchange(stack.envoy_port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    # (GET / is the web page, on purpose.)
+    request = b"GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    reply = exchange(stack.envoy_port, request)
     status_line = reply.split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 ")
     assert not status_line.startswith(b"HTTP/1.1 2")

@@ -1,7 +1,8 @@
 """`grpctest-local`: the local run, py-server replicas and Envoy with no container engine.
 
-grpctest-local demo   # start, wait for health, call with both clients, stop
-grpctest-local run    # start and supervise in the foreground until Ctrl-C
+grpctest-local demo         # start, wait for health, call with both clients, stop
+grpctest-local run          # start and supervise in the foreground until Ctrl-C
+grpctest-local screenshot   # start, use the web page in Chromium, save a picture, stop
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grpctest_common.settings import env
+from grpctest_devtools import browser as browser_steps
+from grpctest_devtools.browser import chromium
 from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.processes import signals_raise_interrupt
+from grpctest_devtools.repo import REPO
 
 
 def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
@@ -81,9 +85,22 @@ def run(args: argparse.Namespace) -> int:
             stack.restart_exited()
 
 
+def screenshot(args: argparse.Namespace) -> int:
+    """The web page after six calls and a stream, as the README shows it."""
+    with _stack(args, server_args=["--drain-seconds", "0"]) as stack, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1000, "height": 760})
+        page.goto(f"http://{stack.target}/")
+        for _ in range(6):
+            browser_steps.send(page)
+        browser_steps.stream(page, count=12, interval_ms=50)
+        page.screenshot(path=str(args.out))
+    print(f"saved {args.out}")
+    return 0
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="grpctest-local", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["demo", "run"])
+    parser.add_argument("command", choices=["demo", "run", "screenshot"])
     parser.add_argument(
         "--replicas",
         type=int,
@@ -101,6 +118,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-port", type=int, default=8443)
     parser.add_argument("--calls", type=int, default=30, help="calls per client in demo")
     parser.add_argument("--message", default="Hello Server you there?")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "docs" / "web-page.png", help="screenshot: where to"
+    )
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
@@ -112,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s grpctest-local: %(message)s")
     try:
         with signals_raise_interrupt():
-            return demo(args) if args.command == "demo" else run(args)
+            return {"demo": demo, "run": run, "screenshot": screenshot}[args.command](args)
     except KeyboardInterrupt:
         print("\nstopped: every replica and Envoy shut down", file=sys.stderr)
         return 0 if args.command == "run" else 130

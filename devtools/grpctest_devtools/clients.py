@@ -9,7 +9,7 @@ from grpctest_devtools.repo import command
 
 CLIENTS = {"py-client": "grpctest-client", "go-client": "go-client"}
 
-_SUMMARY_LINE = re.compile(r"^\s+(\S+): (\d+) calls$")
+_SUMMARY_LINE = re.compile(r"^\s+(\S+): (\d+) (?:calls|replies)$")
 
 
 def client_argv(name: str, target: str, *flags: str) -> list[str]:
@@ -27,5 +27,5 @@ def run_client(
 
 
 def calls_per_replica(output: str) -> dict[str, int]:
-    """Parses the clients' summary lines ('  replica-1: 10 calls')."""
+    """Parses the clients' summary lines ('  replica-1: 10 calls', '... 10 replies')."""
     return {m[1]: int(m[2]) for m in map(_SUMMARY_LINE.match, output.splitlines()) if m}

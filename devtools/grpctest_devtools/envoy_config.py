@@ -3,8 +3,9 @@
 envoy/envoy.yaml is the one source of truth (written for docker compose, where the
 replicas are found by DNS as py-server:50051). The local run changes only where
 things are: the upstream endpoints become 127.0.0.1 ports, the listeners and admin
-bind on loopback (on ports the caller chooses), and certificates are read from a local
-folder instead of /etc/envoy/certs. Every other setting
+bind on loopback (on ports the caller chooses), and the files Envoy reads (certificates,
+the descriptor set, the web page) come from the checkout instead of the container's
+mounts. Every other setting
 (health checks, retries, timeouts, balancing, limits) is used exactly as written.
 """
 
@@ -19,11 +20,14 @@ import yaml
 
 from grpctest_devtools.envoy import UPSTREAM_CLUSTER
 from grpctest_devtools.ports import LOOPBACK
-from grpctest_devtools.repo import ENVOY_YAML
+from grpctest_devtools.repo import ENVOY_YAML, REPO
 
 GRPC_LISTENER = "grpc_listener"
 TLS_LISTENER = "grpc_tls_listener"
 CONTAINER_CERTS = "/etc/envoy/certs/"
+# Where compose mounts what Envoy reads -> where it is in the checkout (most specific
+# first). The certificates' folder is the caller's (tests use their own).
+MOUNTS = {"/etc/envoy/": REPO / "envoy", "/srv/web/": REPO / "web" / "dist"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> dict[str, Any]:
     listeners = {listener["name"]: listener for listener in resources["listeners"]}
     for name, port in ((GRPC_LISTENER, ports.grpc), (TLS_LISTENER, ports.tls)):
         listeners[name]["address"]["socket_address"] = _loopback(port)
-    _relocate_certificates(config, certs_dir)
+    _relocate_files(config, {CONTAINER_CERTS: certs_dir, **MOUNTS})
 
     (cluster,) = [c for c in resources["clusters"] if c["name"] == UPSTREAM_CLUSTER]
     endpoints = [
@@ -60,19 +64,23 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _relocate_certificates(node: Any, certs_dir: Path) -> None:
-    """Every `filename: /etc/envoy/certs/X` in the config becomes certs_dir/X."""
-    if isinstance(node, dict):
-        filename = node.get("filename")
-        if isinstance(filename, str) and filename.startswith(CONTAINER_CERTS):
-            node["filename"] = str(certs_dir / filename.removeprefix(CONTAINER_CERTS))
-        children = list(node.values())
-    elif isinstance(node, list):
-        children = node
-    else:
-        return
-    for child in children:
-        _relocate_certificates(child, certs_dir)
+def _relocate_files(node: Any, mounts: dict[str, Path]) -> None:
+    """Every path under a mounted folder (a certificate's `filename`, the transcoder's
+    `proto_descriptor`, ...) becomes the same file in the checkout."""
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        if isinstance(value, str):
+            mount = next((m for m in mounts if value.startswith(m)), None)
+            if mount is not None:
+                node[key] = str(mounts[mount] / value.removeprefix(mount))
+        else:
+            _relocate_files(value, mounts)
 
 
 def _loopback(port: int) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 // The grpctest contract: the one place where messages and services are defined.
 //
-// Fields 1 and 2 of both messages, the package, the service and the method are
-// the original article's and must never be renamed or renumbered: a client
-// generated from that proto works unchanged against this server. New fields
-// take new numbers.
+// Fields 1 and 2 of both messages, the package, the service and the method
+// GetServerResponse are the original article's and must never be renamed or
+// renumbered: a client generated from that proto works unchanged against this
+// server. New fields and methods take new numbers and names.
+//
+// The google.api.http options map methods to REST/JSON paths for Envoy's gRPC-JSON
+// transcoder; they change nothing on the wire.
 //
 // Regenerate every language with `make proto` (buf.gen.yaml); `make test` checks this
 // file against the article's original with `buf breaking`.
@@ -17,8 +20,10 @@
 package grpctestpb
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -80,7 +85,9 @@ type MessageResponse struct {
 	Message  string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	Received bool                   `protobuf:"varint,2,opt,name=received,proto3" json:"received,omitempty"`
 	// Name of the server replica that handled the call (added; not in the article).
-	Replica       string `protobuf:"bytes,3,opt,name=replica,proto3" json:"replica,omitempty"`
+	Replica string `protobuf:"bytes,3,opt,name=replica,proto3" json:"replica,omitempty"`
+	// Position of this reply in its stream, from 1; 0 for a unary call (added).
+	Sequence      uint32 `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -136,19 +143,96 @@ func (x *MessageResponse) GetReplica() string {
 	return ""
 }
 
+func (x *MessageResponse) GetSequence() uint32 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+type StreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What every reply echoes; must not be empty.
+	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// How many replies, 1 to 100,000.
+	Count uint32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// Pause between replies; none (as fast as flow control allows) if unset. At most 10 s.
+	Interval      *durationpb.Duration `protobuf:"bytes,3,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRequest) Reset() {
+	*x = StreamRequest{}
+	mi := &file_grpctest_grpctest_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRequest) ProtoMessage() {}
+
+func (x *StreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grpctest_grpctest_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
+func (*StreamRequest) Descriptor() ([]byte, []int) {
+	return file_grpctest_grpctest_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StreamRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *StreamRequest) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *StreamRequest) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
 var File_grpctest_grpctest_proto protoreflect.FileDescriptor
 
 const file_grpctest_grpctest_proto_rawDesc = "" +
 	"\n" +
-	"\x17grpctest/grpctest.proto\x12\bgrpctest\"#\n" +
+	"\x17grpctest/grpctest.proto\x12\bgrpctest\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"#\n" +
 	"\aMessage\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"a\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"}\n" +
 	"\x0fMessageResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1a\n" +
 	"\breceived\x18\x02 \x01(\bR\breceived\x12\x18\n" +
-	"\areplica\x18\x03 \x01(\tR\areplica2O\n" +
-	"\bGrpctest\x12C\n" +
-	"\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00B\x1fZ\x1dgrpctest/go-client/grpctestpbb\x06proto3"
+	"\areplica\x18\x03 \x01(\tR\areplica\x12\x1a\n" +
+	"\bsequence\x18\x04 \x01(\rR\bsequence\"v\n" +
+	"\rStreamRequest\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x125\n" +
+	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\binterval2\x8f\x02\n" +
+	"\bGrpctest\x12Y\n" +
+	"\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/message\x12l\n" +
+	"\x15StreamServerResponses\x12\x17.grpctest.StreamRequest\x1a\x19.grpctest.MessageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/message:stream0\x01\x12:\n" +
+	"\x04Chat\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00(\x010\x01B\x1fZ\x1dgrpctest/go-client/grpctestpbb\x06proto3"
 
 var (
 	file_grpctest_grpctest_proto_rawDescOnce sync.Once
@@ -162,19 +246,26 @@ func file_grpctest_grpctest_proto_rawDescGZIP() []byte {
 	return file_grpctest_grpctest_proto_rawDescData
 }
 
-var file_grpctest_grpctest_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_grpctest_grpctest_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_grpctest_grpctest_proto_goTypes = []any{
-	(*Message)(nil),         // 0: grpctest.Message
-	(*MessageResponse)(nil), // 1: grpctest.MessageResponse
+	(*Message)(nil),             // 0: grpctest.Message
+	(*MessageResponse)(nil),     // 1: grpctest.MessageResponse
+	(*StreamRequest)(nil),       // 2: grpctest.StreamRequest
+	(*durationpb.Duration)(nil), // 3: google.protobuf.Duration
 }
 var file_grpctest_grpctest_proto_depIdxs = []int32{
-	0, // 0: grpctest.Grpctest.GetServerResponse:input_type -> grpctest.Message
-	1, // 1: grpctest.Grpctest.GetServerResponse:output_type -> grpctest.MessageResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	3, // 0: grpctest.StreamRequest.interval:type_name -> google.protobuf.Duration
+	0, // 1: grpctest.Grpctest.GetServerResponse:input_type -> grpctest.Message
+	2, // 2: grpctest.Grpctest.StreamServerResponses:input_type -> grpctest.StreamRequest
+	0, // 3: grpctest.Grpctest.Chat:input_type -> grpctest.Message
+	1, // 4: grpctest.Grpctest.GetServerResponse:output_type -> grpctest.MessageResponse
+	1, // 5: grpctest.Grpctest.StreamServerResponses:output_type -> grpctest.MessageResponse
+	1, // 6: grpctest.Grpctest.Chat:output_type -> grpctest.MessageResponse
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_grpctest_grpctest_proto_init() }
@@ -188,7 +279,7 @@ func file_grpctest_grpctest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grpctest_grpctest_proto_rawDesc), len(file_grpctest_grpctest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,9 +1,12 @@
 // The grpctest contract: the one place where messages and services are defined.
 //
-// Fields 1 and 2 of both messages, the package, the service and the method are
-// the original article's and must never be renamed or renumbered: a client
-// generated from that proto works unchanged against this server. New fields
-// take new numbers.
+// Fields 1 and 2 of both messages, the package, the service and the method
+// GetServerResponse are the original article's and must never be renamed or
+// renumbered: a client generated from that proto works unchanged against this
+// server. New fields and methods take new numbers and names.
+//
+// The google.api.http options map methods to REST/JSON paths for Envoy's gRPC-JSON
+// transcoder; they change nothing on the wire.
 //
 // Regenerate every language with `make proto` (buf.gen.yaml); `make test` checks this
 // file against the article's original with `buf breaking`.
@@ -29,7 +32,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Grpctest_GetServerResponse_FullMethodName = "/grpctest.Grpctest/GetServerResponse"
+	Grpctest_GetServerResponse_FullMethodName     = "/grpctest.Grpctest/GetServerResponse"
+	Grpctest_StreamServerResponses_FullMethodName = "/grpctest.Grpctest/StreamServerResponses"
+	Grpctest_Chat_FullMethodName                  = "/grpctest.Grpctest/Chat"
 )
 
 // GrpctestClient is the client API for Grpctest service.
@@ -38,6 +43,12 @@ const (
 type GrpctestClient interface {
 	// Echoes the message back with an acknowledgement and the replica that answered.
 	GetServerResponse(ctx context.Context, in *Message, opts ...grpc.CallOption) (*MessageResponse, error)
+	// Server streaming: `count` replies to one message, numbered 1..count, one every
+	// `interval`. Over REST: newline-delimited JSON.
+	StreamServerResponses(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MessageResponse], error)
+	// Bidirectional streaming: each message is answered as it arrives, numbered in
+	// the order received.
+	Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Message, MessageResponse], error)
 }
 
 type grpctestClient struct {
@@ -58,12 +69,50 @@ func (c *grpctestClient) GetServerResponse(ctx context.Context, in *Message, opt
 	return out, nil
 }
 
+func (c *grpctestClient) StreamServerResponses(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MessageResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Grpctest_ServiceDesc.Streams[0], Grpctest_StreamServerResponses_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamRequest, MessageResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Grpctest_StreamServerResponsesClient = grpc.ServerStreamingClient[MessageResponse]
+
+func (c *grpctestClient) Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Message, MessageResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Grpctest_ServiceDesc.Streams[1], Grpctest_Chat_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Message, MessageResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Grpctest_ChatClient = grpc.BidiStreamingClient[Message, MessageResponse]
+
 // GrpctestServer is the server API for Grpctest service.
 // All implementations must embed UnimplementedGrpctestServer
 // for forward compatibility.
 type GrpctestServer interface {
 	// Echoes the message back with an acknowledgement and the replica that answered.
 	GetServerResponse(context.Context, *Message) (*MessageResponse, error)
+	// Server streaming: `count` replies to one message, numbered 1..count, one every
+	// `interval`. Over REST: newline-delimited JSON.
+	StreamServerResponses(*StreamRequest, grpc.ServerStreamingServer[MessageResponse]) error
+	// Bidirectional streaming: each message is answered as it arrives, numbered in
+	// the order received.
+	Chat(grpc.BidiStreamingServer[Message, MessageResponse]) error
 	mustEmbedUnimplementedGrpctestServer()
 }
 
@@ -76,6 +125,12 @@ type UnimplementedGrpctestServer struct{}
 
 func (UnimplementedGrpctestServer) GetServerResponse(context.Context, *Message) (*MessageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetServerResponse not implemented")
+}
+func (UnimplementedGrpctestServer) StreamServerResponses(*StreamRequest, grpc.ServerStreamingServer[MessageResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamServerResponses not implemented")
+}
+func (UnimplementedGrpctestServer) Chat(grpc.BidiStreamingServer[Message, MessageResponse]) error {
+	return status.Error(codes.Unimplemented, "method Chat not implemented")
 }
 func (UnimplementedGrpctestServer) mustEmbedUnimplementedGrpctestServer() {}
 func (UnimplementedGrpctestServer) testEmbeddedByValue()                  {}
@@ -116,6 +171,24 @@ func _Grpctest_GetServerResponse_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Grpctest_StreamServerResponses_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(GrpctestServer).StreamServerResponses(m, &grpc.GenericServerStream[StreamRequest, MessageResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Grpctest_StreamServerResponsesServer = grpc.ServerStreamingServer[MessageResponse]
+
+func _Grpctest_Chat_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(GrpctestServer).Chat(&grpc.GenericServerStream[Message, MessageResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Grpctest_ChatServer = grpc.BidiStreamingServer[Message, MessageResponse]
+
 // Grpctest_ServiceDesc is the grpc.ServiceDesc for Grpctest service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -128,6 +201,18 @@ var Grpctest_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Grpctest_GetServerResponse_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamServerResponses",
+			Handler:       _Grpctest_StreamServerResponses_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Chat",
+			Handler:       _Grpctest_Chat_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "grpctest/grpctest.proto",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,3 +43,24 @@ def get_server_responses(
     request = grpctest_pb2.Message(message=message)
     for _ in range(count):
         yield stub.GetServerResponse(request, timeout=timeout)
+
+
+def stream_server_responses(
+    channel: grpc.Channel, message: str, count: int, interval: float, timeout: float
+) -> Iterator[grpctest_pb2.MessageResponse]:
+    """One server-streaming call: `count` replies, one every `interval` seconds, as they
+    arrive; the whole stream has a deadline of `timeout` seconds."""
+    request = grpctest_pb2.StreamRequest(message=message, count=count)
+    request.interval.FromTimedelta(datetime.timedelta(seconds=interval))
+    yield from grpctest_pb2_grpc.GrpctestStub(channel).StreamServerResponses(
+        request, timeout=timeout
+    )
+
+
+def chat(
+    channel: grpc.Channel, messages: Iterator[str], timeout: float
+) -> Iterator[grpctest_pb2.MessageResponse]:
+    """One bidirectional stream: sends each message, yields each reply as it arrives;
+    the whole stream has a deadline of `timeout` seconds."""
+    requests = (grpctest_pb2.Message(message=message) for message in messages)
+    yield from grpctest_pb2_grpc.GrpctestStub(channel).Chat(requests, timeout=timeout)

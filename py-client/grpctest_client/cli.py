@@ -1,11 +1,17 @@
-"""`grpctest-client`: calls grpctest.Grpctest/GetServerResponse, normally through Envoy.
+"""`grpctest-client`: calls grpctest.Grpctest, normally through Envoy.
 
-Sends --count calls over one channel (one HTTP/2 connection) to --target, prints each
-reply with the replica that answered and, for more than one call, how many calls each
-replica answered. A failed call ends the run with the gRPC status name and detail and
-exit code 1.
+Over one channel (one HTTP/2 connection) to --target, in one of three modes:
+
+    unary           --count calls of GetServerResponse (the default)
+    server-stream   one StreamServerResponses call: --count replies, one every --interval
+    chat            one Chat stream: sends --count messages, one every --interval
+
+It prints each reply with the replica that answered and, for more than one reply, how
+many each replica answered. A failed call ends the run with the gRPC status name and
+detail and exit code 1.
 
     grpctest-client --target localhost:8080 --message hi --count 30
+    grpctest-client --mode server-stream --count 10000
     grpctest-client --target localhost:8443 --ca certs/ca.crt      # TLS through Envoy
     grpctest-client --target localhost:8443 --ca certs/ca.crt \
         --cert certs/client.crt --key certs/client.key                 # mutual TLS
@@ -17,7 +23,8 @@ import argparse
 import collections
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from grpctest_common.settings import env, env_bool
@@ -29,9 +36,16 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import grpc
 
-from grpctest_client.calls import Connection, get_server_responses, open_channel
+from grpctest_client.calls import (
+    Connection,
+    chat,
+    get_server_responses,
+    open_channel,
+    stream_server_responses,
+)
 
 DEFAULT_MESSAGE = "Hello Server you there?"
+MODES = ("unary", "server-stream", "chat")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -47,16 +61,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="message to send (env GRPCTEST_MESSAGE, default %(default)r)",
     )
     parser.add_argument(
+        "--mode",
+        default=env("GRPCTEST_MODE", "unary"),
+        help=f"{', '.join(MODES)}: unary calls, one server stream, or one chat "
+        "(env GRPCTEST_MODE, default %(default)s)",
+    )
+    parser.add_argument(
         "--count",
         type=int,
         default=env("GRPCTEST_COUNT", "1"),
-        help="number of calls (env GRPCTEST_COUNT, default %(default)s)",
+        help="calls (unary), replies (server-stream) or messages (chat) "
+        "(env GRPCTEST_COUNT, default %(default)s)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=env("GRPCTEST_INTERVAL", "0"),
+        help="seconds between a stream's replies (server-stream) or messages (chat) "
+        "(env GRPCTEST_INTERVAL, default %(default)s)",
     )
     parser.add_argument(
         "--timeout",
         type=float,
         default=env("GRPCTEST_TIMEOUT", "5"),
-        help="deadline of each call in seconds (env GRPCTEST_TIMEOUT, default %(default)s)",
+        help="deadline of each call, or of the whole stream, in seconds "
+        "(env GRPCTEST_TIMEOUT, default %(default)s)",
     )
     parser.add_argument(
         "--tls",
@@ -86,6 +115,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--count must be at least 1, got {args.count}")
     if args.timeout <= 0:
         parser.error(f"--timeout must be positive, got {args.timeout}")
+    if args.interval < 0:
+        parser.error(f"--interval must not be negative, got {args.interval}")
+    if args.mode not in MODES:
+        parser.error(f"--mode must be one of {', '.join(MODES)}, got {args.mode!r}")
     if bool(args.cert) != bool(args.key):
         parser.error("--cert and --key go together")
     args.tls = args.tls or bool(args.ca or args.cert)
@@ -106,12 +139,28 @@ def _read(parser: argparse.ArgumentParser, flag: str, path: str) -> bytes | None
         parser.error(f"cannot read {flag} {path}: {err.strerror}")
 
 
+def _messages(message: str, count: int, interval: float) -> Iterator[str]:
+    """The chat's messages: `count` of them, `interval` seconds apart."""
+    for i in range(count):
+        if i and interval:
+            time.sleep(interval)
+        yield message
+
+
 def run(args: argparse.Namespace) -> collections.Counter[str]:
-    """Makes the calls, prints each reply, and returns the calls per replica."""
+    """Makes the calls, prints each reply, and returns the replies per replica."""
     per_replica: collections.Counter[str] = collections.Counter()
     connection = Connection(args.target, args.tls, args.ca_pem, args.cert_pem, args.key_pem)
     with open_channel(connection) as channel:
-        replies = get_server_responses(channel, args.message, args.count, args.timeout)
+        if args.mode == "server-stream":
+            replies = stream_server_responses(
+                channel, args.message, args.count, args.interval, args.timeout
+            )
+        elif args.mode == "chat":
+            messages = _messages(args.message, args.count, args.interval)
+            replies = chat(channel, messages, args.timeout)
+        else:
+            replies = get_server_responses(channel, args.message, args.count, args.timeout)
         for i, reply in enumerate(replies, start=1):
             per_replica[reply.replica] += 1
             print(
@@ -121,13 +170,13 @@ def run(args: argparse.Namespace) -> collections.Counter[str]:
     return per_replica
 
 
-def print_summary(target: str, per_replica: collections.Counter[str]) -> None:
+def print_summary(target: str, per_replica: collections.Counter[str], what: str = "calls") -> None:
     print(
-        f"summary: {sum(per_replica.values())} calls through {target}, "
+        f"summary: {sum(per_replica.values())} {what} through {target}, "
         f"{len(per_replica)} replicas answered"
     )
-    for replica, calls in sorted(per_replica.items()):
-        print(f"  {replica}: {calls} calls")
+    for replica, count in sorted(per_replica.items()):
+        print(f"  {replica}: {count} {what}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,5 +189,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     if args.count > 1:
-        print_summary(args.target, per_replica)
+        print_summary(args.target, per_replica, "calls" if args.mode == "unary" else "replies")
     return 0

@@ -54,3 +54,18 @@ def test_unreachable_target_exits_1_with_the_status(capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: UNAVAILABLE: ")
     assert "Traceback" not in err
+
+
+def test_modes_and_their_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    args = cli.parse_args(["--mode", "server-stream", "--count", "100", "--interval", "0.5"])
+    assert (args.mode, args.count, args.interval) == ("server-stream", 100, 0.5)
+    monkeypatch.setenv("GRPCTEST_MODE", "chat")
+    assert cli.parse_args([]).mode == "chat"
+
+
+@pytest.mark.parametrize("argv", [["--mode", "bidi"], ["--interval", "-1"], ["--cert", "c.crt"]])
+def test_bad_mode_interval_or_lone_cert_is_a_usage_error(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.parse_args(argv)
+    assert exit_.value.code == 2
+    assert "error:" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
 On SIGTERM or SIGINT the server reports NOT_SERVING, keeps answering for a drain period
 so that Envoy's health checks take it out of rotation, then stops accepting calls, lets
-in-flight calls finish within a grace period and returns.
+in-flight calls finish within a grace period and returns. Streams still open a second
+before the grace period ends are ended with UNAVAILABLE, saying how far they got.
 """
 
 from __future__ import annotations
@@ -40,17 +41,21 @@ class Settings:
 
 @dataclass
 class RunningServer:
-    """A started server: the grpc.aio server, its health servicer and its bound port."""
+    """A started server: the grpc.aio server, its servicers and its bound port."""
 
     server: grpc.aio.Server
+    service: servicer.GrpctestServicer
     health: HealthServicer
     port: int
 
     async def drain_and_stop(self, drain_seconds: float, grace_seconds: float) -> None:
         """NOT_SERVING for every service, keep answering for drain_seconds, then stop
-        accepting calls and give in-flight calls grace_seconds to finish."""
+        accepting calls and give in-flight calls grace_seconds to finish (open streams
+        are ended a second before, with a status the caller can act on)."""
         await self.health.enter_graceful_shutdown()
         await asyncio.sleep(drain_seconds)
+        loop = asyncio.get_running_loop()
+        self.service.close_streams_at(loop.time() + max(grace_seconds - 1, 0))
         await self.server.stop(grace_seconds)
 
 
@@ -68,7 +73,8 @@ async def start(settings: Settings) -> RunningServer:
             ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
         ]
     )
-    servicer.add_to_server(servicer.GrpctestServicer(settings.replica), server)
+    service = servicer.GrpctestServicer(settings.replica)
+    servicer.add_to_server(service, server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
@@ -87,7 +93,7 @@ async def start(settings: Settings) -> RunningServer:
         port,
         "on" if settings.reflection else "off",
     )
-    return RunningServer(server, health_servicer, port)
+    return RunningServer(server, service, health_servicer, port)
 
 
 async def serve(settings: Settings) -> None:

@@ -7,8 +7,10 @@ anyone keeping a hand-written method table in step.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from google.protobuf import message_factory
@@ -24,11 +26,25 @@ REPLY_TEMPLATE = 'Hello I am up and running received "{}" message from you'
 log = logging.getLogger(__name__)
 
 
+MAX_STREAM_REPLIES = 100_000
+MAX_INTERVAL_SECONDS = 10.0
+
+
 class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
-    """Implements grpctest.Grpctest: acknowledges each message and names the replica."""
+    """Implements grpctest.Grpctest: acknowledges each message and names the replica.
+
+    Streams end cleanly when the server shuts down: once `close_streams_at` time has
+    come, each open stream ends with UNAVAILABLE and says how far it got, so the caller
+    can continue on another replica.
+    """
 
     def __init__(self, replica: str) -> None:
         self._replica = replica
+        self._closing = asyncio.Event()
+
+    def close_streams_at(self, when: float) -> None:
+        """Ends the streams still open at `when` (event-loop time)."""
+        asyncio.get_running_loop().call_at(when, self._closing.set)
 
     async def GetServerResponse(
         self, request: grpctest_pb2.Message | DecodeError, context: grpc.aio.ServicerContext
@@ -37,23 +53,95 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
         log.debug("received message of %s characters", len(message))
         return self.reply(message)
 
-    def reply(self, message: str) -> grpctest_pb2.MessageResponse:
+    async def StreamServerResponses(
+        self, request: grpctest_pb2.StreamRequest | DecodeError, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
+        message = await valid_message(request, context)
+        count, interval = await _valid_stream(request, context)
+        for sequence in range(1, count + 1):
+            if self._closing.is_set():
+                await self._end_stream(context, f"{sequence - 1} of {count} replies sent")
+            # Each reply waits here until HTTP/2 flow control lets it go.
+            yield self.reply(message, sequence)
+            if interval and sequence < count:
+                await self._pause(interval)
+
+    async def Chat(
+        self,
+        requests: AsyncIterator[grpctest_pb2.Message | DecodeError],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
+        sequence = 0
+        while (request := await self._next_or_closing(requests)) is not None:
+            message = await valid_message(request, context)
+            sequence += 1
+            yield self.reply(message, sequence)
+        if self._closing.is_set():
+            await self._end_stream(context, f"{sequence} messages answered")
+
+    def reply(self, message: str, sequence: int = 0) -> grpctest_pb2.MessageResponse:
         return grpctest_pb2.MessageResponse(
-            message=REPLY_TEMPLATE.format(message), received=True, replica=self._replica
+            message=REPLY_TEMPLATE.format(message),
+            received=True,
+            replica=self._replica,
+            sequence=sequence,
+        )
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleeps, but wakes up at once when the streams are to close."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    async def _next_or_closing(
+        self, requests: AsyncIterator[grpctest_pb2.Message | DecodeError]
+    ) -> grpctest_pb2.Message | DecodeError | None:
+        """The caller's next message; None when it is done or the streams are to close."""
+        if self._closing.is_set():
+            return None
+        next_request = asyncio.ensure_future(anext(requests, None))
+        closing = asyncio.ensure_future(self._closing.wait())
+        await asyncio.wait({next_request, closing}, return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        if not next_request.done():
+            next_request.cancel()
+            return None
+        return next_request.result()
+
+    async def _end_stream(self, context: grpc.aio.ServicerContext, progress: str) -> None:
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            f"replica {self._replica} is shutting down: {progress}; continue on another replica",
         )
 
 
 async def valid_message(
-    request: grpctest_pb2.Message | DecodeError, context: grpc.aio.ServicerContext
+    request: grpctest_pb2.Message | grpctest_pb2.StreamRequest | DecodeError,
+    context: grpc.aio.ServicerContext,
 ) -> str:
     """The request's message text; aborts with INVALID_ARGUMENT if there is none."""
     if isinstance(request, DecodeError):
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT, f"request is not a valid grpctest.Message: {request}"
-        )
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(request))
     if not request.message:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "message must not be empty")
     return request.message
+
+
+async def _valid_stream(
+    request: grpctest_pb2.StreamRequest, context: grpc.aio.ServicerContext
+) -> tuple[int, float]:
+    """The stream's reply count and pause in seconds; INVALID_ARGUMENT if out of range."""
+    if not 1 <= request.count <= MAX_STREAM_REPLIES:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"count must be between 1 and {MAX_STREAM_REPLIES}, got {request.count}",
+        )
+    interval = request.interval.ToTimedelta().total_seconds()
+    if not 0 <= interval <= MAX_INTERVAL_SECONDS:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"interval must be between 0 and {MAX_INTERVAL_SECONDS:g} s, got {interval:g} s",
+        )
+    return request.count, interval
 
 
 def lenient_deserializer(message_class: type[Message]) -> Callable[[bytes], Message | DecodeError]:
@@ -62,12 +150,13 @@ def lenient_deserializer(message_class: type[Message]) -> Callable[[bytes], Mess
     gRPC turns a raising deserializer into an opaque INTERNAL error; this way malformed
     protobuf and invalid UTF-8 get INVALID_ARGUMENT with the parser's reason.
     """
+    name = message_class.DESCRIPTOR.full_name
 
     def parse(data: bytes) -> Message | DecodeError:
         try:
             return message_class.FromString(data)
         except DecodeError as err:
-            return err
+            return DecodeError(f"request is not a valid {name}: {err}")
 
     return parse
 

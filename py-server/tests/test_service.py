@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -157,3 +159,109 @@ def test_reflection_can_be_switched_off() -> None:
             await running.server.stop(None)
 
     assert asyncio.run(list_services()) == grpc.StatusCode.UNIMPLEMENTED
+
+
+# -- streaming ---------------------------------------------------------------------------
+
+
+def stream_request(message: str = "s", count: int = 5, interval: float = 0.0):
+    request = grpctest_pb2.StreamRequest(message=message, count=count)
+    request.interval.FromTimedelta(datetime.timedelta(seconds=interval))
+    return request
+
+
+def test_server_stream_sends_count_replies_in_order(stub) -> None:
+    replies = list(stub.StreamServerResponses(stream_request("hi", 1000), timeout=10))
+    assert [r.sequence for r in replies] == list(range(1, 1001))
+    assert {r.message for r in replies} == {
+        'Hello I am up and running received "hi" message from you'
+    }
+    assert {r.replica for r in replies} == {"unit-replica"}
+
+
+def test_server_stream_is_paced_by_its_interval(stub) -> None:
+    start = time.monotonic()
+    assert (
+        len(list(stub.StreamServerResponses(stream_request(count=4, interval=0.1), timeout=5))) == 4
+    )
+    assert time.monotonic() - start >= 0.3  # three pauses between four replies
+
+
+@pytest.mark.parametrize(
+    ("request_", "detail"),
+    [
+        (stream_request(count=0), "count must be between 1 and 100000, got 0"),
+        (stream_request(count=100_001), "count must be between 1 and 100000, got 100001"),
+        (stream_request(interval=11), "interval must be between 0 and 10 s, got 11 s"),
+        (stream_request(message=""), "message must not be empty"),
+    ],
+)
+def test_bad_stream_request_is_invalid_argument(stub, request_, detail: str) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        list(stub.StreamServerResponses(request_, timeout=5))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == detail
+
+
+def test_stream_deadline_ends_the_stream(stub) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        list(stub.StreamServerResponses(stream_request(count=100, interval=0.1), timeout=0.5))
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_chat_answers_each_message_as_it_arrives(stub) -> None:
+    messages = [grpctest_pb2.Message(message=f"m{i}") for i in range(1, 4)]
+    replies = list(stub.Chat(iter(messages), timeout=5))
+    assert [(r.sequence, r.message) for r in replies] == [
+        (i, f'Hello I am up and running received "m{i}" message from you') for i in range(1, 4)
+    ]
+
+
+def test_chat_rejects_an_empty_message(stub) -> None:
+    messages = iter([grpctest_pb2.Message(message="ok"), grpctest_pb2.Message(message="")])
+    replies = stub.Chat(messages, timeout=5)
+    assert next(replies).sequence == 1
+    with pytest.raises(grpc.RpcError) as err:
+        next(replies)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def read_all(call) -> tuple[list[int], grpc.aio.AioRpcError | None]:
+    """The sequence numbers a stream delivered, and the error that ended it (if any)."""
+    sequences = []
+    try:
+        async for reply in call:
+            sequences.append(reply.sequence)
+    except grpc.aio.AioRpcError as err:
+        return sequences, err
+    return sequences, None
+
+
+def test_shutdown_ends_open_streams_with_unavailable_and_their_progress() -> None:
+    """A stream that would outlast the grace period ends a second before it, saying how
+    far it got; one that fits finishes."""
+
+    async def scenario() -> list[tuple[list[int], grpc.aio.AioRpcError | None]]:
+        running = await lifecycle.start(lifecycle.Settings(port=0, replica="r"))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = grpctest_pb2_grpc.GrpctestStub(channel)
+            streams = [
+                asyncio.ensure_future(read_all(stub.StreamServerResponses(request, timeout=20)))
+                for request in (
+                    stream_request(count=100, interval=0.1),
+                    stream_request(count=5, interval=0.1),
+                )
+            ]
+            await asyncio.sleep(0.3)
+            await running.drain_and_stop(0, 2)
+            return await asyncio.gather(*streams)
+
+    (long, long_error), (short, short_error) = asyncio.run(scenario())
+    assert long_error is not None
+    assert long_error.code() == grpc.StatusCode.UNAVAILABLE
+    assert long_error.details() == (
+        f"replica r is shutting down: {len(long)} of 100 replies sent; continue on another replica"
+    )
+    assert long == list(range(1, len(long) + 1))
+    assert 5 <= len(long) < 100
+    assert (short, short_error) == ([1, 2, 3, 4, 5], None)

@@ -39,6 +39,16 @@ class GrpctestStub:
                 request_serializer=grpctest_dot_grpctest__pb2.Message.SerializeToString,
                 response_deserializer=grpctest_dot_grpctest__pb2.MessageResponse.FromString,
                 _registered_method=True)
+        self.StreamServerResponses = channel.unary_stream(
+                '/grpctest.Grpctest/StreamServerResponses',
+                request_serializer=grpctest_dot_grpctest__pb2.StreamRequest.SerializeToString,
+                response_deserializer=grpctest_dot_grpctest__pb2.MessageResponse.FromString,
+                _registered_method=True)
+        self.Chat = channel.stream_stream(
+                '/grpctest.Grpctest/Chat',
+                request_serializer=grpctest_dot_grpctest__pb2.Message.SerializeToString,
+                response_deserializer=grpctest_dot_grpctest__pb2.MessageResponse.FromString,
+                _registered_method=True)
 
 
 class GrpctestServicer:
@@ -51,11 +61,37 @@ class GrpctestServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamServerResponses(self, request, context):
+        """Server streaming: `count` replies to one message, numbered 1..count, one every
+        `interval`. Over REST: newline-delimited JSON.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Chat(self, request_iterator, context):
+        """Bidirectional streaming: each message is answered as it arrives, numbered in
+        the order received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GrpctestServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetServerResponse': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerResponse,
+                    request_deserializer=grpctest_dot_grpctest__pb2.Message.FromString,
+                    response_serializer=grpctest_dot_grpctest__pb2.MessageResponse.SerializeToString,
+            ),
+            'StreamServerResponses': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamServerResponses,
+                    request_deserializer=grpctest_dot_grpctest__pb2.StreamRequest.FromString,
+                    response_serializer=grpctest_dot_grpctest__pb2.MessageResponse.SerializeToString,
+            ),
+            'Chat': grpc.stream_stream_rpc_method_handler(
+                    servicer.Chat,
                     request_deserializer=grpctest_dot_grpctest__pb2.Message.FromString,
                     response_serializer=grpctest_dot_grpctest__pb2.MessageResponse.SerializeToString,
             ),
@@ -85,6 +121,60 @@ class Grpctest:
             request,
             target,
             '/grpctest.Grpctest/GetServerResponse',
+            grpctest_dot_grpctest__pb2.Message.SerializeToString,
+            grpctest_dot_grpctest__pb2.MessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamServerResponses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/grpctest.Grpctest/StreamServerResponses',
+            grpctest_dot_grpctest__pb2.StreamRequest.SerializeToString,
+            grpctest_dot_grpctest__pb2.MessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Chat(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/grpctest.Grpctest/Chat',
             grpctest_dot_grpctest__pb2.Message.SerializeToString,
             grpctest_dot_grpctest__pb2.MessageResponse.FromString,
             options,
