@@ -19,6 +19,9 @@ H2SPEC_VERSION  := v2.2.1+incompatible
 NGHTTP2_CLIENT  := nghttp2-client=1.52.0-1+deb12u3
 # The browser the web page's test drives (Debian's Chromium).
 CHROMIUM        := chromium=156.0.8078.108-1~deb12u1
+# The metrics backend of the observability test and `make observe` (Debian's Prometheus).
+PROMETHEUS      := prometheus=2.42.0+ds-5+deb12u1
+# Jaeger, the tracing backend, is pinned in tools/jaeger/go.mod (a module of its own).
 # Debian's Docker engine and debootstrap (for offline base-image stand-ins).
 DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 debootstrap=1.0.128+nmu2+deb12u2
 # Docker Compose v2, built from its Go module where no `docker compose` is installed.
@@ -87,6 +90,15 @@ $(BIN)/grpc-health-probe: Makefile
 $(BIN)/h2spec: Makefile
 	go install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
 
+# A large build (minutes the first time), so only for what needs it.
+$(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
+	cd tools/jaeger && go install tool
+
+.PHONY: observability-tools
+observability-tools: $(BIN)/jaeger
+	@command -v prometheus >/dev/null || { echo "installing $(PROMETHEUS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PROMETHEUS); }
+
 # The web page's packages, exactly as web/package-lock.json says.
 $(NODE_MODULES): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
@@ -107,6 +119,10 @@ demo: setup ## Start 3 replicas + Envoy, call through Envoy with both clients, s
 .PHONY: run
 run: setup ## Start 3 replicas + Envoy on :8080 in the foreground until Ctrl-C
 	grpctest-local run
+
+.PHONY: observe
+observe: setup observability-tools ## Like `make run`, plus Prometheus (:9090) and Jaeger (:16686) collecting metrics and traces
+	grpctest-local run --observe
 
 .PHONY: client
 client: setup ## Call the running stack with both clients (ARGS="--mode server-stream --count 10")
@@ -210,7 +226,7 @@ proto: $(SYNCED) $(NODE_MODULES) $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-g
 test: lint test-local test-compose ## Run every check (what CI runs): lint, test-local, test-compose
 
 .PHONY: test-local
-test-local: setup $(NODE_MODULES) bench-tools web-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, contract and drift
+test-local: setup $(NODE_MODULES) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, contract and drift
 	cd go-client && go test -count=1 ./...
 	pytest --ignore=tests/test_compose.py $(PYTEST_ARGS)
 

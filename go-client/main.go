@@ -15,6 +15,10 @@
 //	go-client -target localhost:8443 -ca certs/ca.crt      # TLS through Envoy
 //	go-client -target localhost:8443 -ca certs/ca.crt \
 //	    -cert certs/client.crt -key certs/client.key        # mutual TLS
+//	go-client -target localhost:8443 -ca certs/ca.crt \
+//	    -token "$(cat certs/token.jwt)"                      # a bearer token
+//
+// Tracing: set OTEL_EXPORTER_OTLP_ENDPOINT and every call starts a trace (W3C traceparent).
 package main
 
 import (
@@ -24,7 +28,9 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/oauth"
 	"google.golang.org/grpc/status"
 
 	pb "grpctest/go-client/grpctestpb"
@@ -45,6 +51,7 @@ var (
 	caFile   = flag.String("ca", envOr("GRPCTEST_CA", ""), "CA certificate (PEM) to trust, e.g. certs/ca.crt; implies -tls (env GRPCTEST_CA, default: the system's trust store)")
 	cert     = flag.String("cert", envOr("GRPCTEST_CERT", ""), "client certificate (PEM) for mutual TLS, e.g. certs/client.crt; needs -key and implies -tls (env GRPCTEST_CERT)")
 	key      = flag.String("key", envOr("GRPCTEST_KEY", ""), "the client certificate's private key (PEM), e.g. certs/client.key (env GRPCTEST_KEY)")
+	token    = flag.String("token", envOr("GRPCTEST_TOKEN", ""), `bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only (env GRPCTEST_TOKEN)`)
 )
 
 func main() {
@@ -60,12 +67,24 @@ func main() {
 		usagef("-mode must be one of %s, got %q", strings.Join(modes, ", "), *mode)
 	case (*cert == "") != (*key == ""):
 		usagef("-cert and -key go together")
+	case *token != "" && !*useTLS && *caFile == "" && *cert == "":
+		usagef("-token needs TLS (-tls, -ca; Envoy's :8443): a token is never sent in the clear")
 	}
 	creds, err := transportCredentials(*useTLS, *caFile, *cert, *key)
 	if err != nil {
 		usagef("failed to load TLS settings: %v", err)
 	}
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(creds))
+	options := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if *token != "" {
+		options = append(options, grpc.WithPerRPCCredentials(oauth.TokenSource{
+			TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: *token}),
+		}))
+	}
+	tracingOptions, flushSpans, err := setupTracing(context.Background())
+	if err != nil {
+		fatalf("failed to set up tracing: %v", err)
+	}
+	conn, err := grpc.NewClient(*target, append(options, tracingOptions...)...)
 	if err != nil {
 		fatalf("failed to create client for %s: %v", *target, err)
 	}
@@ -73,6 +92,7 @@ func main() {
 
 	p := plan{mode: *mode, message: *message, count: *count, interval: *interval, timeout: *timeout}
 	perReplica, err := run(context.Background(), pb.NewGrpctestClient(conn), p, os.Stdout)
+	flushSpans()
 	if err != nil {
 		fatalf("%s: %s", codeName(status.Code(err)), status.Convert(err).Message())
 	}

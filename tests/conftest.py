@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 
 from grpctest_devtools.localstack import LocalStack
-from grpctest_devtools.ports import free_port
-
-REPLICAS = 3
 
 # Figures measured by the tests (sizes, seconds, call counts), printed after the run.
 _FIGURES: dict[str, object] = {}
@@ -29,27 +26,17 @@ def figures() -> dict[str, object]:
     return _FIGURES
 
 
-def local_stack(log_dir: Path, **kwargs: object) -> LocalStack:
-    """A stack of REPLICAS replicas and Envoy, every port a free one."""
-    return LocalStack(
-        ports=[free_port() for _ in range(REPLICAS)],
-        envoy_port=free_port(),
-        admin_port=free_port(),
-        tls_port=free_port(),
-        log_dir=log_dir,
-        **kwargs,
-    )
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """A shared stack for tests that do not disturb it."""
-    with local_stack(tmp_path_factory.mktemp("logs")) as running:
+    with LocalStack.on_free_ports(log_dir=tmp_path_factory.mktemp("logs")) as running:
         yield running
 
 
 @pytest.fixture
 def fresh_stack(tmp_path: Path) -> Iterator[LocalStack]:
     """A stack of its own, for tests that stop or kill replicas."""
-    with local_stack(tmp_path, server_args=["--drain-seconds", "3"]) as running:
+    with LocalStack.on_free_ports(
+        log_dir=tmp_path, server_args=["--drain-seconds", "3"]
+    ) as running:
         yield running

@@ -28,6 +28,7 @@ from grpctest_devtools.compose import ComposeProject, inspect
 from grpctest_devtools.docker_engine import DockerEngine, sh
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.faults import ComposeReplicas, Drill, FaultReport
+from grpctest_devtools.observability import PrometheusAPI
 from grpctest_devtools.ports import port_in_use
 from grpctest_devtools.repo import CERTS, command
 from grpctest_devtools.waiting import wait_until
@@ -65,7 +66,7 @@ def images(engine, workdir: Path, figures) -> None:
 
 @pytest.fixture(scope="module")
 def topology(images, workdir: Path, figures) -> Iterator[None]:
-    busy = [p for p in (8080, 8443, 9901) if port_in_use(p)]
+    busy = [p for p in (8080, 8443, 9901, 9090) if port_in_use(p)]
     if busy:
         pytest.fail(
             f"ports {busy} are in use; the compose topology publishes them "
@@ -128,9 +129,14 @@ def test_grpcurl_list_and_describe_through_envoy(topology) -> None:
     assert "grpctest.Grpctest.GetServerResponse is a method:" in described.stdout
 
 
-def test_grpcurl_over_tls_with_the_generated_ca(topology) -> None:
-    listing = sh(command("grpcurl"), "-cacert", str(CERTS / "ca.crt"), "localhost:8443", "list")
+def test_grpcurl_over_tls_with_the_generated_ca_and_token(topology) -> None:
+    token = (CERTS / "token.jwt").read_text().strip()
+    listing = sh(command("grpcurl"), "-cacert", str(CERTS / "ca.crt"),
+                 "-H", f"authorization: Bearer {token}", "localhost:8443", "list")  # fmt: skip
     assert "grpctest.Grpctest" in listing.stdout.split()
+    grpcurl = [command("grpcurl"), "-cacert", str(CERTS / "ca.crt"), "localhost:8443", "list"]
+    refused = subprocess.run(grpcurl, capture_output=True, text=True, timeout=30)
+    assert "Unauthenticated" in refused.stderr
 
 
 def test_envoy_admin_is_published_on_loopback_only(topology) -> None:
@@ -165,8 +171,23 @@ def test_the_web_page_calls_over_grpc_web_in_a_real_browser(topology) -> None:
     assert len(answered) == 3, answered  # "OK: <container> answered", one per replica
 
 
+def test_prometheus_scrapes_envoy_and_every_replica(topology) -> None:
+    prometheus = PrometheusAPI("http://127.0.0.1:9090")
+    wait_until(lambda: prometheus.value('sum(up{job="py-server"})') == 3, 60,
+               "Prometheus to scrape the 3 replicas")  # fmt: skip
+    assert prometheus.value('up{job="envoy"}') == 1
+    handled = 'sum(grpc_server_handled_total{grpc_service="grpctest.Grpctest"})'
+    envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="py_server"}'
+    wait_until(lambda: prometheus.value(handled) is not None, 30, "the replicas' counters")
+    before = (prometheus.value(handled), prometheus.value(envoy))
+    assert COMPOSE("run", "--rm", "go-client").returncode == 0  # 30 calls
+    after = (before[0] + 30, before[1] + 30)
+    wait_until(lambda: (prometheus.value(handled), prometheus.value(envoy)) == after, 30,
+               "both counts to grow by the 30 calls")  # fmt: skip
+
+
 def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
-    for service in ("py-server", "envoy"):
+    for service in ("py-server", "envoy", "prometheus"):
         container = COMPOSE.containers(service)[0]
         assert inspect(container)["HostConfig"]["ReadonlyRootfs"] is True, service
 

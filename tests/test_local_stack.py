@@ -96,21 +96,14 @@ def test_envoy_sees_every_replica_healthy(stack) -> None:
 
 
 def stack_command(subcommand: str, *extra: str) -> tuple[list[str], list[int]]:
-    base, envoy, admin, tls = free_port_block(REPLICAS), free_port(), free_port(), free_port()
-    argv = [
-        command("grpctest-local"),
-        subcommand,
-        "--base-port",
-        str(base),
-        "--envoy-port",
-        str(envoy),
-        "--admin-port",
-        str(admin),
-        "--tls-port",
-        str(tls),
-        *extra,
-    ]
-    return argv, [base + i for i in range(REPLICAS)] + [envoy, admin, tls]
+    """`grpctest-local SUBCOMMAND` on free ports; returns it and every port it uses."""
+    base, metrics = free_port_block(REPLICAS), free_port_block(REPLICAS)
+    envoy, admin, tls = free_port(), free_port(), free_port()
+    argv = [command("grpctest-local"), subcommand, "--base-port", str(base),
+            "--metrics-base-port", str(metrics), "--envoy-port", str(envoy),
+            "--admin-port", str(admin), "--tls-port", str(tls), *extra]  # fmt: skip
+    replicas = [base + i for i in range(REPLICAS)] + [metrics + i for i in range(REPLICAS)]
+    return argv, [*replicas, envoy, admin, tls]
 
 
 def test_demo_calls_every_replica_with_both_clients_and_stops_everything() -> None:

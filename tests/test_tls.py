@@ -1,24 +1,30 @@
 """TLS through Envoy's :8443 listener (certificates from certs/generate.sh, `make certs`):
-server authentication, mutual TLS, and the configuration graded by sslyze."""
+server authentication, mutual TLS, and the configuration graded by sslyze. (Who may call
+what over TLS: tests/test_auth.py.)"""
 
 from __future__ import annotations
 
 import datetime
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.repo import CERTS, command
 
 REPLICAS = 3
+CLIENT_CERT = ["--cert", str(CERTS / "client.crt"), "--key", str(CERTS / "client.key")]
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_client_over_tls_with_the_local_ca(stack, client: str) -> None:
-    result = run_client(client, stack.tls_target, "--ca", str(CERTS / "ca.crt"), "--count", "9")
+    result = run_client(
+        client, stack.tls_target, "--ca", str(CERTS / "ca.crt"), *CLIENT_CERT, "--count", "9"
+    )
     assert result.returncode == 0, result.stderr
     assert len(calls_per_replica(result.stdout)) == REPLICAS
 
@@ -39,20 +45,7 @@ def test_plaintext_to_the_tls_port_fails_cleanly(stack, client: str) -> None:
     assert result.stderr.startswith("error: UNAVAILABLE: "), result.stderr
 
 
-def test_grpcurl_with_cacert_lists_services_over_tls(stack) -> None:
-    result = subprocess.run(
-        [command("grpcurl"), "-cacert", str(CERTS / "ca.crt"), stack.tls_target, "list"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "grpctest.Grpctest" in result.stdout.split()
-
-
 # -- mutual TLS ------------------------------------------------------------------------------
-
-CLIENT_CERT = ["--cert", str(CERTS / "client.crt"), "--key", str(CERTS / "client.key")]
 
 
 def ssl_stats(stack) -> dict[str, int]:
@@ -121,3 +114,29 @@ def test_tls_listener_meets_mozillas_intermediate_configuration(stack) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert f"{stack.tls_target}: OK - Compliant." in result.stdout
+
+
+# -- TLS from Envoy to the replicas, too ---------------------------------------------------
+
+
+@pytest.fixture
+def tls_stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with LocalStack.on_free_ports(log_dir=tmp_path, upstream_tls=True) as stack:
+        yield stack
+
+
+def test_the_hop_to_the_replicas_can_be_tls_too(tls_stack) -> None:
+    result = run_client("go-client", tls_stack.target, "--count", "9")
+    assert result.returncode == 0, result.stderr
+    assert len(calls_per_replica(result.stdout)) == REPLICAS
+    handshakes = "cluster.py_server.ssl.handshake"
+    assert tls_stack.admin.stats(handshakes)[handshakes] >= REPLICAS
+    # The replicas speak TLS only: plaintext straight to one fails, TLS with the CA works.
+    replica = tls_stack.replica_target(0)
+    plaintext = run_client("py-client", replica, "--timeout", "3")
+    assert plaintext.returncode == 1
+    assert plaintext.stderr.startswith("error: UNAVAILABLE: ")
+    direct = run_client(
+        "py-client", f"localhost:{tls_stack.ports[0]}", "--ca", str(CERTS / "ca.crt")
+    )
+    assert direct.returncode == 0, direct.stderr

@@ -322,25 +322,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             )
         )
         envoy_1 = stack.enter_context(
-            LocalStack(
-                ports=[free_port()],
-                envoy_port=free_port(),
-                admin_port=free_port(),
-                tls_port=free_port(),
-                log_dir=workdir,
-                server_args=server_args,
-                envoy_args=envoy_args,
+            LocalStack.on_free_ports(
+                1, log_dir=workdir, server_args=server_args, envoy_args=envoy_args
             )
         )
         envoy_3 = stack.enter_context(
-            LocalStack(
-                ports=[free_port() for _ in range(3)],
-                envoy_port=free_port(),
-                admin_port=free_port(),
-                tls_port=free_port(),
-                log_dir=workdir,
-                server_args=server_args,
-                envoy_args=envoy_args,
+            LocalStack.on_free_ports(
+                3, log_dir=workdir, server_args=server_args, envoy_args=envoy_args
             )
         )
 

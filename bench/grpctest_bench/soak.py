@@ -20,7 +20,6 @@ from pathlib import Path
 
 from grpctest_devtools.load import GhzLoad
 from grpctest_devtools.localstack import LocalStack
-from grpctest_devtools.ports import free_port
 from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import REPO
 
@@ -104,14 +103,9 @@ def one_run(stack: LocalStack, calls: int, concurrency: int, connections: int) -
 def soak(settings: SoakSettings, log_dir: Path) -> SoakReport:
     """Runs the soak on a fresh local stack (its logs in log_dir) and reports."""
     report = SoakReport(settings)
-    stack = LocalStack(
-        ports=[free_port() for _ in range(3)],
-        envoy_port=free_port(),
-        admin_port=free_port(),
-        tls_port=free_port(),
+    stack = LocalStack.on_free_ports(
         log_dir=log_dir,
         server_args=["--log-level", "WARNING", "--drain-seconds", "0"],
-        # One access-log line per call would be 100,000 lines per run.
         envoy_args=["--log-level", "error"],
     )
     with stack:

@@ -206,6 +206,25 @@ CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]
     )
 
 
+def _prometheus_standin(name: str, workdir: Path) -> None:
+    """prom/prometheus: Debian's Prometheus of that version (/bin/prometheus: Debian's
+    /bin is /usr/bin), run by nobody, with its data in /prometheus."""
+    version = name.rsplit(":v", 1)[1]
+    _build(
+        name,
+        _context(workdir, name),
+        f"""FROM {_debian_standin(workdir)}
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends "prometheus={version}*" \\
+ && mkdir -p /prometheus && chown nobody:nogroup /prometheus && rm -rf /var/lib/apt/lists/*
+USER nobody
+WORKDIR /prometheus
+EXPOSE 9090
+ENTRYPOINT ["/bin/prometheus"]
+""",
+    )
+
+
 def _debian_slim_standin(name: str, workdir: Path) -> None:
     """debian:*-slim: the debootstrapped Debian itself."""
     sh("docker", "tag", _debian_standin(workdir), name)
@@ -217,6 +236,7 @@ _STANDINS: dict[str, Callable[[str, Path], None]] = {
     "golang": _go_standin,
     "gcr.io/distroless/static-debian12": _distroless_standin,
     "envoyproxy/envoy": _envoy_standin,
+    "prom/prometheus": _prometheus_standin,
 }
 
 

@@ -8,18 +8,22 @@ grpctest-local screenshot   # start, use the web page in Chromium, save a pictur
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from grpctest_common import tracing
 from grpctest_common.settings import env
 from grpctest_devtools import browser as browser_steps
 from grpctest_devtools.browser import chromium
 from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
 from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.observability import Jaeger, Prometheus
 from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import REPO
 
@@ -71,18 +75,46 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+PROMETHEUS_PORT = 9090
+JAEGER_PORTS = {"otlp_port": 4317, "ui_port": 16686, "grpc_port": 16685}
+
+
 def run(args: argparse.Namespace) -> int:
-    with _stack(args) as stack:
-        print(
-            f"\nready: {len(stack.replicas)} replicas behind Envoy at {stack.target}; "
-            f"TLS on {stack.tls_target} (CA: certs/ca.crt); "
-            f"admin on 127.0.0.1:{stack.admin_port}. Ctrl-C stops everything.\n"
-            f"try:  make client   or   bin/grpcurl -plaintext {stack.target} list\n",
-            flush=True,
-        )
+    """The stack in the foreground; with --observe, Prometheus and Jaeger next to it."""
+    metrics_ports = [args.metrics_base_port + i for i in range(args.replicas)]
+    with contextlib.ExitStack() as running:
+        if args.observe:
+            jaeger = running.enter_context(Jaeger(**JAEGER_PORTS))
+            # The replicas (started next) send their spans to Jaeger.
+            os.environ[tracing.ENDPOINT] = jaeger.otlp_endpoint
+        stack = running.enter_context(_stack(args, metrics_ports=metrics_ports))
+        if args.observe:
+            running.enter_context(Prometheus(stack, PROMETHEUS_PORT, scrape_seconds=5))
+        print(_where_to_look(stack, args.observe), flush=True)
         while True:
             time.sleep(0.5)
             stack.restart_exited()
+
+
+def _where_to_look(stack: LocalStack, observed: bool) -> str:
+    metrics = ", ".join(f"http://127.0.0.1:{port}/metrics" for port in stack.metrics_ports)
+    lines = [
+        f"\nready: {len(stack.replicas)} replicas behind Envoy at {stack.target}; "
+        f"TLS on {stack.tls_target} (CA: certs/ca.crt); the web page: http://{stack.target}/",
+        f"metrics: Envoy http://127.0.0.1:{stack.admin_port}/stats/prometheus, replicas {metrics}",
+    ]
+    if observed:
+        lines += [
+            f"Prometheus: http://127.0.0.1:{PROMETHEUS_PORT}/   "
+            f"Jaeger (traces): http://127.0.0.1:{JAEGER_PORTS['ui_port']}/",
+            f"trace a call: {tracing.ENDPOINT}=http://127.0.0.1:{JAEGER_PORTS['otlp_port']} "
+            f"bin/go-client --target {stack.target}",
+        ]
+    lines += [
+        f"try:  make client   or   bin/grpcurl -plaintext {stack.target} list",
+        "Ctrl-C stops everything.\n",
+    ]
+    return "\n".join(lines)
 
 
 def screenshot(args: argparse.Namespace) -> int:
@@ -116,6 +148,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--envoy-port", type=int, default=8080)
     parser.add_argument("--admin-port", type=int, default=9901)
     parser.add_argument("--tls-port", type=int, default=8443)
+    parser.add_argument(
+        "--metrics-base-port",
+        type=int,
+        default=9464,
+        help="run: the first replica's /metrics port; the others follow (default %(default)s)",
+    )
+    parser.add_argument(
+        "--observe",
+        action="store_true",
+        help="run: also Prometheus (:9090, scraping Envoy and the replicas) and Jaeger "
+        "(:16686, receiving traces on :4317)",
+    )
     parser.add_argument("--calls", type=int, default=30, help="calls per client in demo")
     parser.add_argument("--message", default="Hello Server you there?")
     parser.add_argument(

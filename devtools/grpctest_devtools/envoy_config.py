@@ -30,14 +30,22 @@ CONTAINER_CERTS = "/etc/envoy/certs/"
 MOUNTS = {"/etc/envoy/": REPO / "envoy", "/srv/web/": REPO / "web" / "dist"}
 
 
+OTLP_CLUSTER = "otlp_collector"
+UPSTREAM_TLS_CONTEXT = (
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+)
+
+
 @dataclass(frozen=True)
 class LocalPorts:
-    """Where the local run listens: the replicas, and Envoy's listeners and admin."""
+    """Where the local run listens: the replicas, Envoy's listeners and admin, and the
+    OTLP collector Envoy sends its spans to (if one runs)."""
 
     upstreams: Sequence[int]
     grpc: int
     admin: int
     tls: int
+    otlp: int = 4317
 
 
 def load_compose_config(path: Path = ENVOY_YAML) -> dict[str, Any]:
@@ -45,8 +53,11 @@ def load_compose_config(path: Path = ENVOY_YAML) -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
-def local_config(ports: LocalPorts, certs_dir: Path) -> dict[str, Any]:
-    """envoy.yaml with endpoints, bind addresses and certificate paths swapped."""
+def local_config(
+    ports: LocalPorts, certs_dir: Path, *, upstream_tls: bool = False
+) -> dict[str, Any]:
+    """envoy.yaml with endpoints, bind addresses and certificate paths swapped; with
+    `upstream_tls`, the hop to the replicas is TLS too (certs/replica.crt)."""
     config = load_compose_config()
     config["admin"]["address"]["socket_address"] = _loopback(ports.admin)
 
@@ -56,12 +67,37 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> dict[str, Any]:
         listeners[name]["address"]["socket_address"] = _loopback(port)
     _relocate_files(config, {CONTAINER_CERTS: certs_dir, **MOUNTS})
 
-    (cluster,) = [c for c in resources["clusters"] if c["name"] == UPSTREAM_CLUSTER]
-    endpoints = [
-        {"endpoint": {"address": {"socket_address": _loopback(p)}}} for p in ports.upstreams
-    ]
-    cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
+    clusters = {cluster["name"]: cluster for cluster in resources["clusters"]}
+    _endpoints(clusters[UPSTREAM_CLUSTER], ports.upstreams)
+    _endpoints(clusters[OTLP_CLUSTER], [ports.otlp])
+    if upstream_tls:
+        clusters[UPSTREAM_CLUSTER]["transport_socket"] = _upstream_tls(certs_dir)
     return config
+
+
+def _endpoints(cluster: dict[str, Any], ports: Sequence[int]) -> None:
+    endpoints = [{"endpoint": {"address": {"socket_address": _loopback(p)}}} for p in ports]
+    cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
+
+
+def _upstream_tls(certs_dir: Path) -> dict[str, Any]:
+    """TLS to the replicas, trusting the development CA and checking their name."""
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": UPSTREAM_TLS_CONTEXT,
+            "sni": "py-server",
+            "common_tls_context": {
+                "alpn_protocols": ["h2"],
+                "validation_context": {
+                    "trusted_ca": {"filename": str(certs_dir / "ca.crt")},
+                    "match_typed_subject_alt_names": [
+                        {"san_type": "DNS", "matcher": {"exact": "py-server"}}
+                    ],
+                },
+            },
+        },
+    }
 
 
 def _relocate_files(node: Any, mounts: dict[str, Path]) -> None:
@@ -87,8 +123,10 @@ def _loopback(port: int) -> dict[str, Any]:
     return {"address": LOOPBACK, "port_value": port}
 
 
-def write_local_config(path: Path, ports: LocalPorts, certs_dir: Path) -> Path:
-    config = local_config(ports, certs_dir)
+def write_local_config(
+    path: Path, ports: LocalPorts, certs_dir: Path, *, upstream_tls: bool = False
+) -> Path:
+    config = local_config(ports, certs_dir, upstream_tls=upstream_tls)
     path.write_text(yaml.dump(config, Dumper=_PlainDumper, sort_keys=False), encoding="utf-8")
     return path
 

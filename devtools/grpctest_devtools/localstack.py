@@ -17,10 +17,11 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from grpctest_devtools import envoy_config
 from grpctest_devtools.envoy import EnvoyAdmin, envoy_binary
-from grpctest_devtools.ports import LOOPBACK, port_in_use
+from grpctest_devtools.ports import LOOPBACK, free_port, port_in_use
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import CERTS, command
 from grpctest_devtools.waiting import wait_until
@@ -45,25 +46,34 @@ class LocalStack:
         server_args: Sequence[str] = (),
         envoy_args: Sequence[str] = ("--log-level", "warn"),
         ports: Sequence[int] | None = None,
+        metrics_ports: Sequence[int] = (),
+        upstream_tls: bool = False,
+        otlp_port: int = 4317,
     ) -> None:
+        """`metrics_ports`: each replica's Prometheus port (none: no metrics);
+        `upstream_tls`: the hop from Envoy to the replicas is TLS too; `otlp_port`: where
+        Envoy sends spans (the replicas follow OTEL_EXPORTER_OTLP_ENDPOINT)."""
         self.ports = list(ports) if ports else [base_port + i for i in range(replicas)]
         self.envoy_port = envoy_port
         self.admin_port = admin_port
         self.tls_port = tls_port
+        self.metrics_ports = list(metrics_ports)
+        self.upstream_tls = upstream_tls
         self.admin = EnvoyAdmin(admin_port)
         self._workdir = tempfile.TemporaryDirectory(prefix="grpctest-")
-        local_ports = envoy_config.LocalPorts(self.ports, envoy_port, admin_port, tls_port)
-        config = envoy_config.write_local_config(
-            Path(self._workdir.name) / "envoy.yaml", local_ports, CERTS
+        local_ports = envoy_config.LocalPorts(
+            self.ports, envoy_port, admin_port, tls_port, otlp_port
         )
-        server = command("grpctest-server")
+        config = envoy_config.write_local_config(
+            Path(self._workdir.name) / "envoy.yaml", local_ports, CERTS, upstream_tls=upstream_tls
+        )
         self.replicas = [
             Process(
                 f"replica-{i}",
-                [server, "--port", str(port), "--replica", f"replica-{i}", *server_args],
+                self._server_argv(i, server_args),
                 self._log_path(log_dir, f"replica-{i}"),
             )
-            for i, port in enumerate(self.ports, start=1)
+            for i in range(1, len(self.ports) + 1)
         ]
         self.envoy = Process(
             "envoy",
@@ -73,6 +83,28 @@ class LocalStack:
             self._log_path(log_dir, "envoy"),
         )
         self._stopping = False
+
+    @classmethod
+    def on_free_ports(cls, replicas: int = 3, **kwargs: Any) -> LocalStack:
+        """A stack whose replicas, Envoy, admin and TLS listener each take a free port
+        (tests, the benchmark: several stacks may run at once)."""
+        return cls(
+            ports=[free_port() for _ in range(replicas)],
+            envoy_port=free_port(),
+            admin_port=free_port(),
+            tls_port=free_port(),
+            **kwargs,
+        )
+
+    def _server_argv(self, number: int, server_args: Sequence[str]) -> list[str]:
+        argv = [command("grpctest-server"), "--port", str(self.ports[number - 1])]
+        argv += ["--replica", f"replica-{number}", *server_args]
+        if self.metrics_ports:
+            argv += ["--metrics-port", str(self.metrics_ports[number - 1])]
+        if self.upstream_tls:
+            argv += ["--tls-cert", str(CERTS / "replica.crt")]
+            argv += ["--tls-key", str(CERTS / "replica.key")]
+        return argv
 
     @staticmethod
     def _log_path(log_dir: Path | None, name: str) -> Path | None:
@@ -105,7 +137,7 @@ class LocalStack:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        ports = [*self.ports, self.envoy_port, self.admin_port, self.tls_port]
+        ports = [*self.ports, *self.metrics_ports, self.envoy_port, self.admin_port, self.tls_port]
         taken = [p for p in ports if port_in_use(p)]
         if taken:
             raise RuntimeError(
@@ -157,10 +189,11 @@ class LocalStack:
     def wait_healthy(self, timeout: float = 60) -> float:
         """Waits until every replica answers SERVING and Envoy routes to all of them."""
         expected = {self.replica_target(i) for i in range(len(self.ports))}
+        ca_pem = (CERTS / "ca.crt").read_bytes() if self.upstream_tls else None
         wait_until(
             lambda: (
                 self.check_alive()
-                and all(check_health(t, SERVICE_NAME, 1) == "SERVING" for t in expected)
+                and all(check_health(t, SERVICE_NAME, 1, ca_pem) == "SERVING" for t in expected)
             ),
             timeout,
             "replicas to be SERVING",

@@ -15,6 +15,10 @@ detail and exit code 1.
     grpctest-client --target localhost:8443 --ca certs/ca.crt      # TLS through Envoy
     grpctest-client --target localhost:8443 --ca certs/ca.crt \
         --cert certs/client.crt --key certs/client.key                 # mutual TLS
+    grpctest-client --target localhost:8443 --ca certs/ca.crt \
+        --token "$(cat certs/token.jwt)"                               # a bearer token
+
+Tracing: set OTEL_EXPORTER_OTLP_ENDPOINT and every call starts a trace (W3C traceparent).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from grpctest_client.calls import (
     open_channel,
     stream_server_responses,
 )
+from grpctest_common.tracing import tracing
 
 DEFAULT_MESSAGE = "Hello Server you there?"
 MODES = ("unary", "server-stream", "chat")
@@ -110,6 +115,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=env("GRPCTEST_KEY", ""),
         help="the client certificate's private key (PEM), e.g. certs/client.key (env GRPCTEST_KEY)",
     )
+    parser.add_argument(
+        "--token",
+        default=env("GRPCTEST_TOKEN", ""),
+        help='bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only '
+        "(env GRPCTEST_TOKEN)",
+    )
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error(f"--count must be at least 1, got {args.count}")
@@ -122,6 +133,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if bool(args.cert) != bool(args.key):
         parser.error("--cert and --key go together")
     args.tls = args.tls or bool(args.ca or args.cert)
+    if args.token and not args.tls:
+        parser.error(
+            "--token needs TLS (--tls, --ca; Envoy's :8443): a token is never sent in the clear"
+        )
     args.ca_pem, args.cert_pem, args.key_pem = (
         _read(parser, flag, path)
         for flag, path in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key))
@@ -150,7 +165,9 @@ def _messages(message: str, count: int, interval: float) -> Iterator[str]:
 def run(args: argparse.Namespace) -> collections.Counter[str]:
     """Makes the calls, prints each reply, and returns the replies per replica."""
     per_replica: collections.Counter[str] = collections.Counter()
-    connection = Connection(args.target, args.tls, args.ca_pem, args.cert_pem, args.key_pem)
+    connection = Connection(
+        args.target, args.tls, args.ca_pem, args.cert_pem, args.key_pem, args.token or None
+    )
     with open_channel(connection) as channel:
         if args.mode == "server-stream":
             replies = stream_server_responses(
@@ -182,7 +199,8 @@ def print_summary(target: str, per_replica: collections.Counter[str], what: str 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        per_replica = run(args)
+        with tracing("grpctest-client"):
+            per_replica = run(args)
     except grpc.RpcError as err:
         print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from grpctest_common.settings import env, env_bool
 from grpctest_server.lifecycle import Settings, serve
@@ -75,6 +76,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "core per process (env GRPCTEST_WORKERS, default %(default)s)",
     )
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=env("GRPCTEST_METRICS_PORT", "0"),
+        help="serve Prometheus metrics at /metrics on this port; 0: none. With --workers N, "
+        "worker i uses this port + i (env GRPCTEST_METRICS_PORT, default %(default)s)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=env("GRPCTEST_TLS_CERT", "") or None,
+        help="serve TLS with this certificate (PEM), e.g. certs/replica.crt; needs --tls-key "
+        "(env GRPCTEST_TLS_CERT, default: plaintext)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        type=Path,
+        default=env("GRPCTEST_TLS_KEY", "") or None,
+        help="the certificate's private key (PEM) (env GRPCTEST_TLS_KEY)",
+    )
+    parser.add_argument(
         "--log-level",
         default=env("GRPCTEST_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -92,6 +113,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--workers > 1 needs a fixed --port (the workers share it)")
     if args.drain_seconds < 0 or args.grace_seconds < 0:
         parser.error("--drain-seconds and --grace-seconds must not be negative")
+    if not 0 <= args.metrics_port < 65536:
+        parser.error(f"--metrics-port must be between 0 (none) and 65535, got {args.metrics_port}")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not path.is_file():
+            parser.error(f"{flag} {path}: no such file")
     return args
 
 
@@ -115,7 +143,11 @@ def _run_workers(settings: Settings, log_level: str, workers: int) -> None:
     """
     context = multiprocessing.get_context("spawn")  # no gRPC state is forked
     processes = [
-        context.Process(target=_serve_forever, args=(settings, log_level), name=f"worker-{i}")
+        context.Process(
+            target=_serve_forever,
+            args=(_worker_settings(settings, i), log_level),
+            name=f"worker-{i}",
+        )
         for i in range(workers)
     ]
     for process in processes:
@@ -133,6 +165,13 @@ def _run_workers(settings: Settings, log_level: str, workers: int) -> None:
     failed = [p.name for p in processes if p.exitcode != 0]
     if failed:
         sys.exit(f"grpctest-server: workers {failed} exited with an error")
+
+
+def _worker_settings(settings: Settings, index: int) -> Settings:
+    """Worker `index` of several: its own metrics port, next to the first one's."""
+    if not settings.metrics_port:
+        return settings
+    return dataclasses.replace(settings, metrics_port=settings.metrics_port + index)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

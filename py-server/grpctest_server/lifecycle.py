@@ -4,6 +4,9 @@ On SIGTERM or SIGINT the server reports NOT_SERVING, keeps answering for a drain
 so that Envoy's health checks take it out of rotation, then stops accepting calls, lets
 in-flight calls finish within a grace period and returns. Streams still open a second
 before the grace period ends are ended with UNAVAILABLE, saying how far they got.
+
+Optional: Prometheus metrics on their own port, OpenTelemetry traces (when
+OTEL_EXPORTER_OTLP_ENDPOINT is set), and TLS on the port (a certificate and key).
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
-from grpctest_server import reflection, servicer
+from grpctest_common import tracing
+from grpctest_server import metrics, reflection, servicer
 from grpctest_server.health import HealthServicer
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,11 @@ class Settings:
     grace_seconds: float = 10.0
     # Several server processes share the port (SO_REUSEPORT) only when asked to.
     reuse_port: bool = False
+    # Prometheus /metrics on this port (0: none).
+    metrics_port: int = 0
+    # TLS on the port: the certificate (PEM, with its chain) and its key; none: plaintext.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 @dataclass
@@ -59,9 +70,27 @@ class RunningServer:
         await self.server.stop(grace_seconds)
 
 
+def _interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
+    """Tracing (outermost), then the metrics of every call: each only when it is on."""
+    # Envoy's health checks (every second, per replica) are no call worth a trace.
+    untraced = filters.negate(filters.health_check())
+    traced = [aio_server_interceptor(filter_=untraced)] if tracing.enabled() else []
+    measured = [metrics.MetricsInterceptor()] if settings.metrics_port else []
+    return [*traced, *measured]
+
+
+def _listen(server: grpc.aio.Server, settings: Settings) -> int:
+    address = f"{settings.host}:{settings.port}"
+    if settings.tls_cert is None or settings.tls_key is None:
+        return server.add_insecure_port(address)
+    pair = (settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())
+    return server.add_secure_port(address, grpc.ssl_server_credentials([pair]))
+
+
 async def start(settings: Settings) -> RunningServer:
     """Builds and starts the server; the service reports SERVING once it can answer."""
     server = grpc.aio.server(
+        interceptors=_interceptors(settings),
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             # Own limits, whatever sits in front: streams per connection, and idle
@@ -71,7 +100,7 @@ async def start(settings: Settings) -> RunningServer:
             # Only the workers of one server share a port; otherwise a second server
             # on a taken port fails loudly instead of silently sharing it.
             ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
-        ]
+        ],
     )
     service = servicer.GrpctestServicer(settings.replica)
     servicer.add_to_server(service, server)
@@ -80,24 +109,35 @@ async def start(settings: Settings) -> RunningServer:
     if settings.reflection:
         reflection.enable(server, (servicer.SERVICE_NAME, HEALTH_SERVICE_NAME))
 
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = _listen(server, settings)
     await server.start()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port, settings.host)
+        metrics.watch_health(health_servicer.serving)
     # "" (the whole server) is SERVING from the start; the service only once it can
     # answer, which is now.
     await health_servicer.set(servicer.SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     log.info(
-        "replica %s serving %s on %s:%s (reflection %s)",
+        "replica %s serving %s on %s:%s (%s, reflection %s, metrics %s, tracing %s)",
         settings.replica,
         servicer.SERVICE_NAME,
         settings.host,
         port,
+        "plaintext" if settings.tls_cert is None else "TLS",
         "on" if settings.reflection else "off",
+        f"on :{settings.metrics_port}" if settings.metrics_port else "off",
+        "on" if tracing.enabled() else "off",
     )
     return RunningServer(server, service, health_servicer, port)
 
 
 async def serve(settings: Settings) -> None:
     """Serves until SIGTERM or SIGINT, then drains and stops gracefully."""
+    with tracing.tracing("grpctest-server"):
+        await _serve(settings)
+
+
+async def _serve(settings: Settings) -> None:
     running = await start(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,156 @@
+"""Prometheus metrics of a replica: calls by method and status, latency, calls in flight,
+health; served on their own port at /metrics.
+
+The names are those of grpc-ecosystem's go-grpc-prometheus, which dashboards know:
+
+    grpc_server_started_total{grpc_type, grpc_service, grpc_method}
+    grpc_server_handled_total{grpc_type, grpc_service, grpc_method, grpc_code}
+    grpc_server_handling_seconds{grpc_type, grpc_service, grpc_method}   (histogram)
+    grpc_server_in_flight{grpc_type, grpc_service, grpc_method}
+    grpc_health_serving{service}          1 while the Health service reports SERVING
+
+prometheus-client: the reference Prometheus library, a counter increment is a few
+microseconds, and nothing to configure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+import prometheus_client
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LABELS = ("grpc_type", "grpc_service", "grpc_method")
+STARTED = prometheus_client.Counter("grpc_server_started", "RPCs started", LABELS)
+HANDLED = prometheus_client.Counter(
+    "grpc_server_handled", "RPCs completed, by status code", (*LABELS, "grpc_code")
+)
+SECONDS = prometheus_client.Histogram(
+    "grpc_server_handling_seconds",
+    "RPC duration until the last reply or the error",
+    LABELS,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+IN_FLIGHT = prometheus_client.Gauge("grpc_server_in_flight", "RPCs being handled", LABELS)
+
+
+def serve(port: int, host: str) -> None:
+    """Serves /metrics on `port` (a background thread)."""
+    prometheus_client.start_http_server(port, addr=host)
+
+
+class HealthCollector(Collector):
+    """grpc_health_serving{service}: read from the health servicer at each scrape."""
+
+    def __init__(self) -> None:
+        self.statuses: Callable[[], dict[str, bool]] = dict
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "grpc_health_serving", "1 while the Health service reports SERVING", labels=["service"]
+        )
+        for service, serving in sorted(self.statuses().items()):
+            gauge.add_metric([service], 1 if serving else 0)
+        yield gauge
+
+
+_HEALTH = HealthCollector()
+prometheus_client.REGISTRY.register(_HEALTH)
+
+
+def watch_health(statuses: Callable[[], dict[str, bool]]) -> None:
+    """Reports what `statuses` says ({service: serving}) as grpc_health_serving."""
+    _HEALTH.statuses = statuses
+
+
+def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming:
+        return "bidi_stream" if handler.response_streaming else "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Counts, times and tracks every call the server handles."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler  # unknown method: gRPC answers UNIMPLEMENTED
+        service, _, method = details.method.lstrip("/").rpartition("/")
+        labels = (_rpc_type(handler), service, method)
+        codec = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            timed = _timed_unary(handler.unary_unary, labels)
+            return grpc.unary_unary_rpc_method_handler(timed, **codec)
+        if handler.unary_stream:
+            timed = _timed_stream(handler.unary_stream, labels)
+            return grpc.unary_stream_rpc_method_handler(timed, **codec)
+        if handler.stream_unary:
+            timed = _timed_unary(handler.stream_unary, labels)
+            return grpc.stream_unary_rpc_method_handler(timed, **codec)
+        timed = _timed_stream(handler.stream_stream, labels)
+        return grpc.stream_stream_rpc_method_handler(timed, **codec)
+
+
+class _Call:
+    """The metrics of one call, from start to finish."""
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        self.labels = labels
+        STARTED.labels(*labels).inc()
+        IN_FLIGHT.labels(*labels).inc()
+        self.start = time.perf_counter()
+
+    def finish(self, context: grpc.aio.ServicerContext, failed: bool) -> None:
+        code = context.code()
+        if code is None:  # no status set: a clean end, a cancelled call, or an exception
+            if not failed:
+                code = grpc.StatusCode.OK
+            elif context.cancelled():
+                code = grpc.StatusCode.CANCELLED
+            else:
+                code = grpc.StatusCode.UNKNOWN
+        HANDLED.labels(*self.labels, code.name).inc()
+        SECONDS.labels(*self.labels).observe(time.perf_counter() - self.start)
+        IN_FLIGHT.labels(*self.labels).dec()
+
+
+def _timed_unary(behavior: Callable[..., Awaitable[Any]], labels: tuple[str, str, str]) -> Callable:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        call = _Call(labels)
+        failed = True
+        try:
+            reply = await behavior(request, context)
+            failed = False
+            return reply
+        finally:
+            call.finish(context, failed)
+
+    return handle
+
+
+def _timed_stream(
+    behavior: Callable[..., AsyncIterator[Any]], labels: tuple[str, str, str]
+) -> Callable:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        call = _Call(labels)
+        failed = True
+        try:
+            async for reply in behavior(request, context):
+                yield reply
+            failed = False
+        finally:
+            call.finish(context, failed)
+
+    return handle

@@ -1,0 +1,116 @@
+"""Metrics and traces from the local stack, read back from real backends.
+
+Metrics: a real Prometheus (Debian's) scrapes Envoy and every replica, and the numbers
+add up: the calls Envoy sent to the replicas are the calls the replicas counted.
+Traces: a real Jaeger receives OTLP from the clients, Envoy and the replicas, and one
+call is one trace whose client, Envoy and server spans nest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grpctest_devtools.clients import run_client
+from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.observability import Jaeger, Prometheus
+from grpctest_devtools.ports import free_port
+from grpctest_devtools.waiting import wait_until
+
+GRPCTEST = 'grpc_service="grpctest.Grpctest"'
+
+
+@pytest.fixture
+def metered(tmp_path: Path) -> Iterator[tuple[LocalStack, Prometheus]]:
+    stack = LocalStack.on_free_ports(
+        log_dir=tmp_path, metrics_ports=[free_port() for _ in range(3)]
+    )
+    with stack, Prometheus(stack, free_port()) as prometheus:
+        yield stack, prometheus
+
+
+def test_prometheus_scrapes_envoy_and_every_replica_and_the_numbers_add_up(
+    metered, figures
+) -> None:
+    stack, prometheus = metered
+    ok = run_client("go-client", stack.target, "--count", "60")
+    bad = run_client("py-client", stack.target, "--message", "")
+    assert ok.returncode == 0, ok.stderr
+    assert bad.returncode == 1
+
+    def counted(expression: str, expected: float) -> bool:
+        return prometheus.value(expression) == expected
+
+    # Every target is up: Envoy and the three replicas.
+    wait_until(lambda: counted("sum(up)", 4), 30, "Prometheus to scrape 4 targets")
+    # 61 calls of the service: Envoy sent them, the replicas handled them.
+    envoy = 'sum(envoy_cluster_upstream_rq_total{envoy_cluster_name="py_server"})'
+    replicas = f"sum(grpc_server_handled_total{{{GRPCTEST}}})"
+    wait_until(lambda: counted(envoy, 61) and counted(replicas, 61), 30,
+               "Envoy's and the replicas' counts of the 61 calls")  # fmt: skip
+    # ... every replica its share, by status code, each timed, none in flight now.
+    per_replica = prometheus.query(f"sum by (instance) (grpc_server_handled_total{{{GRPCTEST}}})")
+    assert len(per_replica) == 3
+    assert prometheus.value(f'sum(grpc_server_handled_total{{{GRPCTEST},grpc_code="OK"}})') == 60
+    invalid = f'sum(grpc_server_handled_total{{{GRPCTEST},grpc_code="INVALID_ARGUMENT"}})'
+    assert prometheus.value(invalid) == 1
+    assert prometheus.value(f"sum(grpc_server_handling_seconds_count{{{GRPCTEST}}})") == 61
+    assert prometheus.value(f"sum(grpc_server_in_flight{{{GRPCTEST}}})") == 0
+    # The health each replica reports, as Envoy's health checks see it.
+    serving = prometheus.query('grpc_health_serving{service="grpctest.Grpctest"}')
+    assert [s["value"][1] for s in serving] == ["1", "1", "1"]
+    figures["metrics: calls counted by Envoy / by the replicas"] = (
+        f"{prometheus.value(envoy):.0f} / {prometheus.value(replicas):.0f}"
+    )
+
+
+@pytest.fixture
+def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalStack, Jaeger]]:
+    with Jaeger(free_port(), free_port(), free_port()) as jaeger:
+        # The replicas (started below) and the clients send their spans to Jaeger.
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", jaeger.otlp_endpoint)
+        otlp_port = int(jaeger.otlp_endpoint.rsplit(":", 1)[1])
+        with LocalStack.on_free_ports(log_dir=tmp_path, otlp_port=otlp_port) as stack:
+            yield stack, jaeger
+
+
+def spans_of(trace: dict) -> list[tuple[str, str, str, str]]:
+    """(service, operation, span id, parent span id) of each span of a Jaeger trace."""
+    processes = trace["processes"]
+    spans = []
+    for span in trace["spans"]:
+        parents = [r["spanID"] for r in span.get("references", []) if r["refType"] == "CHILD_OF"]
+        service = processes[span["processID"]]["serviceName"]
+        spans.append((service, span["operationName"], span["spanID"], next(iter(parents), "")))
+    return spans
+
+
+@pytest.mark.parametrize(
+    ("client", "service"), [("py-client", "grpctest-client"), ("go-client", "go-client")]
+)
+def test_one_call_is_one_trace_from_the_client_through_envoy_to_the_replica(
+    traced, client: str, service: str
+) -> None:
+    stack, jaeger = traced
+    assert os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] == jaeger.otlp_endpoint
+    result = run_client(client, stack.target, "--message", "traced")
+    assert result.returncode == 0, result.stderr
+
+    def whole_trace() -> list[tuple[str, str, str, str]] | None:
+        for trace in jaeger.traces(service):
+            spans = spans_of(trace)
+            if {s[0] for s in spans} == {service, "envoy", "grpctest-server"}:
+                return spans
+        return None
+
+    wait_until(lambda: whole_trace() is not None, 30, "the trace of the call in Jaeger")
+    spans = {s[0]: s for s in whole_trace()}
+    client_span, envoy_span, server_span = spans[service], spans["envoy"], spans["grpctest-server"]
+    # One trace (Jaeger groups by trace ID), nested client -> Envoy -> replica.
+    assert client_span[3] == ""  # the root
+    assert envoy_span[3] == client_span[2]
+    assert server_span[3] == envoy_span[2]
+    assert server_span[1] == "/grpctest.Grpctest/GetServerResponse"
