@@ -26,6 +26,9 @@ PROMETHEUS      := prometheus=2.42.0+ds-5+deb12u1
 DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 debootstrap=1.0.128+nmu2+deb12u2
 # Docker Compose v2, built from its Go module where no `docker compose` is installed.
 COMPOSE_VERSION := v2.31.0
+# Renders deploy/kubernetes (`make k8s`); the Kubernetes versions the manifests are
+# validated against are in tests/test_kubernetes.py.
+KUSTOMIZE_VERSION := v5.7.1
 
 # The Python that creates the venv (read before PATH below puts the venv's first).
 PYTHON_BOOTSTRAP ?= python3
@@ -46,7 +49,7 @@ SYNCED    := $(VENV)/.synced
 NODE_MODULES := web/node_modules/.package-lock.json
 GO_CLIENT := $(BIN)/go-client
 GO_TOOLS  := $(BIN)/buf $(BIN)/grpcurl $(BIN)/ghz $(BIN)/grpc-health-probe \
-             $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+             $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/kustomize
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -87,6 +90,8 @@ $(BIN)/ghz: Makefile
 $(BIN)/grpc-health-probe: Makefile
 	go install github.com/grpc-ecosystem/grpc-health-probe@$(HEALTH_PROBE_VERSION)
 
+$(BIN)/kustomize: Makefile
+	go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 $(BIN)/h2spec: Makefile
 	go install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
 
@@ -187,6 +192,14 @@ compose-plugin: ## Build Docker Compose v2 (pinned) and install it as the `docke
 	  github.com/docker/compose/v2/cmd@$(COMPOSE_VERSION)
 	install -m 755 $(BIN)/compose/cmd $(COMPOSE_PLUGIN)
 
+# --- Kubernetes -----------------------------------------------------------------------------
+
+KUSTOMIZE_OVERLAY ?= deploy/kubernetes/overlays/kind
+.PHONY: k8s
+k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl apply -f -`); needs `make certs`
+	@# The overlay reads envoy/, web/dist/ and certs/ from outside its folder.
+	@kustomize build --load-restrictor LoadRestrictionsNone $(KUSTOMIZE_OVERLAY)
+
 # --- benchmark ------------------------------------------------------------------------------
 
 .PHONY: bench-tools
@@ -223,16 +236,15 @@ proto: $(SYNCED) $(NODE_MODULES) $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-g
 # --- checks -------------------------------------------------------------------------------
 
 .PHONY: test
-test: lint test-local test-compose ## Run every check (what CI runs): lint, test-local, test-compose
-
+test: lint test-local test-containers ## Run every check (what CI runs): lint, test-local, test-containers
 .PHONY: test-local
-test-local: setup $(NODE_MODULES) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, contract and drift
+test-local: setup $(NODE_MODULES) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
 	cd go-client && go test -count=1 ./...
-	pytest --ignore=tests/test_compose.py $(PYTEST_ARGS)
+	pytest -m "not containers" $(PYTEST_ARGS)
 
-.PHONY: test-compose
-test-compose: setup container-tools ## The compose topology on a real Docker engine (slow)
-	pytest tests/test_compose.py $(PYTEST_ARGS)
+.PHONY: test-containers
+test-containers: setup container-tools ## Compose and a two-node Swarm on real Docker engines (slow)
+	pytest -m containers $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint

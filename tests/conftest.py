@@ -1,12 +1,17 @@
-"""Fixtures for the end-to-end tests: real replicas and a real Envoy on free loopback ports."""
+"""Fixtures for the end-to-end tests: real replicas and a real Envoy on free loopback
+ports; for the container tests, a real Docker engine and the project's images."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from grpctest_devtools.base_images import ensure_base_images
+from grpctest_devtools.compose import ComposeProject
+from grpctest_devtools.docker_engine import DockerEngine
 from grpctest_devtools.localstack import LocalStack
 
 # Figures measured by the tests (sizes, seconds, call counts), printed after the run.
@@ -40,3 +45,25 @@ def fresh_stack(tmp_path: Path) -> Iterator[LocalStack]:
         log_dir=tmp_path, server_args=["--drain-seconds", "3"]
     ) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def engine_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("containers")
+
+
+@pytest.fixture(scope="session")
+def engine(engine_workdir: Path) -> Iterator[None]:
+    """A running Docker engine (started here if none runs, and stopped again)."""
+    with DockerEngine(engine_workdir / "dockerd.log"):
+        yield
+
+
+@pytest.fixture(scope="session")
+def images(engine, engine_workdir: Path, figures) -> None:
+    """Every image the compose file and the swarm stack run: the base images (offline
+    stand-ins where no registry is reachable) and the project's own, built."""
+    figures["base images"] = ensure_base_images(engine_workdir)
+    start = time.monotonic()
+    ComposeProject("grpctest-images")("--profile", "clients", "build")
+    figures["image build seconds"] = round(time.monotonic() - start, 1)

@@ -7,7 +7,7 @@ concurrency, with no call lost. Tears everything down and stops the engine if it
 started one.
 
 Slow (minutes on a fresh machine: base image stand-ins and image builds); run alone
-with `make test-compose`. With CI=true it runs and fails loudly; it never skips.
+with `make test-containers`. With CI=true it runs and fails loudly; it never skips.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ import httpx
 import pytest
 
 from grpctest_devtools import browser
-from grpctest_devtools.base_images import ensure_base_images
 from grpctest_devtools.clients import calls_per_replica
 from grpctest_devtools.compose import ComposeProject, inspect
-from grpctest_devtools.docker_engine import DockerEngine, sh
+from grpctest_devtools.docker_engine import sh
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.faults import ComposeReplicas, Drill, FaultReport
 from grpctest_devtools.observability import PrometheusAPI
@@ -39,33 +38,11 @@ ADMIN = EnvoyAdmin(9901)
 IMAGES = {"py-server": "grpctest/py-server:dev", "py-client": "grpctest/py-client:dev",
           "go-client": "grpctest/go-client:dev", "certs": "grpctest/certs:dev"}  # fmt: skip
 
-pytestmark = pytest.mark.timeout(2400)
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("containers")
-
-
-@pytest.fixture(scope="module")
-def engine(workdir: Path) -> Iterator[None]:
-    """A running Docker engine (started here if none runs, and stopped again)."""
-    with DockerEngine(workdir / "dockerd.log"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def images(engine, workdir: Path, figures) -> None:
-    """Every image the compose file runs: base images (stand-ins where no registry is
-    reachable) and the project's own, built."""
-    figures["base images"] = ensure_base_images(workdir)
-    start = time.monotonic()
-    COMPOSE("--profile", "clients", "build")
-    figures["image build seconds"] = round(time.monotonic() - start, 1)
-
-
-@pytest.fixture(scope="module")
-def topology(images, workdir: Path, figures) -> Iterator[None]:
+def topology(images, engine_workdir: Path, figures) -> Iterator[None]:
     busy = [p for p in (8080, 8443, 9901, 9090) if port_in_use(p)]
     if busy:
         pytest.fail(
@@ -86,7 +63,7 @@ def topology(images, workdir: Path, figures) -> Iterator[None]:
             ["docker", "compose", "-p", COMPOSE.name, "logs", "--tail", "30"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
-        (workdir / "compose.log").write_text(logs.stdout + logs.stderr)
+        (engine_workdir / "compose.log").write_text(logs.stdout + logs.stderr)
         COMPOSE("--profile", "clients", "down", "--volumes", "--remove-orphans", "--timeout", "30")
         leftovers = COMPOSE.leftovers()
     assert leftovers == [], "compose down left containers or networks behind"

@@ -121,7 +121,16 @@ def _debian_standin(workdir: Path) -> str:
 def _build(name: str, context: Path, dockerfile: str) -> None:
     (context / "Dockerfile").write_text(dockerfile)
     # The classic builder: BuildKit would try to pull its own frontend image.
-    sh("docker", "build", "-t", name, str(context), env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    # (--force-rm: no container of a failed step is left behind)
+    sh(
+        "docker",
+        "build",
+        "--force-rm",
+        "-t",
+        name,
+        str(context),
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )
 
 
 def _context(workdir: Path, name: str) -> Path:

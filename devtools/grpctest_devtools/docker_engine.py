@@ -45,7 +45,7 @@ class DockerEngine:
         if shutil.which("dockerd") is None:
             raise RuntimeError(
                 "no Docker engine running and no dockerd installed: "
-                "run `make test-compose`, which installs Debian's docker.io"
+                "run `make test-containers`, which installs Debian's docker.io"
             )
         with self.log_path.open("wb") as log_file:
             self._process = subprocess.Popen(

@@ -65,7 +65,7 @@ def local_config(
     listeners = {listener["name"]: listener for listener in resources["listeners"]}
     for name, port in ((GRPC_LISTENER, ports.grpc), (TLS_LISTENER, ports.tls)):
         listeners[name]["address"]["socket_address"] = _loopback(port)
-    _relocate_files(config, {CONTAINER_CERTS: certs_dir, **MOUNTS})
+    relocate_files(config, {CONTAINER_CERTS: certs_dir, **MOUNTS})
 
     clusters = {cluster["name"]: cluster for cluster in resources["clusters"]}
     _endpoints(clusters[UPSTREAM_CLUSTER], ports.upstreams)
@@ -100,7 +100,7 @@ def _upstream_tls(certs_dir: Path) -> dict[str, Any]:
     }
 
 
-def _relocate_files(node: Any, mounts: dict[str, Path]) -> None:
+def relocate_files(node: Any, mounts: dict[str, Path]) -> None:
     """Every path under a mounted folder (a certificate's `filename`, the transcoder's
     `proto_descriptor`, ...) becomes the same file in the checkout."""
     items = (
@@ -116,7 +116,7 @@ def _relocate_files(node: Any, mounts: dict[str, Path]) -> None:
             if mount is not None:
                 node[key] = str(mounts[mount] / value.removeprefix(mount))
         else:
-            _relocate_files(value, mounts)
+            relocate_files(value, mounts)
 
 
 def _loopback(port: int) -> dict[str, Any]:

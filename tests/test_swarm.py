@@ -1,0 +1,152 @@
+"""The stack on a real multi-node Docker Swarm built on this machine.
+
+A manager (the running engine) and a worker (a second engine in its own network
+namespace) run deploy/swarm/stack.yml: the replicas spread over both nodes, Envoy
+(on the manager) balances over all of them; then scaling, a rolling update under
+concurrent load, and the loss of the worker node under load, with no call lost.
+Everything is torn down afterwards: the stack, the swarm, the worker engine, its
+namespace and veth pair.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from grpctest_devtools.clients import calls_per_replica, run_client
+from grpctest_devtools.docker_engine import sh
+from grpctest_devtools.faults import CALLERS, CONNECTIONS
+from grpctest_devtools.load import GhzLoad, PythonLoad
+from grpctest_devtools.ports import port_in_use
+from grpctest_devtools.repo import REPO
+from grpctest_devtools.swarm import WORKER_HOSTNAME, LocalSwarm
+from grpctest_devtools.waiting import wait_until
+
+STACK = "grpctest"
+SERVERS = f"{STACK}_py-server"
+NETWORK = f"{STACK}_default"
+TARGET = "localhost:8080"
+
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
+
+
+def answering_replicas(count: int = 30) -> set[str]:
+    """The replicas that answer `count` calls through Envoy's published port."""
+    result = run_client("go-client", TARGET, "--count", str(count), "--timeout", "5")
+    return set(calls_per_replica(result.stdout)) if result.returncode == 0 else set()
+
+
+def wait_balanced(replicas: int, timeout: float = 90) -> float:
+    """Until Envoy sends calls to `replicas` replicas; returns the seconds it took."""
+    return wait_until(lambda: len(answering_replicas(6 * replicas)) == replicas, timeout,
+                      f"Envoy to balance over {replicas} replicas")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def swarm(images, figures) -> Iterator[LocalSwarm]:
+    busy = [p for p in (8080, 8443) if port_in_use(p)]
+    if busy:
+        pytest.fail(f"ports {busy} are in use; the stack publishes them")
+    start = time.monotonic()
+    with LocalSwarm() as local_swarm:
+        local_swarm.load_images("grpctest/py-server:dev", "grpctest/go-client:dev")
+        try:
+            sh(
+                "docker",
+                "stack",
+                "deploy",
+                "--compose-file",
+                str(REPO / "deploy/swarm/stack.yml"),
+                STACK,
+            )
+            wait_until(lambda: len(local_swarm.running(SERVERS)) == 3, 120, "3 running replicas")
+            wait_balanced(3)
+            figures["swarm: seconds to a two-node swarm with the stack balanced"] = round(
+                time.monotonic() - start, 1
+            )
+            yield local_swarm
+        finally:
+            sh("docker", "stack", "rm", STACK)
+            networks = ["docker", "network", "ls", "--quiet", "--filter", f"name={NETWORK}"]
+            wait_until(lambda: not sh(*networks).stdout.strip(), 60, "the stack's network to go")
+
+
+def test_replicas_spread_over_both_nodes(swarm) -> None:
+    nodes = swarm.running(SERVERS)
+    assert len(nodes) == 3
+    assert WORKER_HOSTNAME in nodes
+    assert len(set(nodes)) == 2, nodes
+
+
+def test_a_client_job_reaches_every_replica_through_envoy(swarm, figures) -> None:
+    output = swarm.run_job("grpctest-client", NETWORK, "grpctest/go-client:dev",
+                           "--target", "envoy:8080", "--count", "30")  # fmt: skip
+    per_replica = calls_per_replica(output)
+    figures["swarm: client job, calls per replica"] = per_replica
+    assert sum(per_replica.values()) == 30
+    assert len(per_replica) == 3
+
+
+def test_envoys_admin_is_not_published(swarm) -> None:
+    spec = sh("docker", "service", "inspect", f"{STACK}_envoy",
+              "--format", "{{json .Endpoint.Ports}}").stdout  # fmt: skip
+    assert '"TargetPort":9901' not in spec
+    assert '"PublishedPort":8080' in spec
+    assert not port_in_use(9901)
+
+
+def test_a_rolling_update_under_load_loses_no_call(swarm, figures) -> None:
+    wait_balanced(3)
+    start = time.monotonic()
+    with (
+        PythonLoad(TARGET, callers=CALLERS, connections=CONNECTIONS) as python,
+        GhzLoad(TARGET, concurrency=CALLERS, connections=CONNECTIONS) as go,
+    ):
+        sh("docker", "service", "update", "--force", "--quiet", SERVERS, timeout=600)
+        updated = time.monotonic() - start
+        time.sleep(2)
+    loads = [python.report(), go.report()]
+    figures["swarm: rolling update of 3 replicas under load, calls sent / failed, s"] = (
+        f"{' / '.join(f'{load.sent} / {load.failed}' for load in loads)}, {updated:.0f}"
+    )
+    assert [load.failures for load in loads] == [{}, {}]
+    assert all(load.sent > 1000 for load in loads)
+
+
+def test_scaling_to_5_puts_5_in_rotation(swarm, figures) -> None:
+    start = time.monotonic()
+    sh("docker", "service", "scale", "--detach", f"{SERVERS}=5")
+    wait_until(lambda: len(swarm.running(SERVERS)) == 5, 120, "5 running replicas")
+    balanced = time.monotonic() - start + wait_balanced(5)
+    figures["swarm: seconds from scale 5 to 5 replicas answering"] = round(balanced, 1)
+
+
+def _all_on_manager(swarm: LocalSwarm) -> bool:
+    nodes = swarm.running(SERVERS)
+    return len(nodes) == 5 and WORKER_HOSTNAME not in nodes
+
+
+def test_losing_the_worker_node_under_load_loses_no_call(swarm, figures) -> None:
+    wait_until(lambda: WORKER_HOSTNAME in swarm.running(SERVERS), 60, "a replica on the worker")
+    on_worker = swarm.running(SERVERS).count(WORKER_HOSTNAME)
+    with (
+        PythonLoad(TARGET, callers=CALLERS, connections=CONNECTIONS) as python,
+        GhzLoad(TARGET, concurrency=CALLERS, connections=CONNECTIONS) as go,
+    ):
+        time.sleep(1)
+        start = time.monotonic()
+        swarm.stop_worker_engine()
+        back = wait_until(lambda: _all_on_manager(swarm),
+                          180, "the swarm to run all 5 replicas again, on the manager")  # fmt: skip
+        seconds = time.monotonic() - start
+        time.sleep(2)
+    loads = [python.report(), go.report()]
+    figures["swarm: worker node lost under load, calls sent / failed, s until 5 replicas again"] = (
+        f"{' / '.join(f'{load.sent} / {load.failed}' for load in loads)}, {seconds:.0f} "
+        f"({on_worker} replicas were on the worker)"
+    )
+    assert back > 0
+    assert [load.failures for load in loads] == [{}, {}]
+    assert len(answering_replicas(40)) == 5
