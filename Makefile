@@ -202,13 +202,16 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 
 # --- benchmark ------------------------------------------------------------------------------
 
+# The benchmark's grpc-go baseline (bench/go-server, a module of its own).
+$(BIN)/bench-go-server: bench/go-server/go.mod bench/go-server/go.sum bench/go-server/main.go $(wildcard go-client/grpctestpb/*.go)
+	cd bench/go-server && go build -trimpath -o $@ .
 .PHONY: bench-tools
-bench-tools:
+bench-tools: $(BIN)/bench-go-server
 	@command -v h2load >/dev/null || { echo "installing $(NGHTTP2_CLIENT)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NGHTTP2_CLIENT); }
 
 .PHONY: bench
-bench: setup bench-tools ## Benchmark gRPC vs REST, Envoy's cost, replica scaling (a few minutes)
+bench: setup bench-tools observability-tools ## Every layer's cost beside its floor, scaling, levers, gRPC vs REST (about 10 minutes)
 	grpctest-bench
 
 .PHONY: soak
@@ -250,8 +253,9 @@ test-containers: setup container-tools ## Compose and a two-node Swarm on real D
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 	ruff check .
 	ruff format --check .
-	test -z "$$(gofmt -l go-client)" || { gofmt -l go-client; exit 1; }
+	test -z "$$(gofmt -l go-client bench/go-server)" || { gofmt -l go-client bench/go-server; exit 1; }
 	cd go-client && go vet ./...
+	cd bench/go-server && go vet ./...
 	buf lint
 	buf format --diff --exit-code
 
@@ -259,7 +263,7 @@ lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 format: setup ## Rewrite Python, Go and proto files in their canonical format
 	ruff check --fix .
 	ruff format .
-	gofmt -w go-client
+	gofmt -w go-client bench/go-server
 	buf format --write
 
 .PHONY: clean

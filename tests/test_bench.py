@@ -1,7 +1,8 @@
-"""A smoke run of the benchmark harness (tiny counts), so that `make bench` cannot rot.
+"""A smoke run of the benchmark harness (short runs), so that `make bench` cannot rot.
 
 It measures nothing worth reading: it checks that every scenario ran against real
-servers, got answers without errors, and that the report files have the schema.
+servers and got answers without errors, that every call's CPU is split by role and
+predicted, and that the report files have their schema.
 """
 
 from __future__ import annotations
@@ -10,41 +11,68 @@ import json
 import subprocess
 from pathlib import Path
 
-from grpctest_devtools.repo import command
+import pytest
 
-SCENARIOS = {
-    "article_sync_direct",
-    "server_direct",
-    "envoy_1_replica",
-    "envoy_3_replicas",
-    "rest_keepalive",
-    "rest_new_connection",
-    "server_direct_10KiB",
-    "envoy_3_replicas_10KiB",
-    "rest_keepalive_10KiB",
-    "latency_c1_direct",
-    "latency_c1_envoy",
-}
-FIELDS = {"name", "rps", "p50_ms", "p90_ms", "p99_ms", "errors", "cpu_ms_per_1k"}
+from grpctest_devtools.repo import REPO, command
+from grpctest_server.servicer import REPLY_TEMPLATE
+
+SCALING = {f"envoy_{r}r_{w}w" for r in (1, 2, 3, 5) for w in (1, 2)}
+THROUGH_ENVOY = SCALING | {
+    "envoy_answers_itself", "envoy_go", "envoy_go_trace_every_call", "rest_behind_envoy",
+    "rest_transcoded", "stream_envoy_3r_2w", "envoy_3r_2w_10KiB", "envoy_3r_2w_tls_jwt",
+    "envoy_3r_2w_traced", "envoy_3r_2w_metrics", "envoy_3r_2w_concurrency_2",
+    "envoy_3r_2w_one_connection", "envoy_3r_1w_one_connection", "envoy_3r_2w_grpc_windows",
+    "envoy_3r_2w_no_access_log", "latency_c1_envoy",
+}  # fmt: skip
+DIRECT = {
+    "article_sync_direct", "python_floor_direct", "server_direct_1w", "server_direct",
+    "go_direct", "rest_keepalive", "rest_new_connection", "server_direct_10KiB",
+    "rest_keepalive_10KiB", "server_direct_1w_asyncio", "latency_c1_direct",
+}  # fmt: skip
+FIELDS = {
+    "name", "group", "rps", "messages_per_s", "p50_ms", "p90_ms", "p99_ms", "errors",
+    "cpu_us_per_call", "predicted_rps", "measured_over_predicted", "limit", "server_cpu_shares",
+    "cores_busy", "cores_busy_on_path", "envoy_read_write_calls_per_call",
+}  # fmt: skip
 
 
-def test_bench_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
+def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     result = subprocess.run(
         [command("grpctest-bench"), "--smoke", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "latest.json").read_text())
     scenarios = {s["name"]: s for s in report["scenarios"]}
-    assert set(scenarios) == SCENARIOS
-    for s in scenarios.values():
+    assert set(scenarios) == THROUGH_ENVOY | DIRECT
+    for name, s in scenarios.items():
         assert set(s) >= FIELDS, s
         assert s["errors"] == 0, s
         assert s["rps"] > 0, s
         assert 0 < s["p50_ms"] <= s["p90_ms"] <= s["p99_ms"], s
-        assert s["cpu_ms_per_1k"] > 0, s
-    assert len(report["goals"]) == 6
-    assert "| server_direct |" in (tmp_path / "latest.md").read_text()
-    assert (tmp_path / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        cpu = s["cpu_us_per_call"]
+        # Every call's CPU, split by role: h2load, Envoy where it is on the path, servers.
+        assert cpu["load"] > 0, s
+        assert (cpu.get("envoy", 0) > 0) == (name in THROUGH_ENVOY), s
+        assert bool(s["envoy_read_write_calls_per_call"]) == (name in THROUGH_ENVOY), s
+        assert (cpu.get("server", 0) > 0) == (name != "envoy_answers_itself"), s
+        assert s["predicted_rps"] > 0, s
+        assert s["limit"] in {"machine", *cpu}, s
+        assert 0 < s["cores_busy_on_path"] <= s["cores_busy"] + 0.05, s
+    stream = scenarios["stream_envoy_3r_2w"]
+    assert stream["messages_per_s"] == pytest.approx(100 * stream["rps"], rel=1e-3)
+    assert len(report["goals"]) == 9
+    assert {c["name"] for c in report["comparisons"]} >= {
+        "envoy_3r_2w_tls_jwt", "envoy_3r_2w_traced", "server_direct_1w_asyncio", "rest_transcoded",
+    }  # fmt: skip
+    markdown = (tmp_path / "latest.md").read_text()
+    assert "| envoy_3r_2w |" in markdown
+    assert "## Goals" in markdown
+    for chart in ("latest.png", "scaling.png"):
+        assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_go_baseline_replies_as_py_server_does() -> None:
+    # The same reply bytes on the wire, or the two runtimes are not compared fairly.
+    go_source = (REPO / "bench" / "go-server" / "main.go").read_text()
+    assert f"const replyTemplate = `{REPLY_TEMPLATE.replace('{}', '%s')}`" in go_source

@@ -155,12 +155,27 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology) -> None:
     assert prometheus.value('up{job="envoy"}') == 1
     handled = 'sum(grpc_server_handled_total{grpc_service="grpctest.Grpctest"})'
     envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="py_server"}'
-    wait_until(lambda: prometheus.value(handled) is not None, 30, "the replicas' counters")
-    before = (prometheus.value(handled), prometheus.value(envoy))
+    # A first 30 calls (a replica's counters exist once it has handled a call); then
+    # Prometheus has scraped both sides once their counts agree.
+    assert COMPOSE("run", "--rm", "go-client").returncode == 0
+
+    def counts() -> tuple[float | None, float | None]:
+        return prometheus.value(handled), prometheus.value(envoy)
+
+    wait_until(lambda: (n := counts())[0] is not None and n[0] == n[1] and n[0] >= 30, 30,
+               "Prometheus to see the first 30 calls on both sides")  # fmt: skip
+    before = counts()
     assert COMPOSE("run", "--rm", "go-client").returncode == 0  # 30 calls
-    after = (before[0] + 30, before[1] + 30)
-    wait_until(lambda: (prometheus.value(handled), prometheus.value(envoy)) == after, 30,
-               "both counts to grow by the 30 calls")  # fmt: skip
+    seen = []
+
+    def grown() -> bool:
+        seen.append(counts())
+        return seen[-1] == (before[0] + 30, before[1] + 30)
+
+    try:
+        wait_until(grown, 30, "both counts to grow by the 30 calls")
+    except TimeoutError:
+        pytest.fail(f"(replicas, Envoy) counted {before}, then {seen[-1]} after 30 calls")
 
 
 def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:

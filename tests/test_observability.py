@@ -9,15 +9,18 @@ call is one trace whose client, Envoy and server spans nest.
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from grpctest_devtools.clients import run_client
+from grpctest_devtools.load import GhzLoad
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.observability import Jaeger, Prometheus
-from grpctest_devtools.ports import free_port
+from grpctest_devtools.ports import free_port, free_port_block
 from grpctest_devtools.waiting import wait_until
 
 GRPCTEST = 'grpc_service="grpctest.Grpctest"'
@@ -65,6 +68,39 @@ def test_prometheus_scrapes_envoy_and_every_replica_and_the_numbers_add_up(
     figures["metrics: calls counted by Envoy / by the replicas"] = (
         f"{prometheus.value(envoy):.0f} / {prometheus.value(replicas):.0f}"
     )
+
+
+def handled_calls(metrics_port: int) -> float:
+    """GetServerResponse calls one server process has answered OK, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as reply:
+        families = text_string_to_metric_families(reply.read().decode())
+    return sum(
+        sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == "grpc_server_handled_total"
+        and sample.labels.get("grpc_method") == "GetServerResponse"
+        and sample.labels.get("grpc_code") == "OK"
+    )
+
+
+def test_envoy_reaches_every_worker_process_of_a_replica(tmp_path: Path, figures) -> None:
+    """A replica started with --workers 2 (two processes on one port) serves on both:
+    Envoy opens several connections to it (at most 8 calls each), and the kernel hands
+    each new connection to one of the processes."""
+    metrics = free_port_block(2)  # worker i serves its metrics on this port + i
+    stack = LocalStack.on_free_ports(
+        1, log_dir=tmp_path, server_args=["--workers", "2"], metrics_ports=[metrics]
+    )
+    with stack, GhzLoad(stack.target, concurrency=128, connections=8, total=5000) as load:
+        wait_until(lambda: not load.running, 120, "ghz to finish its 5,000 calls")
+        report = load.report()
+        assert (report.sent, report.failed) == (5000, 0), report.failures
+        per_worker = [handled_calls(metrics + i) for i in range(2)]
+    assert sum(per_worker) == 5000
+    # Each process served a real share (the kernel spreads 16 connections at random).
+    assert min(per_worker) >= 0.1 * 5000, per_worker
+    figures["calls per worker process of one replica (--workers 2)"] = per_worker
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """The same operation as JSON over HTTP, for the gRPC-vs-REST comparison.
 
 FastAPI on uvicorn (with uvloop and httptools, uvicorn's "standard" extras: REST at
-its mainstream best). POST /v1/messages {"message": "..."} answers
-{"message": "Hello I am up and running ...", "received": true, "replica": "..."},
-and an empty message gets 422 like py-server's INVALID_ARGUMENT.
+its mainstream best). POST /v1/message {"message": "..."} (the path the proto's
+google.api.http rule gives Envoy's transcoder) answers {"message": "Hello I am up and
+running ...", "received": true, "replica": "..."}, and an empty message gets 422 like
+py-server's INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.post("/v1/messages")
+@app.post("/v1/message")
 async def get_server_response(request: Message) -> MessageResponse:
     if not request.message:
         raise HTTPException(status_code=422, detail="message must not be empty")

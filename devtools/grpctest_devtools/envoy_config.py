@@ -11,7 +11,7 @@ mounts. Every other setting
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,9 +124,17 @@ def _loopback(port: int) -> dict[str, Any]:
 
 
 def write_local_config(
-    path: Path, ports: LocalPorts, certs_dir: Path, *, upstream_tls: bool = False
+    path: Path,
+    ports: LocalPorts,
+    certs_dir: Path,
+    *,
+    upstream_tls: bool = False,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Path:
+    """Writes local_config(), changed in place by `edit` first if given."""
     config = local_config(ports, certs_dir, upstream_tls=upstream_tls)
+    if edit is not None:
+        edit(config)
     path.write_text(yaml.dump(config, Dumper=_PlainDumper, sort_keys=False), encoding="utf-8")
     return path
 

@@ -15,12 +15,12 @@ import logging
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from grpctest_devtools import envoy_config
-from grpctest_devtools.envoy import EnvoyAdmin, envoy_binary
+from grpctest_devtools.envoy import EnvoyAdmin, envoy_process
 from grpctest_devtools.ports import LOOPBACK, free_port, port_in_use
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import CERTS, command
@@ -49,39 +49,46 @@ class LocalStack:
         metrics_ports: Sequence[int] = (),
         upstream_tls: bool = False,
         otlp_port: int = 4317,
+        server_command: Sequence[str] = (),
+        server_env: Mapping[str, str] | None = None,
+        envoy_edit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """`metrics_ports`: each replica's Prometheus port (none: no metrics);
         `upstream_tls`: the hop from Envoy to the replicas is TLS too; `otlp_port`: where
-        Envoy sends spans (the replicas follow OTEL_EXPORTER_OTLP_ENDPOINT)."""
+        Envoy sends spans (the replicas follow OTEL_EXPORTER_OTLP_ENDPOINT);
+        `server_command`: another server as the replicas (the benchmark's baselines),
+        given `--port` and `--replica` like py-server; default grpctest-server;
+        `server_env`: environment variables for the replicas (e.g. tracing's);
+        `envoy_edit`: changes the derived Envoy config in place (the benchmark's levers)."""
         self.ports = list(ports) if ports else [base_port + i for i in range(replicas)]
         self.envoy_port = envoy_port
         self.admin_port = admin_port
         self.tls_port = tls_port
         self.metrics_ports = list(metrics_ports)
         self.upstream_tls = upstream_tls
+        self.server_command = list(server_command) or [command("grpctest-server")]
         self.admin = EnvoyAdmin(admin_port)
         self._workdir = tempfile.TemporaryDirectory(prefix="grpctest-")
         local_ports = envoy_config.LocalPorts(
             self.ports, envoy_port, admin_port, tls_port, otlp_port
         )
         config = envoy_config.write_local_config(
-            Path(self._workdir.name) / "envoy.yaml", local_ports, CERTS, upstream_tls=upstream_tls
+            Path(self._workdir.name) / "envoy.yaml",
+            local_ports,
+            CERTS,
+            upstream_tls=upstream_tls,
+            edit=envoy_edit,
         )
         self.replicas = [
             Process(
                 f"replica-{i}",
                 self._server_argv(i, server_args),
                 self._log_path(log_dir, f"replica-{i}"),
+                server_env,
             )
             for i in range(1, len(self.ports) + 1)
         ]
-        self.envoy = Process(
-            "envoy",
-            # Several Envoys (e.g. parallel tests) may run on one machine: no shared
-            # memory segment for hot restart, which the local run does not use.
-            [envoy_binary(), "-c", str(config), *envoy_args, "--disable-hot-restart"],
-            self._log_path(log_dir, "envoy"),
-        )
+        self.envoy = envoy_process(config, envoy_args, self._log_path(log_dir, "envoy"))
         self._stopping = False
 
     @classmethod
@@ -97,7 +104,7 @@ class LocalStack:
         )
 
     def _server_argv(self, number: int, server_args: Sequence[str]) -> list[str]:
-        argv = [command("grpctest-server"), "--port", str(self.ports[number - 1])]
+        argv = [*self.server_command, "--port", str(self.ports[number - 1])]
         argv += ["--replica", f"replica-{number}", *server_args]
         if self.metrics_ports:
             argv += ["--metrics-port", str(self.metrics_ports[number - 1])]

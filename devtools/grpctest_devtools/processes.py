@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -26,10 +26,18 @@ DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM", "--")
 class Process:
     """One supervised child: how to start it, and the running process."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """`env`: variables set for this process on top of this one's environment."""
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
+        self.env = dict(env or {})
         self.restarts = 0
         self._popen: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
@@ -37,7 +45,7 @@ class Process:
     def start(self) -> None:
         if self.log_path is not None and self._log_file is None:
             self._log_file = self.log_path.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._popen = subprocess.Popen(
             [*DIE_WITH_PARENT, *self.argv],
             env=env,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable, Collection
 
 TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -40,3 +41,19 @@ def env_bool(parser: argparse.ArgumentParser, name: str, default: bool) -> bool:
         return parse_bool(value)
     except ValueError as err:
         parser.error(f"{name}: {err}")
+
+
+def env_choice(
+    parser: argparse.ArgumentParser,
+    name: str,
+    default: str,
+    choices: Collection[str],
+    convert: Callable[[str], str] = str,
+) -> str:
+    """The environment variable `name` (through `convert`), or `default`; a usage error
+    (exit 2) if it is not one of `choices` (argparse checks a flag's choices, not its
+    default)."""
+    value = convert(env(name, default))
+    if value not in choices:
+        parser.error(f"{name}: want one of {', '.join(choices)}, got {value!r}")
+    return value

@@ -35,3 +35,15 @@ def test_empty_environment_variable_means_the_default(monkeypatch: pytest.Monkey
     assert settings.env_bool(argparse.ArgumentParser(), "GRPCTEST_X", True) is True
     monkeypatch.setenv("GRPCTEST_X", "false")
     assert settings.env_bool(argparse.ArgumentParser(), "GRPCTEST_X", True) is False
+
+
+def test_a_choice_outside_its_set_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GRPCTEST_X", "fast")
+    with pytest.raises(SystemExit) as exit_:
+        settings.env_choice(argparse.ArgumentParser(), "GRPCTEST_X", "a", ("a", "b"))
+    assert exit_.value.code == 2
+    assert "GRPCTEST_X: want one of a, b, got 'fast'" in capsys.readouterr().err
+    monkeypatch.setenv("GRPCTEST_X", "b")
+    assert settings.env_choice(argparse.ArgumentParser(), "GRPCTEST_X", "a", ("a", "b")) == "b"

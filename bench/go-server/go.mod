@@ -1,0 +1,20 @@
+module grpctest/bench/go-server
+
+go 1.26.0
+
+require (
+	google.golang.org/grpc v1.85.0
+	grpctest/go-client v0.0.0
+)
+
+require (
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+// The generated stubs of the one contract, from the Go client's module.
+replace grpctest/go-client => ../../go-client

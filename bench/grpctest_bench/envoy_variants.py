@@ -1,0 +1,114 @@
+"""Changes to the local Envoy config for the benchmark's floors, REST path and levers.
+
+Each function edits the config that grpctest_devtools.envoy_config derives from
+envoy/envoy.yaml, in place; everything it does not touch stays as the project runs it.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from grpctest_devtools.envoy import UPSTREAM_CLUSTER
+from grpctest_devtools.envoy_config import GRPC_LISTENER
+
+Config = dict[str, Any]
+Edit = Callable[[Config], None]
+
+HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def _connection_manager(config: Config) -> dict[str, Any]:
+    listener = next(
+        listener
+        for listener in config["static_resources"]["listeners"]
+        if listener["name"] == GRPC_LISTENER
+    )
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def _upstream(config: Config) -> dict[str, Any]:
+    clusters = config["static_resources"]["clusters"]
+    return next(cluster for cluster in clusters if cluster["name"] == UPSTREAM_CLUSTER)
+
+
+def _upstream_http2(config: Config) -> dict[str, Any]:
+    options = _upstream(config)["typed_extension_protocol_options"][HTTP_OPTIONS]
+    return options["explicit_http_config"]["http2_protocol_options"]
+
+
+def answer_itself(reply: bytes) -> Edit:
+    """Envoy's floor: every request on the gRPC listener answered by Envoy itself
+    (direct_response with this body), no upstream, every filter still in place."""
+
+    def edit(config: Config) -> None:
+        manager = _connection_manager(config)
+        manager["route_config"] = {
+            "name": "floor",
+            "virtual_hosts": [
+                {
+                    "name": "floor",
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "match": {"prefix": "/"},
+                            "direct_response": {
+                                "status": 200,
+                                "body": {"inline_bytes": base64.b64encode(reply).decode()},
+                            },
+                            "response_headers_to_add": [
+                                {"header": {"key": "content-type", "value": "application/grpc"}}
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+
+    return edit
+
+
+def rest_upstream(health_path: str, prefix: str) -> Edit:
+    """REST behind Envoy: requests under `prefix` go to the upstream over HTTP/1.1 as
+    they are (no transcoder), and it is health-checked with GET `health_path`."""
+
+    def edit(config: Config) -> None:
+        cluster = _upstream(config)
+        del cluster["typed_extension_protocol_options"]  # HTTP/1.1, Envoy's default
+        check = dict(cluster["health_checks"][0])  # same timing, over HTTP
+        del check["grpc_health_check"]
+        check["http_health_check"] = {"path": health_path}
+        cluster["health_checks"] = [check]
+        manager = _connection_manager(config)
+        manager["http_filters"] = [
+            f for f in manager["http_filters"] if "grpc_json_transcoder" not in f["name"]
+        ]
+        routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+        routes.insert(0, {"match": {"prefix": prefix}, "route": {"cluster": UPSTREAM_CLUSTER}})
+
+    return edit
+
+
+def without_access_log(config: Config) -> None:
+    del _connection_manager(config)["access_log"]
+
+
+def one_connection_per_replica(config: Config) -> None:
+    """No stream limit on the upstream connections: one connection per replica (and
+    Envoy worker thread), however many calls it carries."""
+    del _upstream_http2(config)["max_concurrent_streams"]
+
+
+def grpc_windows(config: Config) -> None:
+    """gRPC's own HTTP/2 flow-control windows (64 KiB per stream) to the replicas,
+    instead of Envoy's defaults (256 MiB)."""
+    _upstream_http2(config).update(
+        initial_stream_window_size=65536, initial_connection_window_size=1048576
+    )
+
+
+def trace_every_call(config: Config) -> None:
+    """Envoy's default sampling: every call traced and its span exported."""
+    provider = _connection_manager(config)["tracing"]["provider"]
+    del provider["typed_config"]["sampler"]
