@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,7 +26,7 @@ from grpctest_devtools.clients import calls_per_replica
 from grpctest_devtools.compose import ComposeProject, inspect
 from grpctest_devtools.docker_engine import sh
 from grpctest_devtools.envoy import EnvoyAdmin
-from grpctest_devtools.faults import ComposeReplicas, Drill, FaultReport
+from grpctest_devtools.faults import DRILLS, ComposeReplicas, Drill
 from grpctest_devtools.observability import PrometheusAPI
 from grpctest_devtools.ports import port_in_use
 from grpctest_devtools.repo import CERTS, command
@@ -185,14 +185,6 @@ def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
 
 
 # -- replica faults at realistic concurrency ------------------------------------------------
-
-DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
-    "sigterm": lambda drill: drill.terminate(1),
-    "sigkill": lambda drill: drill.kill([2]),
-    "sigstop": lambda drill: drill.freeze(0),
-    "rolling-restart": lambda drill: drill.rolling_restart(3),
-    "two-of-three-killed": lambda drill: drill.kill([0, 1]),
-}
 
 
 @pytest.mark.parametrize("fault", DRILLS)

@@ -8,19 +8,9 @@ overflowed their budget, replicas ejected by outlier detection.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from grpctest_devtools.faults import Drill, FaultReport, LocalReplicas
-
-DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
-    "sigterm": lambda drill: drill.terminate(1),
-    "sigkill": lambda drill: drill.kill([2]),
-    "sigstop": lambda drill: drill.freeze(0),
-    "rolling-restart": lambda drill: drill.rolling_restart(3),
-    "two-of-three-killed": lambda drill: drill.kill([0, 1]),
-}
+from grpctest_devtools.faults import DRILLS, Drill, LocalReplicas
 
 
 @pytest.mark.parametrize("fault", DRILLS)

@@ -234,3 +234,14 @@ class ComposeReplicas:
         container = self.containers[index]
         wait_until(lambda: inspect(container)["State"]["Running"], 60, f"{container} to restart")
         self._restarts.pop(index, None)
+
+
+# The five drills every topology goes through, by name: the replica each one hurts is
+# the same locally and in compose.
+DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
+    "sigterm": lambda drill: drill.terminate(1),
+    "sigkill": lambda drill: drill.kill([2]),
+    "sigstop": lambda drill: drill.freeze(0),
+    "rolling-restart": lambda drill: drill.rolling_restart(3),
+    "two-of-three-killed": lambda drill: drill.kill([0, 1]),
+}
