@@ -153,29 +153,28 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology) -> None:
     wait_until(lambda: prometheus.value('sum(up{job="py-server"})') == 3, 60,
                "Prometheus to scrape the 3 replicas")  # fmt: skip
     assert prometheus.value('up{job="envoy"}') == 1
-    handled = 'sum(grpc_server_handled_total{grpc_service="grpctest.Grpctest"})'
+    handled = 'grpc_server_handled_total{grpc_service="grpctest.Grpctest"}'
     envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="py_server"}'
-    # A first 30 calls (a replica's counters exist once it has handled a call); then
-    # Prometheus has scraped both sides once their counts agree.
-    assert COMPOSE("run", "--rm", "go-client").returncode == 0
 
-    def counts() -> tuple[float | None, float | None]:
-        return prometheus.value(handled), prometheus.value(envoy)
+    def counts_after(moment: float) -> tuple[float | None, float | None] | None:
+        """(replicas, Envoy) calls counted, once Prometheus has scraped every series of
+        both after `moment` (else one side may be fresh and the other not yet)."""
+        stamps = [prometheus.value(f"min(timestamp({series}))") for series in (handled, envoy)]
+        if None in stamps or min(stamps) <= moment:
+            return None
+        return prometheus.value(f"sum({handled})"), prometheus.value(envoy)
 
-    wait_until(lambda: (n := counts())[0] is not None and n[0] == n[1] and n[0] >= 30, 30,
-               "Prometheus to see the first 30 calls on both sides")  # fmt: skip
-    before = counts()
-    assert COMPOSE("run", "--rm", "go-client").returncode == 0  # 30 calls
-    seen = []
+    def calls_counted_after_30_more() -> tuple[float | None, float | None]:
+        assert COMPOSE("run", "--rm", "go-client").returncode == 0  # 30 calls
+        done, seen = time.time(), []
+        wait_until(lambda: seen.append(counts_after(done)) or seen[-1] is not None, 30,
+                   "Prometheus to scrape Envoy and the replicas after the calls")  # fmt: skip
+        return seen[-1]
 
-    def grown() -> bool:
-        seen.append(counts())
-        return seen[-1] == (before[0] + 30, before[1] + 30)
-
-    try:
-        wait_until(grown, 30, "both counts to grow by the 30 calls")
-    except TimeoutError:
-        pytest.fail(f"(replicas, Envoy) counted {before}, then {seen[-1]} after 30 calls")
+    # (A replica's counters exist once it has handled a call: first 30 calls, then 30 more.)
+    before = calls_counted_after_30_more()
+    after = calls_counted_after_30_more()
+    assert after == (before[0] + 30, before[1] + 30), f"(replicas, Envoy): {before}, then {after}"
 
 
 def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
