@@ -23,13 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grpctest_bench.cpu import (
-    cpu_by_process,
-    cpu_seconds,
-    machine_busy_seconds,
-    read_write_calls,
-    serial_thread_seconds,
-)
+from grpctest_bench.cpu import Usage, machine_busy_seconds, usage_by_role
 
 LOAD_ROLE = "load"
 # Rough requests/s of REST with a new connection per request, to size its count-based run.
@@ -65,9 +59,9 @@ class Measurement:
     cpu: dict[str, float] = field(default_factory=dict)
     server_process_cpu: dict[int, float] = field(default_factory=dict)
     # CPU seconds per role of its busiest thread among those that can use one core at
-    # most (cpu.serial_thread_seconds): what caps the role's throughput.
+    # most (cpu.Usage.serial_threads): what caps the role's throughput.
     busiest_thread_cpu: dict[str, float] = field(default_factory=dict)
-    # read/write system calls per role (cpu.read_write_calls).
+    # read/write system calls per role (cpu.Usage.read_write_calls).
     read_write_calls: dict[str, int] = field(default_factory=dict)
     # The whole machine over the same time: wall seconds, and CPU seconds busy.
     wall_seconds: float = 0.0
@@ -102,17 +96,16 @@ def version() -> str:
 
 
 class _Snapshot:
-    """CPU seconds of every role (and of each server process), and of the whole
-    machine, at one moment."""
+    """What every role (and h2load, while it runs) has used, and how busy the whole
+    machine has been, at one moment."""
 
     def __init__(self, roles: Mapping[str, Callable[[], list[int]]], load_pid: int | None) -> None:
         self.time = time.monotonic()
         self.machine = machine_busy_seconds()
-        self.roles = {role: cpu_seconds(pids()) for role, pids in roles.items()}
-        self.servers = cpu_by_process(roles["server"]()) if "server" in roles else {}
-        self.threads = {role: serial_thread_seconds(pids()) for role, pids in roles.items()}
-        self.io = {role: read_write_calls(pids()) for role, pids in roles.items()}
-        self.load = cpu_seconds([load_pid]) if load_pid is not None else 0.0
+        pids = {role: pids() for role, pids in roles.items()}
+        if load_pid is not None:
+            pids[LOAD_ROLE] = [load_pid]
+        self.usage = usage_by_role(pids)
 
 
 def run(
@@ -176,8 +169,9 @@ def _measure(
     end = _Snapshot(roles, None)
     if not start:
         raise RuntimeError(f"h2load ended before its warm-up did:\n{out}")
+    begin = start[0].usage
     # h2load's own CPU: all of it (it has exited) minus what it had used at the start.
-    load_cpu = _children_cpu() - children_before - start[0].load
+    load_cpu = _children_cpu() - children_before - begin[LOAD_ROLE].cpu_seconds
 
     done = re.search(
         r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, "
@@ -192,17 +186,18 @@ def _measure(
         raise RuntimeError(f"unexpected h2load output:\n{out}")
     # h2load's log covers the measurement window only (not the warm-up).
     latencies = [int(line.split("\t")[2]) for line in log_file.read_text().splitlines() if line]
-    cpu = {role: end.roles[role] - start[0].roles[role] for role in roles}
+    cpu = {role: end.usage[role].cpu_seconds - begin[role].cpu_seconds for role in roles}
     busiest = {
         role: max(
             (
-                seconds - start[0].threads[role].get(thread, 0.0)
-                for thread, seconds in threads.items()
+                seconds - begin[role].serial_threads.get(thread, 0.0)
+                for thread, seconds in end.usage[role].serial_threads.items()
             ),
             default=0.0,
         )
-        for role, threads in end.threads.items()
+        for role in roles
     }
+    servers_before, servers = begin.get("server", Usage()), end.usage.get("server", Usage())
     requests = int(done[2])
     return Measurement(
         requests=requests,
@@ -215,9 +210,12 @@ def _measure(
         latencies_us=latencies,
         cpu={LOAD_ROLE: load_cpu, **cpu},
         busiest_thread_cpu={LOAD_ROLE: load_cpu, **busiest},  # h2load: one thread
-        read_write_calls={role: end.io[role] - start[0].io[role] for role in roles},
+        read_write_calls={
+            role: end.usage[role].read_write_calls - begin[role].read_write_calls for role in roles
+        },
         server_process_cpu={
-            pid: end.servers[pid] - start[0].servers.get(pid, 0.0) for pid in end.servers
+            pid: seconds - servers_before.cpu_by_process.get(pid, 0.0)
+            for pid, seconds in servers.cpu_by_process.items()
         },
         wall_seconds=end.time - start[0].time,
         machine_busy_seconds=end.machine - start[0].machine,
