@@ -24,18 +24,17 @@ from matplotlib.figure import Figure
 from grpctest_bench import scenarios as sc
 from grpctest_bench.h2load import LOAD_ROLE, Measurement
 from grpctest_bench.scenarios import Scenario
+from grpctest_devtools.load import percentile
 
 ROLES = (LOAD_ROLE, "envoy", "server", "collector")
 Summary = dict[str, Any]
 
 
 def summarize(scenario: Scenario, m: Measurement) -> Summary:
-    latencies = sorted(m.latencies_us)
+    latencies = sorted(m.latencies_us)  # (sorting it again, in percentile, is linear)
 
-    def percentile(p: float) -> float:
-        if not latencies:
-            return 0.0
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] / 1000, 3)
+    def percentile_ms(fraction: float) -> float:
+        return round(percentile(latencies, fraction) / 1000, 3)
 
     rps = m.requests / m.seconds if m.seconds else 0.0
     cpu_us = {
@@ -49,9 +48,9 @@ def summarize(scenario: Scenario, m: Measurement) -> Summary:
         "baseline": scenario.baseline,
         "rps": round(rps, 1),
         "messages_per_s": round(rps * scenario.messages_per_call, 1),
-        "p50_ms": percentile(0.50),
-        "p90_ms": percentile(0.90),
-        "p99_ms": percentile(0.99),
+        "p50_ms": percentile_ms(0.50),
+        "p90_ms": percentile_ms(0.90),
+        "p99_ms": percentile_ms(0.99),
         "errors": m.errors,
         "requests": m.requests,
         # None where h2load cannot count it (it miscounts when every connection closes).
