@@ -74,7 +74,7 @@ def server(
     process = Process(name, [*argv, "--port", str(port)], workdir / f"{name}.log")
     process.start()
     try:
-        wait_until(lambda: _alive(process) and ready(port)(), 60, f"{name} to be ready")
+        wait_until(lambda: process.check_alive() and ready(port)(), 60, f"{name} to be ready")
         yield Target(
             name,
             port,
@@ -158,7 +158,7 @@ def envoy_alone(
         admin = EnvoyAdmin(ports.admin)
         try:
             wait_until(
-                lambda: _alive(envoy) and _envoy_ready(admin, upstream is not None),
+                lambda: envoy.check_alive() and _envoy_ready(admin, upstream is not None),
                 60,
                 f"{name}: Envoy to be ready",
             )
@@ -171,15 +171,6 @@ def envoy_alone(
 
 
 def _envoy_ready(admin: EnvoyAdmin, has_upstream: bool) -> bool:
-    try:
-        if admin.get("/ready").strip() != "LIVE":
-            return False
-    except OSError:
-        return False
-    return not has_upstream or len(admin.healthy_hosts()) == 1
-
-
-def _alive(process: Process) -> bool:
-    if process.returncode is not None:
-        raise RuntimeError(f"{process.name} exited: {process.log_tail()}")
-    return True
+    # (wait_until takes an OSError, Envoy's admin not listening yet, as "not yet".)
+    ready = admin.get("/ready").strip() == "LIVE"
+    return ready and (not has_upstream or len(admin.healthy_hosts()) == 1)

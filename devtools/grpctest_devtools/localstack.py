@@ -213,12 +213,7 @@ class LocalStack:
 
     def check_alive(self) -> bool:
         """Raises with the log's last lines if a process has exited; else True."""
-        for process in self.processes:
-            if process.returncode is not None:
-                raise RuntimeError(
-                    f"{process.name} exited with code {process.returncode}; {process.log_tail()}"
-                )
-        return True
+        return all(process.check_alive() for process in self.processes)
 
     # -- supervision (make run) --------------------------------------------------------
 

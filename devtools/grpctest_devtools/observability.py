@@ -95,8 +95,7 @@ class Prometheus(PrometheusAPI):
         return self
 
     def _ready(self) -> bool:
-        if self.process.returncode is not None:
-            raise RuntimeError(f"prometheus exited: {self.process.log_tail()}")
+        self.process.check_alive()
         with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as reply:
             return reply.status == 200
 
@@ -183,8 +182,7 @@ class Jaeger:
         self._workdir.cleanup()
 
     def services(self) -> list[str] | None:
-        if self.process.returncode is not None:
-            raise RuntimeError(f"jaeger exited: {self.process.log_tail()}")
+        self.process.check_alive()
         return _get_json(f"{self.url}/api/services")["data"] or []
 
     def traces(self, service: str) -> list[dict[str, Any]]:

@@ -107,6 +107,13 @@ class Process:
             self._log_file = None
         return self._popen.returncode
 
+    def check_alive(self) -> bool:
+        """Raises with the log's last lines if it has exited; else True (for wait_until
+        predicates: a process that died fails the wait at once, saying why)."""
+        if self.returncode is not None:
+            raise RuntimeError(f"{self.name} exited with code {self.returncode}; {self.log_tail()}")
+        return True
+
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of its log, for error messages."""
         if self.log_path is None or not self.log_path.exists():

@@ -123,8 +123,8 @@ class LocalSwarm:
         self._worker.start()
 
         def answers() -> bool:
-            if self._worker is not None and self._worker.returncode is not None:
-                raise RuntimeError(f"the worker's dockerd exited: {self._worker.log_tail()}")
+            if self._worker is not None:
+                self._worker.check_alive()
             result = subprocess.run(
                 ["docker", "-H", self.worker_socket, "info"], capture_output=True
             )
