@@ -85,8 +85,8 @@ def test_a_client_job_reaches_every_replica_through_envoy(swarm, figures) -> Non
                            "--target", "envoy:8080", "--count", "30")  # fmt: skip
     per_replica = calls_per_replica(output)
     figures["swarm: client job, calls per replica"] = per_replica
-    assert sum(per_replica.values()) == 30
-    assert len(per_replica) == 3
+    assert sum(per_replica.values()) == 30, output
+    assert len(per_replica) == 3, output
 
 
 def test_envoys_admin_is_not_published(swarm) -> None:

@@ -74,10 +74,19 @@ class LocalSwarm:
             states = [state for _, state in self.tasks(name)]
             return bool(states) and all(s.startswith(("Complete", "Failed")) for s in states)
 
+        logs: list[str] = []
+
+        def has_output() -> bool:
+            result = sh("docker", "service", "logs", "--raw", name)
+            logs.append(result.stdout + result.stderr)
+            return bool(logs[-1])
+
         try:
             wait_until(finished, timeout, f"the job {name} to finish")
-            logs = sh("docker", "service", "logs", "--raw", name)
-            return logs.stdout + logs.stderr
+            # A task that ran on the worker: its log reaches the manager's `service logs`
+            # a moment after the task finished (read at once, it can still be empty).
+            wait_until(has_output, 30, f"the job {name}'s output (tasks: {self.tasks(name)})")
+            return logs[-1]
         finally:
             sh("docker", "service", "rm", name)
 
