@@ -167,8 +167,12 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology) -> None:
     def calls_counted_after_30_more() -> tuple[float | None, float | None]:
         assert COMPOSE("run", "--rm", "go-client").returncode == 0  # 30 calls
         done, seen = time.time(), []
-        wait_until(lambda: seen.append(counts_after(done)) or seen[-1] is not None, 30,
-                   "Prometheus to scrape Envoy and the replicas after the calls")  # fmt: skip
+
+        def scraped() -> bool:
+            seen.append(counts_after(done))
+            return seen[-1] is not None
+
+        wait_until(scraped, 30, "Prometheus to scrape Envoy and the replicas after the calls")
         return seen[-1]
 
     # (A replica's counters exist once it has handled a call: first 30 calls, then 30 more.)
