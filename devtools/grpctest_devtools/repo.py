@@ -18,11 +18,14 @@ BIN = REPO / "bin"
 
 def command(name: str) -> str:
     """An installed program: a console script of this environment (next to the running
-    Python), a binary `make setup` put into bin/, or one on PATH."""
+    Python), a binary `make` put into bin/, or one on PATH."""
     for folder in (Path(sys.executable).parent, BIN):
         if (folder / name).exists():
             return str(folder / name)
     found = shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{name} not found: run `make setup`")
+        raise FileNotFoundError(
+            f"{name} not found: `make tools` installs grpcurl and grpc-health-probe, "
+            "`make test` every tool the tests use"
+        )
     return found
