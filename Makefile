@@ -243,7 +243,7 @@ test: test-tools lint test-local test-containers ## Run every check (what CI run
 .PHONY: test-tools
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
-	  setup $(NODE_MODULES) $(BIN)/bench-go-server $(BIN)/jaeger \
+	  $(SYNCED) $(GO_CLIENT) $(NODE_MODULES) $(BIN)/bench-go-server $(BIN)/jaeger \
 	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize
 .PHONY: test-debian-packages
 test-debian-packages:
