@@ -22,10 +22,7 @@ CHROMIUM        := chromium=156.0.8078.108-1~deb12u1
 # The metrics backend of the observability test and `make observe` (Debian's Prometheus).
 PROMETHEUS      := prometheus=2.42.0+ds-5+deb12u1
 # Jaeger, the tracing backend, is pinned in tools/jaeger/go.mod (a module of its own).
-# Debian's Docker engine and debootstrap (for offline base-image stand-ins).
-DEBIAN_CONTAINER_PACKAGES := docker.io=20.10.24+dfsg1-1+deb12u1+b6 debootstrap=1.0.128+nmu2+deb12u2
-# Docker Compose v2, built from its Go module where no `docker compose` is installed.
-COMPOSE_VERSION := v2.31.0
+# The container tests' own tools (Docker engine, debootstrap, Compose): tests/harness/harness.mk.
 # Renders deploy/kubernetes (`make k8s`); the Kubernetes versions the manifests are
 # validated against are in tests/test_kubernetes.py.
 KUSTOMIZE_VERSION := v5.7.1
@@ -167,30 +164,8 @@ logs: ## Follow the compose topology's logs
 ps: ## Show the compose topology's containers, their health, and the run-once jobs
 	docker compose ps --all
 
-.PHONY: base-images
-base-images: setup ## No registry? Build offline stand-ins for the base images (needs a running engine)
-	grpctest-base-images
-
-# What the container tests need: a Docker engine (dockerd), debootstrap, and Compose v2
-# as a Docker CLI plugin (where Docker looks for it: $DOCKER_CONFIG/cli-plugins).
-DOCKER_CONFIG ?= $(HOME)/.docker
-COMPOSE_PLUGIN := $(DOCKER_CONFIG)/cli-plugins/docker-compose
-
-.PHONY: container-tools
-container-tools:
-	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then \
-	  echo "installing $(DEBIAN_CONTAINER_PACKAGES)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_CONTAINER_PACKAGES); \
-	fi
-	@docker compose version >/dev/null 2>&1 || $(MAKE) --no-print-directory compose-plugin
-
-.PHONY: compose-plugin
-compose-plugin: ## Build Docker Compose v2 (pinned) and install it as the `docker compose` plugin
-	mkdir -p $(dir $(COMPOSE_PLUGIN))
-	GOBIN=$(BIN)/compose go install \
-	  -ldflags "-X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION)" \
-	  github.com/docker/compose/v2/cmd@$(COMPOSE_VERSION)
-	install -m 755 $(BIN)/compose/cmd $(COMPOSE_PLUGIN)
+# Where no registry or engine is at hand: the test harness's tools and base-image stand-ins.
+include tests/harness/harness.mk
 
 # --- Kubernetes -----------------------------------------------------------------------------
 

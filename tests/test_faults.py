@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from grpctest_devtools.faults import DRILLS, Drill, LocalReplicas
+from grpctest_harness.faults import DRILLS, Drill, LocalReplicas
 
 
 @pytest.mark.parametrize("fault", DRILLS)

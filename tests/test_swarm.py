@@ -16,13 +16,13 @@ from collections.abc import Iterator
 import pytest
 
 from grpctest_devtools.clients import calls_per_replica, run_client
-from grpctest_devtools.docker_engine import sh
-from grpctest_devtools.faults import CALLERS, CONNECTIONS
-from grpctest_devtools.load import GhzLoad, PythonLoad
 from grpctest_devtools.ports import port_in_use
 from grpctest_devtools.repo import REPO
-from grpctest_devtools.swarm import WORKER_HOSTNAME, LocalSwarm
 from grpctest_devtools.waiting import wait_until
+from grpctest_harness.docker_engine import sh
+from grpctest_harness.faults import CALLERS, CONNECTIONS
+from grpctest_harness.load import GhzLoad, PythonLoad
+from grpctest_harness.swarm import WORKER_HOSTNAME, LocalSwarm
 
 STACK = "grpctest"
 SERVERS = f"{STACK}_py-server"

@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from grpctest_devtools.compose import ComposeProject, inspect
 from grpctest_devtools.envoy import EnvoyAdmin
-from grpctest_devtools.load import GhzLoad, LoadReport, PythonLoad
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
+from grpctest_harness.compose import ComposeProject, inspect
+from grpctest_harness.load import GhzLoad, LoadReport, PythonLoad
 
 CALLERS = 64
 CONNECTIONS = 8

@@ -18,9 +18,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from grpctest_devtools.docker_engine import sh
 from grpctest_devtools.processes import Process
 from grpctest_devtools.waiting import wait_until
+from grpctest_harness.docker_engine import sh
 
 log = logging.getLogger(__name__)
 
