@@ -124,7 +124,7 @@ def test_envoy_admin_is_published_on_loopback_only(topology) -> None:
 
 @pytest.mark.parametrize("client", ["go-client", "py-client"])
 def test_client_container_reaches_every_replica(topology, figures, client: str) -> None:
-    result = COMPOSE("run", "--rm", client)
+    result = COMPOSE("run", "--rm", "--env", "GRPCTEST_OUTPUT=json", client)
     per_replica = calls_per_replica(result.stdout)
     figures[f"{client} container: calls per replica"] = per_replica
     assert len(per_replica) == 3, result.stdout
@@ -215,7 +215,9 @@ def test_scale_to_5_then_run_a_client_keeps_5_replicas(topology, figures) -> Non
     figures["seconds from --scale 5 to 5 healthy replicas in Envoy"] = round(
         time.monotonic() - start, 1
     )
-    result = COMPOSE("run", "--rm", "--env", "GRPCTEST_COUNT=50", "go-client")
+    result = COMPOSE(
+        "run", "--rm", "--env", "GRPCTEST_COUNT=50", "--env", "GRPCTEST_OUTPUT=json", "go-client"
+    )
     assert len(calls_per_replica(result.stdout)) == 5, result.stdout
     # Running a client changed nothing else: still 5 replicas (Compose v2 would reset
     # them to deploy.replicas if the client depended on the servers).

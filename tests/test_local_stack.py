@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
 from grpctest_devtools.ports import free_port, free_port_block, port_in_use
 from grpctest_devtools.repo import command
 from grpctest_server.healthcheck import check_health
@@ -33,7 +33,7 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], status: str) 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_calls_through_envoy_reach_every_replica(stack, client: str) -> None:
-    result = run_client(client, stack.target, "--count", "30", "--message", "e2e")
+    result = run_client(client, stack.target, "--count", "30", "--message", "e2e", *JSON_OUTPUT)
     assert result.returncode == 0, result.stderr
     per_replica = calls_per_replica(result.stdout)
     assert set(per_replica) == ALL_REPLICAS

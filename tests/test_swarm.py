@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from grpctest_devtools.clients import calls_per_replica, run_client
+from grpctest_devtools.clients import JSON_OUTPUT, calls_per_replica, run_client
 from grpctest_devtools.ports import port_in_use
 from grpctest_devtools.repo import REPO
 from grpctest_devtools.waiting import wait_until
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
 def answering_replicas(count: int = 30) -> set[str]:
     """The replicas that answer `count` calls through Envoy's published port."""
-    result = run_client("go-client", TARGET, "--count", str(count), "--timeout", "5")
+    result = run_client("go-client", TARGET, "--count", str(count), "--timeout", "5", *JSON_OUTPUT)
     return set(calls_per_replica(result.stdout)) if result.returncode == 0 else set()
 
 
@@ -82,7 +82,7 @@ def test_replicas_spread_over_both_nodes(swarm) -> None:
 
 def test_a_client_job_reaches_every_replica_through_envoy(swarm, figures) -> None:
     output = swarm.run_job("grpctest-client", NETWORK, "grpctest/go-client:dev",
-                           "--target", "envoy:8080", "--count", "30")  # fmt: skip
+                           "--target", "envoy:8080", "--count", "30", *JSON_OUTPUT)  # fmt: skip
     per_replica = calls_per_replica(output)
     figures["swarm: client job, calls per replica"] = per_replica
     assert sum(per_replica.values()) == 30, output
