@@ -133,7 +133,7 @@ def tls_stack(tmp_path: Path) -> Iterator[LocalStack]:
 
 
 def test_the_hop_to_the_replicas_can_be_tls_too(tls_stack) -> None:
-    result = run_client("go-client", tls_stack.target, "--count", "9")
+    result = run_client("go-client", tls_stack.target, "--count", "9", *JSON_OUTPUT)
     assert result.returncode == 0, result.stderr
     assert len(calls_per_replica(result.stdout)) == REPLICAS
     handshakes = "cluster.py_server.ssl.handshake"

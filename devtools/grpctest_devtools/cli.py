@@ -43,7 +43,7 @@ def _print_client_run(name: str, target: str, flags: list[str], calls: int) -> t
     """Runs one client, prints its output (shortened); returns its exit code and stdout.
 
     The demo reads which replicas answered, so it asks for the client's data (JSON)."""
-    print(f"$ {name} --target {target} --count {calls} {' '.join(JSON_OUTPUT)}")
+    print(f"$ {CLIENTS[name]} --target {target} --count {calls} {' '.join(JSON_OUTPUT)}")
     result = run_client(name, target, *flags, *JSON_OUTPUT)
     lines = result.stdout.splitlines()
     shown = [*lines[:3], "  ...", *lines[calls:]] if len(lines) > 6 else lines

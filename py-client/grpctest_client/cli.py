@@ -54,6 +54,8 @@ from grpctest_common.tracing import tracing
 DEFAULT_MESSAGE = "Hello Server you there?"
 MODES = ("unary", "server-stream", "chat")
 OUTPUTS = ("text", "json")
+# --output json as the Go client writes it (encoding/json): no spaces.
+COMPACT = (",", ":")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -199,7 +201,8 @@ def reply_line(args: argparse.Namespace, i: int, reply: grpctest_pb2.MessageResp
     """One reply as printed: for people, or one JSON object (the Go client's fields)."""
     if args.output == "json":
         fields = {"n": i, "replica": reply.replica, "message": reply.message}
-        return json.dumps({**fields, "received": reply.received, "sequence": reply.sequence})
+        fields |= {"received": reply.received, "sequence": reply.sequence}
+        return json.dumps(fields, separators=COMPACT)
     received = str(reply.received).lower()
     return f"[{i}/{args.count}] {reply.replica}: {reply.message} (received={received})"
 
@@ -208,7 +211,7 @@ def print_json_summary(target: str, per_replica: collections.Counter[str]) -> No
     """{"summary": {...}}, the last line of --output json."""
     replies = sum(per_replica.values())
     summary = {"replies": replies, "target": target, "per_replica": dict(per_replica)}
-    print(json.dumps({"summary": summary}))
+    print(json.dumps({"summary": summary}, separators=COMPACT))
 
 
 def print_summary(target: str, per_replica: collections.Counter[str], what: str = "calls") -> None:
