@@ -175,3 +175,10 @@ def test_documented_command_works_as_shown(docs_stack: LocalStack, example: Exam
         assert [any_replica(v) for v in json_values(output)] == shown, output
     elif sample:
         assert matches_lines(sample, output), output
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_relative_link_of_a_page_leads_to_a_file(page: Path) -> None:
+    links = re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8"))
+    local = [link.split("#")[0] for link in links if not link.startswith(("http", "#"))]
+    assert [link for link in local if not (page.parent / link).exists()] == []
