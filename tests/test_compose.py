@@ -200,6 +200,8 @@ def test_no_call_fails_through_replica_faults(topology, figures, fault: str) -> 
     figures[f"compose {report.fault}"] = report.row()
     assert report.failures == [], report.row()
     assert all(load.sent > 1000 for load in report.loads), report.row()
+    # ... and kept calling through the fault and after it (a load that died is no pass).
+    assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
     assert report.back_seconds < 30, report.row()
     retry_overflow = "cluster.py_server.upstream_rq_retry_overflow"
     assert ADMIN.stats(retry_overflow).get(retry_overflow, 0) == 0
