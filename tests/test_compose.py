@@ -58,13 +58,17 @@ def topology(images, engine_workdir: Path, figures) -> Iterator[None]:
         )
         yield
     finally:
-        # Logs help when something failed; then leave no container or network behind.
-        logs = subprocess.run(
-            ["docker", "compose", "-p", COMPOSE.name, "logs", "--tail", "30"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        (engine_workdir / "compose.log").write_text(logs.stdout + logs.stderr)
-        COMPOSE("--profile", "clients", "down", "--volumes", "--remove-orphans", "--timeout", "30")
+        # Logs help when something failed; then leave no container or network behind,
+        # also when reading the logs failed or timed out.
+        try:
+            logs = subprocess.run(
+                ["docker", "compose", "-p", COMPOSE.name, "logs", "--tail", "30"],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            (engine_workdir / "compose.log").write_text(logs.stdout + logs.stderr)
+        finally:
+            COMPOSE("--profile", "clients", "down", "--volumes", "--remove-orphans",
+                    "--timeout", "30")  # fmt: skip
         leftovers = COMPOSE.leftovers()
     assert leftovers == [], "compose down left containers or networks behind"
 
