@@ -99,7 +99,8 @@ def test_ps_shows_the_run_once_certs_job_and_the_services(topology) -> None:
     states = {(row["Service"], row["State"]) for row in rows}
     assert ("certs", "exited") in states
     assert ("envoy", "running") in states
-    assert sum(1 for service, state in states if service == "py-server") >= 1
+    running = [row for row in rows if (row["Service"], row["State"]) == ("py-server", "running")]
+    assert len(running) == 3, rows  # deploy.replicas
 
 
 def test_grpcurl_list_and_describe_through_envoy(topology) -> None:
