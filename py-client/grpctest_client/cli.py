@@ -209,8 +209,8 @@ def reply_line(args: argparse.Namespace, i: int, reply: grpctest_pb2.MessageResp
 
 def print_json_summary(target: str, per_replica: collections.Counter[str]) -> None:
     """{"summary": {...}}, the last line of --output json."""
-    replies = sum(per_replica.values())
-    summary = {"replies": replies, "target": target, "per_replica": dict(per_replica)}
+    replies, by_name = sum(per_replica.values()), dict(sorted(per_replica.items()))
+    summary = {"replies": replies, "target": target, "per_replica": by_name}
     print(json.dumps({"summary": summary}, separators=COMPACT))
 
 
