@@ -50,7 +50,8 @@ def swarm(images, figures) -> Iterator[LocalSwarm]:
     if busy:
         pytest.fail(f"ports {busy} are in use; the stack publishes them")
     start = time.monotonic()
-    with LocalSwarm() as local_swarm:
+    local_swarm = LocalSwarm()
+    with local_swarm:
         local_swarm.load_images("grpctest/py-server:dev", "grpctest/go-client:dev")
         try:
             sh(
@@ -71,6 +72,7 @@ def swarm(images, figures) -> Iterator[LocalSwarm]:
             sh("docker", "stack", "rm", STACK)
             networks = ["docker", "network", "ls", "--quiet", "--filter", f"name={NETWORK}"]
             wait_until(lambda: not sh(*networks).stdout.strip(), 60, "the stack's network to go")
+    assert local_swarm.leftovers() == [], "the swarm's tear-down left these behind"
 
 
 def test_replicas_spread_over_both_nodes(swarm) -> None:
