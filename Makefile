@@ -15,20 +15,18 @@ GRPCURL_VERSION := v1.9.3
 GHZ_VERSION     := v0.121.0
 HEALTH_PROBE_VERSION := v0.4.62
 H2SPEC_VERSION  := v2.2.1+incompatible
-# Docker Compose v2, built from its Go module where no `docker compose` is installed.
-COMPOSE_VERSION := v2.31.0
+# The container tests' own tools (Docker engine, debootstrap, Compose): tests/harness/harness.mk.
 # Renders deploy/kubernetes (`make k8s`); the Kubernetes versions the manifests are
 # validated against are in tests/test_kubernetes.py.
 KUSTOMIZE_VERSION := v5.7.1
 # Jaeger, the tracing backend, is pinned in tools/jaeger/go.mod (a module of its own).
 
-# Debian packages, as PACKAGE:COMMAND:MINIMUM (tests/debian-packages.sh). Never an exact
+# Debian packages, as PACKAGE:COMMAND:MINIMUM (tests/harness/debian-packages.sh). Never an exact
 # build: the security archive drops a build as soon as an update replaces it. The minimum
 # is the oldest version the tests are known to pass with.
 DEBIAN_H2LOAD     := nghttp2-client:h2load:1.52
 DEBIAN_CHROMIUM   := chromium:chromium:120
 DEBIAN_PROMETHEUS := prometheus:prometheus:2.42
-DEBIAN_CONTAINERS := docker.io:dockerd:20.10 debootstrap:debootstrap:1.0.128
 
 # The Python that creates the venv (read before PATH below puts the venv's first).
 PYTHON_BOOTSTRAP ?= python3
@@ -98,7 +96,7 @@ $(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 
 .PHONY: observability-tools
 observability-tools: $(BIN)/jaeger
-	@tests/debian-packages.sh $(DEBIAN_PROMETHEUS)
+	@tests/harness/debian-packages.sh $(DEBIAN_PROMETHEUS)
 
 # The web page's packages, exactly as web/package-lock.json says.
 $(NODE_MODULES): web/package.json web/package-lock.json
@@ -140,7 +138,7 @@ web: $(NODE_MODULES) ## Build the web page (web/dist, served by Envoy at /) from
 
 .PHONY: web-tools
 web-tools:
-	@tests/debian-packages.sh $(DEBIAN_CHROMIUM)
+	@tests/harness/debian-packages.sh $(DEBIAN_CHROMIUM)
 
 .PHONY: screenshot
 screenshot: setup web-tools ## Use the web page in Chromium and save docs/web-page.png (stops what it starts)
@@ -164,30 +162,8 @@ logs: ## Follow the compose topology's logs
 ps: ## Show the compose topology's containers, their health, and the run-once jobs
 	docker compose ps --all
 
-.PHONY: base-images
-base-images: setup ## No registry? Build offline stand-ins for the base images (needs a running engine)
-	grpctest-base-images
-
-# What the container tests need: a Docker engine (dockerd), debootstrap, and Compose v2
-# as a Docker CLI plugin (where Docker looks for it: $DOCKER_CONFIG/cli-plugins).
-DOCKER_CONFIG ?= $(HOME)/.docker
-COMPOSE_PLUGIN := $(DOCKER_CONFIG)/cli-plugins/docker-compose
-
-.PHONY: container-tools
-container-tools:
-	@tests/debian-packages.sh $(DEBIAN_CONTAINERS)
-	@docker compose version >/dev/null 2>&1 || $(MAKE) --no-print-directory compose-plugin
-
-# Built once per version, like the Go tools above.
-COMPOSE_BUILD := $(BIN)/compose@$(COMPOSE_VERSION)/cmd
-$(COMPOSE_BUILD):
-	GOBIN=$(@D) go install \
-	  -ldflags "-X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION)" \
-	  github.com/docker/compose/v2/cmd@$(COMPOSE_VERSION)
-
-.PHONY: compose-plugin
-compose-plugin: $(COMPOSE_BUILD) ## Build Docker Compose v2 (pinned) and install it as the `docker compose` plugin
-	install -D -m 755 $(COMPOSE_BUILD) $(COMPOSE_PLUGIN)
+# Where no registry or engine is at hand: the test harness's tools and base-image stand-ins.
+include tests/harness/harness.mk
 
 # --- Kubernetes -----------------------------------------------------------------------------
 
@@ -204,7 +180,7 @@ $(BIN)/bench-go-server: bench/go-server/go.mod bench/go-server/go.sum bench/go-s
 	cd bench/go-server && go build -trimpath -o $@ .
 .PHONY: bench-tools
 bench-tools: $(BIN)/bench-go-server
-	@tests/debian-packages.sh $(DEBIAN_H2LOAD)
+	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
 
 .PHONY: bench
 bench: setup bench-tools observability-tools ## Every layer's cost beside its floor, scaling, levers, gRPC vs REST (about 10 minutes)
@@ -247,7 +223,7 @@ test-tools:
 	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize
 .PHONY: test-debian-packages
 test-debian-packages:
-	@tests/debian-packages.sh $(DEBIAN_H2LOAD) $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS) $(DEBIAN_CONTAINERS)
+	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD) $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS) $(DEBIAN_CONTAINERS)
 
 .PHONY: test-local
 test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,23 @@ type plan struct {
 	count    int
 	interval time.Duration
 	timeout  time.Duration
+	json     bool // --output json: one JSON object per reply (reply), then a summary
+}
+
+// reply is one reply as --output json prints it; the Python client prints the same fields.
+type reply struct {
+	N        int    `json:"n"`
+	Replica  string `json:"replica"`
+	Message  string `json:"message"`
+	Received bool   `json:"received"`
+	Sequence uint32 `json:"sequence"`
+}
+
+// summary is the last object --output json prints: the replies per replica.
+type summary struct {
+	Replies    int            `json:"replies"`
+	Target     string         `json:"target"`
+	PerReplica map[string]int `json:"per_replica"`
 }
 
 // unit names what the summary counts.
@@ -38,10 +56,16 @@ func (p plan) unit() string {
 func run(ctx context.Context, client pb.GrpctestClient, p plan, out io.Writer) (map[string]int, error) {
 	perReplica := make(map[string]int)
 	received := 0
-	emit := func(reply *pb.MessageResponse) {
+	encoder := json.NewEncoder(out)
+	emit := func(r *pb.MessageResponse) {
 		received++
-		perReplica[reply.GetReplica()]++
-		fmt.Fprintf(out, "[%d/%d] %s: %s (received=%t)\n", received, p.count, reply.GetReplica(), reply.GetMessage(), reply.GetReceived())
+		perReplica[r.GetReplica()]++
+		if p.json {
+			// A write error on stdout has nowhere to be reported: ignored, like Fprintf's.
+			_ = encoder.Encode(reply{received, r.GetReplica(), r.GetMessage(), r.GetReceived(), r.GetSequence()})
+			return
+		}
+		fmt.Fprintf(out, "[%d/%d] %s: %s (received=%t)\n", received, p.count, r.GetReplica(), r.GetMessage(), r.GetReceived())
 	}
 	var err error
 	switch p.mode {
@@ -128,6 +152,15 @@ func chat(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.M
 		}
 		emit(reply)
 	}
+}
+
+// printJSONSummary prints {"summary": {...}}, the last line of --output json.
+func printJSONSummary(out io.Writer, target string, perReplica map[string]int) {
+	total := 0
+	for _, n := range perReplica {
+		total += n
+	}
+	_ = json.NewEncoder(out).Encode(map[string]summary{"summary": {total, target, perReplica}})
 }
 
 func printSummary(out io.Writer, target string, perReplica map[string]int, unit string) {

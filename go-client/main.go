@@ -7,7 +7,7 @@
 //	chat            one Chat stream: sends -count messages, one every -interval
 //
 // It prints each reply with the replica that answered and, for more than one reply,
-// how many each replica answered. A failed call ends the run with the gRPC status
+// how many each replica answered (-output json: one JSON object per reply and a summary). A failed call ends the run with the gRPC status
 // name and detail and exit code 1.
 //
 //	go-client -target localhost:8080 -message hi -count 30
@@ -38,7 +38,10 @@ import (
 
 const defaultMessage = "Hello Server you there?"
 
-var modes = []string{"unary", "server-stream", "chat"}
+var (
+	modes   = []string{"unary", "server-stream", "chat"}
+	outputs = []string{"text", "json"}
+)
 
 var (
 	target   = flag.String("target", envOr("GRPCTEST_TARGET", "localhost:8080"), "host:port to call (env GRPCTEST_TARGET)")
@@ -51,6 +54,7 @@ var (
 	caFile   = flag.String("ca", envOr("GRPCTEST_CA", ""), "CA certificate (PEM) to trust, e.g. certs/ca.crt; implies -tls (env GRPCTEST_CA, default: the system's trust store)")
 	cert     = flag.String("cert", envOr("GRPCTEST_CERT", ""), "client certificate (PEM) for mutual TLS, e.g. certs/client.crt; needs -key and implies -tls (env GRPCTEST_CERT)")
 	key      = flag.String("key", envOr("GRPCTEST_KEY", ""), "the client certificate's private key (PEM), e.g. certs/client.key (env GRPCTEST_KEY)")
+	output   = flag.String("output", envOr("GRPCTEST_OUTPUT", "text"), "text for people; json for programs: one JSON object per reply, then one summary object (env GRPCTEST_OUTPUT)")
 	token    = flag.String("token", envOr("GRPCTEST_TOKEN", ""), `bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only (env GRPCTEST_TOKEN)`)
 )
 
@@ -65,6 +69,8 @@ func main() {
 		usagef("-interval must not be negative, got %v", *interval)
 	case !slices.Contains(modes, *mode):
 		usagef("-mode must be one of %s, got %q", strings.Join(modes, ", "), *mode)
+	case !slices.Contains(outputs, *output):
+		usagef("-output must be one of %s, got %q", strings.Join(outputs, ", "), *output)
 	case (*cert == "") != (*key == ""):
 		usagef("-cert and -key go together")
 	case *token != "" && !*useTLS && *caFile == "" && *cert == "":
@@ -90,13 +96,16 @@ func main() {
 	}
 	defer conn.Close()
 
-	p := plan{mode: *mode, message: *message, count: *count, interval: *interval, timeout: *timeout}
+	p := plan{mode: *mode, message: *message, count: *count, interval: *interval, timeout: *timeout, json: *output == "json"}
 	perReplica, err := run(context.Background(), pb.NewGrpctestClient(conn), p, os.Stdout)
 	flushSpans()
 	if err != nil {
 		fatalf("%s: %s", codeName(status.Code(err)), status.Convert(err).Message())
 	}
-	if *count > 1 {
+	switch {
+	case p.json:
+		printJSONSummary(os.Stdout, *target, perReplica)
+	case *count > 1:
 		printSummary(os.Stdout, *target, perReplica, p.unit())
 	}
 }

@@ -140,6 +140,21 @@ func TestRunAgainstRealServer(t *testing.T) {
 	}
 }
 
+func TestJSONOutput(t *testing.T) {
+	var out bytes.Buffer
+	client := startPythonServer(t)
+	perReplica, err := run(context.Background(), client, plan{mode: "server-stream", message: "j", count: 2, timeout: 5 * time.Second, json: true}, &out)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	printJSONSummary(&out, "envoy:8080", perReplica)
+	want := `{"n":2,"replica":"go-test-replica","message":"Hello I am up and running received \"j\" message from you","received":true,"sequence":2}` + "\n" +
+		`{"summary":{"replies":2,"target":"envoy:8080","per_replica":{"go-test-replica":2}}}` + "\n"
+	if !strings.HasSuffix(out.String(), want) {
+		t.Errorf("output %q does not end with %q", out.String(), want)
+	}
+}
+
 func TestPrintSummary(t *testing.T) {
 	var out bytes.Buffer
 	printSummary(&out, "envoy:8080", map[string]int{"b": 2, "a": 1}, "calls")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from grpctest_devtools.base_images import ensure_base_images
-from grpctest_devtools.compose import ComposeProject
-from grpctest_devtools.docker_engine import DockerEngine
 from grpctest_devtools.localstack import LocalStack
+from grpctest_harness.base_images import ensure_base_images
+from grpctest_harness.compose import ComposeProject
+from grpctest_harness.docker_engine import DockerEngine
 
 # Figures measured by the tests (sizes, seconds, call counts), printed after the run.
 _FIGURES: dict[str, object] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from grpctest_devtools.faults import DRILLS, Drill, LocalReplicas
+from grpctest_harness.faults import DRILLS, Drill, LocalReplicas
 
 
 @pytest.mark.parametrize("fault", DRILLS)
@@ -21,6 +21,8 @@ def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) 
     figures[f"local {report.fault}"] = report.row()
     assert report.failures == [], report.row()
     assert all(load.sent > 1000 for load in report.loads), report.row()
+    # ... and kept calling through the fault and after it (a load that died is no pass).
+    assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
     assert report.out_seconds is not None
     assert report.out_seconds < 5, report.row()
     assert report.back_seconds < 10, report.row()

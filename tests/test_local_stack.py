@@ -3,19 +3,32 @@ clients, real health checks, and the commands a user types (demo, run + Ctrl-C).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.clients import (
+    CLIENTS,
+    JSON_OUTPUT,
+    calls_per_replica,
+    records,
+    replies,
+    run_client,
+)
+from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.ports import free_port, free_port_block, port_in_use
 from grpctest_devtools.repo import command
+from grpctest_devtools.waiting import wait_until
 from grpctest_server.healthcheck import check_health
+from grpctest_server.servicer import SERVICE_NAME
 
 REPLICAS = 3
 ALL_REPLICAS = {f"replica-{i}" for i in range(1, REPLICAS + 1)}
@@ -33,14 +46,16 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], status: str) 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_calls_through_envoy_reach_every_replica(stack, client: str) -> None:
-    result = run_client(client, stack.target, "--count", "30", "--message", "e2e")
+    result = run_client(client, stack.target, "--count", "30", "--message", "e2e", *JSON_OUTPUT)
     assert result.returncode == 0, result.stderr
     per_replica = calls_per_replica(result.stdout)
     assert set(per_replica) == ALL_REPLICAS
     assert sum(per_replica.values()) == 30
     # Per-request balancing: round robin over 3 replicas gives each about a third.
     assert min(per_replica.values()) >= 5, per_replica
-    assert result.stdout.count('received "e2e" message from you (received=true)') == 30
+    answers = {(r["message"], r["received"]) for r in replies(result.stdout)}
+    assert answers == {('Hello I am up and running received "e2e" message from you', True)}
+    assert len(replies(result.stdout)) == 30
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -59,7 +74,7 @@ def test_unreachable_target_is_unavailable(client: str) -> None:
 @pytest.mark.parametrize("client", CLIENTS)
 def test_bad_count_is_a_cli_error(client: str) -> None:
     result = run_client(client, "127.0.0.1:1", "--count", "0")
-    assert result.returncode != 0
+    assert result.returncode == 2  # a usage error, as for any bad flag
     assert "count must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr
     assert "panic" not in result.stderr
@@ -111,13 +126,16 @@ def test_demo_calls_every_replica_with_both_clients_and_stops_everything() -> No
     result = subprocess.run(argv, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo OK: every one of the 3 replicas answered both clients" in result.stdout
-    assert result.stdout.count("  replica-1: 3 calls") == 2
+    summaries = [r["summary"] for r in records(result.stdout) if "summary" in r]
+    assert [s["per_replica"]["replica-1"] for s in summaries] == [3, 3]
     assert not [p for p in ports if port_in_use(p)]
 
 
-def test_run_stops_everything_on_ctrl_c() -> None:
+@contextlib.contextmanager
+def local_run() -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+    """`grpctest-local run` on free ports, until it says it is ready; killed if the test
+    leaves it running. Its own process group, as a terminal's foreground job."""
     argv, ports = stack_command("run")
-    # Its own process group, as a terminal's foreground job: Ctrl-C goes to the group.
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
@@ -127,11 +145,47 @@ def test_run_stops_everything_on_ctrl_c() -> None:
             if line.startswith("ready:") or time.monotonic() > deadline:
                 break
         assert line.startswith("ready:"), "stack did not become ready"
-        assert all(port_in_use(p) for p in ports)
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(60) == 0
+        yield proc, ports
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_run_stops_everything_on_ctrl_c() -> None:
+    with local_run() as (proc, ports):
+        assert all(port_in_use(p) for p in ports)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C goes to the group
+        assert proc.wait(60) == 0
     assert not [p for p in ports if port_in_use(p)]
+
+
+def server_pids(port: int) -> list[int]:
+    """The grpctest-server processes serving `port` (Linux's /proc, as the local run)."""
+    wanted = f"--port\0{port}\0".encode()
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if wanted in cmdline.read_bytes() and b"grpctest-server" in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def test_run_restarts_a_replica_that_dies() -> None:
+    with local_run() as (proc, ports):
+        port, admin = ports[1], EnvoyAdmin(ports[-2])  # replica-2; Envoy's admin
+        (crashed,) = server_pids(port)
+        os.kill(crashed, signal.SIGKILL)
+
+        def restarted() -> bool:
+            pids = server_pids(port)
+            return bool(pids) and crashed not in pids
+
+        def serving() -> bool:
+            return check_health(f"127.0.0.1:{port}", SERVICE_NAME) == "SERVING"
+
+        wait_until(restarted, 30, "the supervisor to start replica-2 again")
+        wait_until(serving, 30, "the new replica-2 to serve")
+        wait_until(lambda: f"127.0.0.1:{port}" in admin.healthy_hosts(), 30, "it in rotation")
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 0

@@ -17,11 +17,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from grpctest_devtools.clients import run_client
-from grpctest_devtools.load import GhzLoad
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.observability import Jaeger, Prometheus
 from grpctest_devtools.ports import free_port, free_port_block
 from grpctest_devtools.waiting import wait_until
+from grpctest_harness.load import GhzLoad
 
 GRPCTEST = 'grpc_service="grpctest.Grpctest"'
 

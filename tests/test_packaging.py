@@ -7,6 +7,8 @@ import subprocess
 import venv
 from pathlib import Path
 
+import pytest
+
 from grpctest_devtools.ports import free_port
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import REPO
@@ -15,6 +17,8 @@ from grpctest_devtools.waiting import wait_until
 PROJECTS = ["proto/python", "py-common", "py-server", "py-client"]
 
 
+# The install's own timeout (600 s) must be the one that counts, not pytest's global 300 s.
+@pytest.mark.timeout(700)
 def test_pip_install_gives_working_console_scripts(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

@@ -11,7 +11,7 @@ import pytest
 
 from grpctest_devtools.repo import REPO
 
-DEBIAN_PACKAGES = REPO / "tests" / "debian-packages.sh"
+DEBIAN_PACKAGES = REPO / "tests" / "harness" / "debian-packages.sh"
 
 
 def make(*args: str) -> str:
@@ -43,7 +43,9 @@ def test_a_go_tool_is_not_rebuilt_when_only_the_makefile_changes(tool: str) -> N
 
 
 def test_the_makefile_pins_no_debian_build() -> None:
-    makefile = (REPO / "Makefile").read_text()
+    makefile = "".join(
+        (REPO / name).read_text() for name in ("Makefile", "tests/harness/harness.mk")
+    )
     assert not re.findall(r"=[0-9][^ ]*(deb[0-9]+u[0-9]+|~deb)", makefile)
     declared = re.findall(r"^DEBIAN_\w+\s*:=\s*(.+)$", makefile, re.MULTILINE)
     specs = " ".join(declared).split()

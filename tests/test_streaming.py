@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, replies, run_client
 from grpctest_devtools.repo import command
 
 REPLY = 'Hello I am up and running received "{}" message from you'
@@ -53,11 +53,22 @@ def test_a_stream_of_10000_replies_arrives_complete_and_in_order(stack) -> None:
 @pytest.mark.parametrize("client", CLIENTS)
 def test_both_clients_stream_10000_replies(stack, client: str) -> None:
     result = run_client(
-        client, stack.target, "--mode", "server-stream", "--count", "10000", "--timeout", "60"
+        client,
+        stack.target,
+        "--mode",
+        "server-stream",
+        "--count",
+        "10000",
+        "--timeout",
+        "60",
+        *JSON_OUTPUT,
     )
     assert result.returncode == 0, result.stderr
     assert sum(calls_per_replica(result.stdout).values()) == 10_000
-    assert result.stdout.splitlines()[9999].startswith("[10000/10000] replica-")
+    # Complete and in order: the n-th reply printed is the stream's n-th (its sequence).
+    assert [(r["n"], r["sequence"]) for r in replies(result.stdout)] == [
+        (n, n) for n in range(1, 10_001)
+    ]
 
 
 @pytest.mark.parametrize("client", CLIENTS)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.repo import CERTS, command
 
@@ -23,7 +23,14 @@ CLIENT_CERT = ["--cert", str(CERTS / "client.crt"), "--key", str(CERTS / "client
 @pytest.mark.parametrize("client", CLIENTS)
 def test_client_over_tls_with_the_local_ca(stack, client: str) -> None:
     result = run_client(
-        client, stack.tls_target, "--ca", str(CERTS / "ca.crt"), *CLIENT_CERT, "--count", "9"
+        client,
+        stack.tls_target,
+        "--ca",
+        str(CERTS / "ca.crt"),
+        *CLIENT_CERT,
+        "--count",
+        "9",
+        *JSON_OUTPUT,
     )
     assert result.returncode == 0, result.stderr
     assert len(calls_per_replica(result.stdout)) == REPLICAS
@@ -126,7 +133,7 @@ def tls_stack(tmp_path: Path) -> Iterator[LocalStack]:
 
 
 def test_the_hop_to_the_replicas_can_be_tls_too(tls_stack) -> None:
-    result = run_client("go-client", tls_stack.target, "--count", "9")
+    result = run_client("go-client", tls_stack.target, "--count", "9", *JSON_OUTPUT)
     assert result.returncode == 0, result.stderr
     assert len(calls_per_replica(result.stdout)) == REPLICAS
     handshakes = "cluster.py_server.ssl.handshake"

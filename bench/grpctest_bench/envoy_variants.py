@@ -1,36 +1,37 @@
 """Changes to the local Envoy config for the benchmark's floors, REST path and levers.
 
 Each function edits the config that grpctest_devtools.envoy_config derives from
-envoy/envoy.yaml, in place; everything it does not touch stays as the project runs it.
+envoy/envoy.yaml, in place, finding what it edits by name (envoy_config's lookups);
+everything it does not touch stays as the project runs it.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any
 
 from grpctest_devtools.envoy import UPSTREAM_CLUSTER
-from grpctest_devtools.envoy_config import GRPC_LISTENER
-
-Config = dict[str, Any]
-Edit = Callable[[Config], None]
+from grpctest_devtools.envoy_config import (
+    GRPC_LISTENER,
+    Config,
+    Edit,
+    cluster,
+    connection_manager,
+    http_filters_without,
+    virtual_host,
+)
 
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+VIRTUAL_HOST = "grpc_backend"
 
 
 def _connection_manager(config: Config) -> dict[str, Any]:
-    listener = next(
-        listener
-        for listener in config["static_resources"]["listeners"]
-        if listener["name"] == GRPC_LISTENER
-    )
-    return listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return connection_manager(config, GRPC_LISTENER)
 
 
 def _upstream(config: Config) -> dict[str, Any]:
-    clusters = config["static_resources"]["clusters"]
-    return next(cluster for cluster in clusters if cluster["name"] == UPSTREAM_CLUSTER)
+    return cluster(config, UPSTREAM_CLUSTER)
 
 
 def _upstream_http2(config: Config) -> dict[str, Any]:
@@ -74,17 +75,15 @@ def rest_upstream(health_path: str, prefix: str) -> Edit:
     they are (no transcoder), and it is health-checked with GET `health_path`."""
 
     def edit(config: Config) -> None:
-        cluster = _upstream(config)
-        del cluster["typed_extension_protocol_options"]  # HTTP/1.1, Envoy's default
-        check = dict(cluster["health_checks"][0])  # same timing, over HTTP
-        del check["grpc_health_check"]
-        check["http_health_check"] = {"path": health_path}
-        cluster["health_checks"] = [check]
+        upstream = _upstream(config)
+        del upstream["typed_extension_protocol_options"]  # HTTP/1.1, Envoy's default
+        (grpc_check,) = (c for c in upstream["health_checks"] if "grpc_health_check" in c)
+        check = {k: v for k, v in grpc_check.items() if k != "grpc_health_check"}
+        check["http_health_check"] = {"path": health_path}  # same timing, over HTTP
+        upstream["health_checks"] = [check]
         manager = _connection_manager(config)
-        manager["http_filters"] = [
-            f for f in manager["http_filters"] if "grpc_json_transcoder" not in f["name"]
-        ]
-        routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+        manager["http_filters"] = http_filters_without(manager, TRANSCODER)
+        routes = virtual_host(manager, VIRTUAL_HOST)["routes"]
         routes.insert(0, {"match": {"prefix": prefix}, "route": {"cluster": UPSTREAM_CLUSTER}})
 
     return edit

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from grpctest_bench import scenarios as sc
 from grpctest_bench.h2load import LOAD_ROLE, Measurement
 from grpctest_bench.scenarios import Scenario
-from grpctest_devtools.load import percentile
+from grpctest_harness.load import percentile
 
 ROLES = (LOAD_ROLE, "envoy", "server", "collector")
 Summary = dict[str, Any]

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from grpctest_devtools.load import GhzLoad
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import REPO
+from grpctest_harness.load import GhzLoad
 
 
 @dataclass

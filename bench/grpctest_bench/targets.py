@@ -148,9 +148,7 @@ def envoy_alone(
         tls=free_port(),
     )
     with tempfile.TemporaryDirectory(prefix="grpctest-bench-envoy-") as folder:
-        config = envoy_config.write_local_config(
-            Path(folder) / "envoy.yaml", ports, CERTS, edit=edit
-        )
+        config = envoy_config.write_local_config(Path(folder) / "envoy.yaml", ports, CERTS, [edit])
         envoy = envoy_process(
             config, ["--log-level", "error", "--concurrency", "1"], workdir / f"{name}-envoy.log"
         )

@@ -21,7 +21,7 @@ from grpctest_common import tracing
 from grpctest_common.settings import env
 from grpctest_devtools import browser as browser_steps
 from grpctest_devtools.browser import chromium
-from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
+from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.observability import Jaeger, Prometheus
 from grpctest_devtools.processes import signals_raise_interrupt
@@ -40,9 +40,11 @@ def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
 
 
 def _print_client_run(name: str, target: str, flags: list[str], calls: int) -> tuple[int, str]:
-    """Runs one client, prints its output (shortened); returns its exit code and stdout."""
-    print(f"$ {name} --target {target} --count {calls}")
-    result = run_client(name, target, *flags)
+    """Runs one client, prints its output (shortened); returns its exit code and stdout.
+
+    The demo reads which replicas answered, so it asks for the client's data (JSON)."""
+    print(f"$ {CLIENTS[name]} --target {target} --count {calls} {' '.join(JSON_OUTPUT)}")
+    result = run_client(name, target, *flags, *JSON_OUTPUT)
     lines = result.stdout.splitlines()
     shown = [*lines[:3], "  ...", *lines[calls:]] if len(lines) > 6 else lines
     print("\n".join(shown), result.stderr, sep="\n", end="")

@@ -1,15 +1,17 @@
-"""The Python and Go clients as a user runs them, and their per-replica summaries."""
+"""The Python and Go clients as a user runs them, and what they report (--output json)."""
 
 from __future__ import annotations
 
-import re
+import json
 import subprocess
+from typing import Any
 
 from grpctest_devtools.repo import command
 
 CLIENTS = {"py-client": "grpctest-client", "go-client": "go-client"}
 
-_SUMMARY_LINE = re.compile(r"^\s+(\S+): (\d+) (?:calls|replies)$")
+# What a program passes to a client to read its replies as data (one JSON object a line).
+JSON_OUTPUT = ("--output", "json")
 
 
 def client_argv(name: str, target: str, *flags: str) -> list[str]:
@@ -26,6 +28,18 @@ def run_client(
     )
 
 
+def records(output: str) -> list[dict[str, Any]]:
+    """The JSON objects of a client's --output json (lines that are not JSON are skipped:
+    a container's log may interleave other lines)."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def replies(output: str) -> list[dict[str, Any]]:
+    """The replies of --output json: {"n", "replica", "message", "received", "sequence"}."""
+    return [record for record in records(output) if "summary" not in record]
+
+
 def calls_per_replica(output: str) -> dict[str, int]:
-    """Parses the clients' summary lines ('  replica-1: 10 calls', '... 10 replies')."""
-    return {m[1]: int(m[2]) for m in map(_SUMMARY_LINE.match, output.splitlines()) if m}
+    """The replies per replica from the summary object of --output json ({} if none)."""
+    summaries = [record["summary"] for record in records(output) if "summary" in record]
+    return summaries[-1]["per_replica"] if summaries else {}

@@ -5,8 +5,13 @@ replicas are found by DNS as py-server:50051). The local run changes only where
 things are: the upstream endpoints become 127.0.0.1 ports, the listeners and admin
 bind on loopback (on ports the caller chooses), and the files Envoy reads (certificates,
 the descriptor set, the web page) come from the checkout instead of the container's
-mounts. Every other setting
-(health checks, retries, timeouts, balancing, limits) is used exactly as written.
+mounts. Every other setting (health checks, retries, timeouts, balancing, limits) is
+used exactly as written.
+
+Whatever changes the config (this module, an opt-in such as upstream_tls, the benchmark's
+levers) finds what it edits by name, never by position: listener(), cluster(),
+connection_manager(), virtual_host(), http_filters_without(); an Edit changes a derived
+config in place.
 """
 
 from __future__ import annotations
@@ -24,13 +29,13 @@ from grpctest_devtools.repo import ENVOY_YAML, REPO
 
 GRPC_LISTENER = "grpc_listener"
 TLS_LISTENER = "grpc_tls_listener"
+# The certificates' folder is the caller's (tests use their own); every other file Envoy
+# reads is where docker-compose.yml mounts it from (compose_mounts).
 CONTAINER_CERTS = "/etc/envoy/certs/"
-# Where compose mounts what Envoy reads -> where it is in the checkout (most specific
-# first). The certificates' folder is the caller's (tests use their own).
-MOUNTS = {"/etc/envoy/": REPO / "envoy", "/srv/web/": REPO / "web" / "dist"}
 
 
 OTLP_CLUSTER = "otlp_collector"
+CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
 UPSTREAM_TLS_CONTEXT = (
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 )
@@ -48,36 +53,71 @@ class LocalPorts:
     otlp: int = 4317
 
 
+Config = dict[str, Any]
+Edit = Callable[[Config], None]
+
+
+def named(items: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The item of a list of Envoy resources whose `name` is `name` (KeyError if none)."""
+    for item in items:
+        if item.get("name") == name:
+            return item
+    raise KeyError(f"no {name!r} among {[item.get('name') for item in items]}")
+
+
+def listener(config: Config, name: str) -> dict[str, Any]:
+    return named(config["static_resources"]["listeners"], name)
+
+
+def cluster(config: Config, name: str) -> dict[str, Any]:
+    return named(config["static_resources"]["clusters"], name)
+
+
+def connection_manager(config: Config, listener_name: str) -> dict[str, Any]:
+    """The HTTP connection manager's settings on a listener (its one filter chain)."""
+    (chain,) = listener(config, listener_name)["filter_chains"]
+    return named(chain["filters"], CONNECTION_MANAGER)["typed_config"]
+
+
+def virtual_host(manager: dict[str, Any], name: str) -> dict[str, Any]:
+    return named(manager["route_config"]["virtual_hosts"], name)
+
+
+def http_filters_without(manager: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The connection manager's HTTP filters less the one named `name` (which must be there)."""
+    named(manager["http_filters"], name)
+    return [f for f in manager["http_filters"] if f["name"] != name]
+
+
 def load_compose_config(path: Path = ENVOY_YAML) -> dict[str, Any]:
     with path.open(encoding="utf-8") as f:
         return yaml.safe_load(f)
 
 
-def local_config(
-    ports: LocalPorts, certs_dir: Path, *, upstream_tls: bool = False
-) -> dict[str, Any]:
-    """envoy.yaml with endpoints, bind addresses and certificate paths swapped; with
-    `upstream_tls`, the hop to the replicas is TLS too (certs/replica.crt)."""
+def local_config(ports: LocalPorts, certs_dir: Path) -> Config:
+    """envoy.yaml with endpoints, bind addresses and file paths swapped, nothing else."""
     config = load_compose_config()
     config["admin"]["address"]["socket_address"] = _loopback(ports.admin)
-
-    resources = config["static_resources"]
-    listeners = {listener["name"]: listener for listener in resources["listeners"]}
     for name, port in ((GRPC_LISTENER, ports.grpc), (TLS_LISTENER, ports.tls)):
-        listeners[name]["address"]["socket_address"] = _loopback(port)
-    relocate_files(config, {CONTAINER_CERTS: certs_dir, **MOUNTS})
-
-    clusters = {cluster["name"]: cluster for cluster in resources["clusters"]}
-    _endpoints(clusters[UPSTREAM_CLUSTER], ports.upstreams)
-    _endpoints(clusters[OTLP_CLUSTER], [ports.otlp])
-    if upstream_tls:
-        clusters[UPSTREAM_CLUSTER]["transport_socket"] = _upstream_tls(certs_dir)
+        listener(config, name)["address"]["socket_address"] = _loopback(port)
+    relocate_files(config, {**compose_mounts("envoy"), CONTAINER_CERTS: certs_dir})
+    _endpoints(cluster(config, UPSTREAM_CLUSTER), ports.upstreams)
+    _endpoints(cluster(config, OTLP_CLUSTER), [ports.otlp])
     return config
 
 
 def _endpoints(cluster: dict[str, Any], ports: Sequence[int]) -> None:
     endpoints = [{"endpoint": {"address": {"socket_address": _loopback(p)}}} for p in ports]
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
+
+
+def upstream_tls(certs_dir: Path) -> Edit:
+    """An opt-in: the hop to the replicas is TLS too (certs/replica.crt on their side)."""
+
+    def edit(config: Config) -> None:
+        cluster(config, UPSTREAM_CLUSTER)["transport_socket"] = _upstream_tls(certs_dir)
+
+    return edit
 
 
 def _upstream_tls(certs_dir: Path) -> dict[str, Any]:
@@ -100,9 +140,18 @@ def _upstream_tls(certs_dir: Path) -> dict[str, Any]:
     }
 
 
+def compose_mounts(service: str) -> dict[str, Path]:
+    """Where docker-compose.yml mounts the checkout into a service: path in the container
+    -> the file or folder in the checkout (read from the compose file, not repeated here)."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+    volumes = (v.split(":") for v in compose["services"][service]["volumes"])
+    return {inside: REPO / outside for outside, inside, *_ in volumes if outside.startswith(".")}
+
+
 def relocate_files(node: Any, mounts: dict[str, Path]) -> None:
-    """Every path under a mounted folder (a certificate's `filename`, the transcoder's
-    `proto_descriptor`, ...) becomes the same file in the checkout."""
+    """Every path under a mounted file or folder (a certificate's `filename`, the
+    transcoder's `proto_descriptor`, ...) becomes the same file in the checkout; the
+    most specific mount wins."""
     items = (
         node.items()
         if isinstance(node, dict)
@@ -112,9 +161,9 @@ def relocate_files(node: Any, mounts: dict[str, Path]) -> None:
     )
     for key, value in items:
         if isinstance(value, str):
-            mount = next((m for m in mounts if value.startswith(m)), None)
+            mount = max((m for m in mounts if value.startswith(m)), key=len, default=None)
             if mount is not None:
-                node[key] = str(mounts[mount] / value.removeprefix(mount))
+                node[key] = str(mounts[mount] / value.removeprefix(mount).lstrip("/"))
         else:
             relocate_files(value, mounts)
 
@@ -124,16 +173,11 @@ def _loopback(port: int) -> dict[str, Any]:
 
 
 def write_local_config(
-    path: Path,
-    ports: LocalPorts,
-    certs_dir: Path,
-    *,
-    upstream_tls: bool = False,
-    edit: Callable[[dict[str, Any]], None] | None = None,
+    path: Path, ports: LocalPorts, certs_dir: Path, edits: Sequence[Edit] = ()
 ) -> Path:
-    """Writes local_config(), changed in place by `edit` first if given."""
-    config = local_config(ports, certs_dir, upstream_tls=upstream_tls)
-    if edit is not None:
+    """Writes local_config(), changed in place by each of `edits` first."""
+    config = local_config(ports, certs_dir)
+    for edit in edits:
         edit(config)
     path.write_text(yaml.dump(config, Dumper=_PlainDumper, sort_keys=False), encoding="utf-8")
     return path

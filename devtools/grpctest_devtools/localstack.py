@@ -72,12 +72,12 @@ class LocalStack:
         local_ports = envoy_config.LocalPorts(
             self.ports, envoy_port, admin_port, tls_port, otlp_port
         )
+        edits = [envoy_config.upstream_tls(CERTS)] if upstream_tls else []
         config = envoy_config.write_local_config(
             Path(self._workdir.name) / "envoy.yaml",
             local_ports,
             CERTS,
-            upstream_tls=upstream_tls,
-            edit=envoy_edit,
+            [*edits, *([envoy_edit] if envoy_edit else [])],
         )
         self.replicas = [
             Process(

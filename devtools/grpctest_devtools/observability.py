@@ -68,6 +68,10 @@ class PrometheusAPI:
         result = self.query(expression)
         return float(result[0]["value"][1]) if result else None
 
+    def version(self) -> str:
+        """The version of the Prometheus that answers (its build info)."""
+        return _get_json(f"{self.url}/api/v1/status/buildinfo")["data"]["version"]
+
 
 class Prometheus(PrometheusAPI):
     """A real Prometheus scraping the local stack, on 127.0.0.1:port."""

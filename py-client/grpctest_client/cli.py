@@ -7,8 +7,8 @@ Over one channel (one HTTP/2 connection) to --target, in one of three modes:
     chat            one Chat stream: sends --count messages, one every --interval
 
 It prints each reply with the replica that answered and, for more than one reply, how
-many each replica answered. A failed call ends the run with the gRPC status name and
-detail and exit code 1.
+many each replica answered (--output json: one JSON object per reply and a summary).
+A failed call ends the run with the gRPC status name and detail and exit code 1.
 
     grpctest-client --target localhost:8080 --message hi --count 30
     grpctest-client --mode server-stream --count 10000
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import sys
 import time
@@ -40,6 +41,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import grpc
 
+from grpctest import grpctest_pb2
 from grpctest_client.calls import (
     Connection,
     chat,
@@ -51,6 +53,9 @@ from grpctest_common.tracing import tracing
 
 DEFAULT_MESSAGE = "Hello Server you there?"
 MODES = ("unary", "server-stream", "chat")
+OUTPUTS = ("text", "json")
+# --output json as the Go client writes it (encoding/json): no spaces.
+COMPACT = (",", ":")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -116,6 +121,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="the client certificate's private key (PEM), e.g. certs/client.key (env GRPCTEST_KEY)",
     )
     parser.add_argument(
+        "--output",
+        default=env("GRPCTEST_OUTPUT", "text"),
+        help="text for people; json for programs: one JSON object per reply, then one "
+        "summary object (env GRPCTEST_OUTPUT, default %(default)s)",
+    )
+    parser.add_argument(
         "--token",
         default=env("GRPCTEST_TOKEN", ""),
         help='bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only '
@@ -130,6 +141,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--interval must not be negative, got {args.interval}")
     if args.mode not in MODES:
         parser.error(f"--mode must be one of {', '.join(MODES)}, got {args.mode!r}")
+    if args.output not in OUTPUTS:
+        parser.error(f"--output must be one of {', '.join(OUTPUTS)}, got {args.output!r}")
     if bool(args.cert) != bool(args.key):
         parser.error("--cert and --key go together")
     args.tls = args.tls or bool(args.ca or args.cert)
@@ -180,11 +193,25 @@ def run(args: argparse.Namespace) -> collections.Counter[str]:
             replies = get_server_responses(channel, args.message, args.count, args.timeout)
         for i, reply in enumerate(replies, start=1):
             per_replica[reply.replica] += 1
-            print(
-                f"[{i}/{args.count}] {reply.replica}: {reply.message} "
-                f"(received={str(reply.received).lower()})"
-            )
+            print(reply_line(args, i, reply))
     return per_replica
+
+
+def reply_line(args: argparse.Namespace, i: int, reply: grpctest_pb2.MessageResponse) -> str:
+    """One reply as printed: for people, or one JSON object (the Go client's fields)."""
+    if args.output == "json":
+        fields = {"n": i, "replica": reply.replica, "message": reply.message}
+        fields |= {"received": reply.received, "sequence": reply.sequence}
+        return json.dumps(fields, separators=COMPACT)
+    received = str(reply.received).lower()
+    return f"[{i}/{args.count}] {reply.replica}: {reply.message} (received={received})"
+
+
+def print_json_summary(target: str, per_replica: collections.Counter[str]) -> None:
+    """{"summary": {...}}, the last line of --output json."""
+    replies, by_name = sum(per_replica.values()), dict(sorted(per_replica.items()))
+    summary = {"replies": replies, "target": target, "per_replica": by_name}
+    print(json.dumps({"summary": summary}, separators=COMPACT))
 
 
 def print_summary(target: str, per_replica: collections.Counter[str], what: str = "calls") -> None:
@@ -206,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    if args.count > 1:
+    if args.output == "json":
+        print_json_summary(args.target, per_replica)
+    elif args.count > 1:
         print_summary(args.target, per_replica, "calls" if args.mode == "unary" else "replies")
     return 0

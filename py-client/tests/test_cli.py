@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 
 import pytest
 
@@ -20,7 +21,14 @@ def test_defaults_and_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize(
-    "argv", [["--count", "0"], ["--timeout", "-1"], ["--count", "x"], ["--ca", "/no/such/ca.crt"]]
+    "argv",
+    [
+        ["--count", "0"],
+        ["--timeout", "-1"],
+        ["--count", "x"],
+        ["--ca", "/no/such/ca.crt"],
+        ["--output", "yaml"],
+    ],
 )
 def test_bad_flags_are_a_usage_error(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
@@ -69,3 +77,14 @@ def test_bad_mode_interval_or_lone_cert_is_a_usage_error(argv: list[str], capsys
         cli.parse_args(argv)
     assert exit_.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_json_output_is_one_object_per_reply_and_a_summary(capsys) -> None:
+    args = cli.parse_args(["--output", "json", "--count", "2"])
+    reply = cli.grpctest_pb2.MessageResponse(message="m", received=True, replica="r", sequence=2)
+    print(cli.reply_line(args, 2, reply))
+    cli.print_json_summary("t:1", collections.Counter({"r": 2}))
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        {"n": 2, "replica": "r", "message": "m", "received": True, "sequence": 2},
+        {"summary": {"replies": 2, "target": "t:1", "per_replica": {"r": 2}}},
+    ]

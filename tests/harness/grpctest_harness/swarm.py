@@ -18,9 +18,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from grpctest_devtools.docker_engine import sh
 from grpctest_devtools.processes import Process
 from grpctest_devtools.waiting import wait_until
+from grpctest_harness.docker_engine import sh
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,18 @@ class LocalSwarm:
         # The worker's containers are gone with its engine; their mounts may linger.
         subprocess.run(["umount", "-R", str(self._workdir / "exec")], capture_output=True)
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def leftovers(self) -> list[str]:
+        """What the tear-down left behind (empty once it is complete): the manager still
+        in a swarm, the veth pair, the namespace, the worker's folder."""
+        info = ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]
+        state = subprocess.run(info, capture_output=True, text=True, timeout=60).stdout.strip()
+        found = [f"manager swarm state {state!r}"] if state != "inactive" else []
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+        found += [f"link {HOST_VETH}"] if f" {HOST_VETH}@" in links.stdout else []
+        namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+        found += [f"netns {NETNS}"] if NETNS in namespaces.stdout.split() else []
+        return found + ([str(self._workdir)] if self._workdir.exists() else [])
 
 
 def _network_exists(name: str) -> bool:

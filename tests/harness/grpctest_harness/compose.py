@@ -6,8 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from grpctest_devtools.docker_engine import sh
 from grpctest_devtools.repo import REPO
+from grpctest_harness.docker_engine import sh
 
 
 class ComposeProject:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime
 import json
+import re
 import signal
 import subprocess
 import tempfile
@@ -26,6 +28,7 @@ from pathlib import Path
 import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest_devtools.processes import DIE_WITH_PARENT
 from grpctest_devtools.repo import REPO, command
 
 METHOD = "grpctest.Grpctest.GetServerResponse"
@@ -33,19 +36,24 @@ METHOD = "grpctest.Grpctest.GetServerResponse"
 
 @dataclass
 class LoadReport:
-    """What one caller saw: calls, failures by "STATUS: detail", latency percentiles."""
+    """What one caller saw: calls, failures by "STATUS: detail", latency percentiles, and
+    the calls answered after the fault began (0 if the load had stopped by then)."""
 
     caller: str
     sent: int
     failures: collections.Counter[str] = field(default_factory=collections.Counter)
     p99_ms: float = 0.0
+    ok_since_fault: int = 0
 
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
 
     def __str__(self) -> str:
-        return f"{self.caller}: {self.sent} sent, {self.failed} failed, p99 {self.p99_ms:.0f} ms"
+        return (
+            f"{self.caller}: {self.sent} sent, {self.failed} failed, p99 {self.p99_ms:.0f} ms, "
+            f"{self.ok_since_fault} answered since the fault began"
+        )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -86,7 +94,15 @@ class PythonLoad:
         self.max_seconds = max_seconds
         self.calls: list[Call] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread = threading.Thread(target=self._main, daemon=True)
+        self.error: BaseException | None = None
+
+    def _main(self) -> None:
+        """The thread: runs the callers; whatever ends it early is kept for __exit__."""
+        try:
+            asyncio.run(self._run())
+        except BaseException as err:
+            self.error = err
 
     async def _run(self) -> None:
         options = [("grpc.use_local_subchannel_pool", 1)]
@@ -121,18 +137,25 @@ class PythonLoad:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stops the callers; raises if they died early or do not stop."""
         self._stop.set()
         self._thread.join(self.deadline + 30)
+        if self._thread.is_alive():
+            raise RuntimeError(f"the Python load on {self.target} did not stop")
+        if self.error is not None:
+            raise RuntimeError(f"the Python load on {self.target} died") from self.error
 
     def replicas_since(self, since: float) -> collections.Counter[str]:
         """Calls answered per replica among the calls that ended after `since`."""
         return collections.Counter(c.replica for c in self.calls if c.ended >= since and c.replica)
 
     def report(self, since: float = 0.0, until: float = float("inf")) -> LoadReport:
-        """Every call sent; failures; p99 of the calls that ended between since and until."""
+        """Every call sent; failures; p99 of the calls that ended between since and until;
+        the calls answered that ended after since."""
         window = [c.seconds * 1000 for c in self.calls if since <= c.ended <= until]
         failures = collections.Counter(c.failure for c in self.calls if c.failure)
-        return LoadReport("python", len(self.calls), failures, percentile(window, 0.99))
+        ok = sum(1 for c in self.calls if c.ended >= since and not c.failure)
+        return LoadReport("python", len(self.calls), failures, percentile(window, 0.99), ok)
 
 
 class GhzLoad:
@@ -170,8 +193,11 @@ class GhzLoad:
     def __enter__(self) -> GhzLoad:
         # The report (one entry per call) goes to a file: a pipe nobody reads while ghz
         # runs would fill up and stall it.
+        # (setpriv: ghz dies with this process, like every other child of the harness)
         self._process = subprocess.Popen(
-            [*self.argv, "--output", self._output.name], stderr=subprocess.PIPE, text=True
+            [*DIE_WITH_PARENT, *self.argv, "--output", self._output.name],
+            stderr=subprocess.PIPE,
+            text=True,
         )
         return self
 
@@ -187,7 +213,12 @@ class GhzLoad:
         if self.result is None and self._process is not None:
             if self.running:
                 self._process.send_signal(signal.SIGINT)
-            _, err = self._process.communicate(timeout=60)
+            try:
+                _, err = self._process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.communicate()
+                raise RuntimeError("ghz did not stop within 60 s of SIGINT; killed") from None
             with self._output:
                 out = Path(self._output.name).read_text()
             if not out:
@@ -195,9 +226,22 @@ class GhzLoad:
             self.result = json.loads(out)
         return self.result or {}
 
-    def report(self) -> LoadReport:
+    def report(self, since_epoch: float = 0.0) -> LoadReport:
+        """ghz's figures; answered since the fault: the calls that started at or after
+        `since_epoch` (wall-clock seconds, as ghz's per-call timestamps are) and got OK."""
         result = self.stop()
         failures = collections.Counter(result.get("errorDistribution") or {})
         latencies = {p["percentage"]: p["latency"] for p in result.get("latencyDistribution") or []}
         p99 = latencies.get(99, 0) / 1e6
-        return LoadReport("go (ghz)", int(result.get("count", 0)), failures, p99)
+        ok = sum(
+            1
+            for call in result.get("details") or []
+            if call.get("status") == "OK" and _epoch(call["timestamp"]) >= since_epoch
+        )
+        return LoadReport("go (ghz)", int(result.get("count", 0)), failures, p99, ok)
+
+
+def _epoch(timestamp: str) -> float:
+    """An RFC 3339 timestamp as ghz writes it (nanoseconds, an offset) in epoch seconds."""
+    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", timestamp).replace("Z", "+00:00")
+    return datetime.datetime.fromisoformat(trimmed).timestamp()

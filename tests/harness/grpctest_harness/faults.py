@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from grpctest_devtools.compose import ComposeProject, inspect
 from grpctest_devtools.envoy import EnvoyAdmin
-from grpctest_devtools.load import GhzLoad, LoadReport, PythonLoad
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
+from grpctest_harness.compose import ComposeProject, inspect
+from grpctest_harness.load import GhzLoad, LoadReport, PythonLoad
 
 CALLERS = 64
 CONNECTIONS = 8
@@ -62,10 +62,12 @@ class FaultReport:
             return "-" if value is None else f"{value:.1f}"
 
         calls = " / ".join(f"{load.sent} / {load.failed}" for load in self.loads)
+        since = " / ".join(str(load.ok_since_fault) for load in self.loads)
         p99 = " / ".join(f"{load.p99_ms:.0f}" for load in self.loads)
         rotation = f"{seconds(self.out_seconds)} / {seconds(self.back_seconds)}"
         return (
-            f"calls sent / failed (python, go) {calls}; p99 ms {p99}; "
+            f"calls sent / failed (python, go) {calls}; answered since the fault {since}; "
+            f"p99 ms {p99}; "
             f"s out of / back into rotation {rotation}"
         )
 
@@ -97,11 +99,11 @@ class Drill:
         go_load = GhzLoad(self.target, concurrency=CALLERS, connections=CONNECTIONS)
         with python_load as python, go_load as go:
             time.sleep(1)  # steady load first
-            start = time.monotonic()
+            start, start_epoch = time.monotonic(), time.time()
             inject(report)
             end = time.monotonic()
             time.sleep(1)  # and after
-        report.loads = [python.report(start, end), go.report()]
+        report.loads = [python.report(start, end), go.report(start_epoch)]
         return report
 
     # -- the faults ----------------------------------------------------------------------
@@ -138,10 +140,12 @@ class Drill:
 
         def inject(report: FaultReport) -> None:
             self.replicas.signal(index, signal.SIGSTOP)
-            report.out_seconds = self.wait_rotation([index], in_rotation=False)
-            time.sleep(1)
-            start = time.monotonic()
-            self.replicas.signal(index, signal.SIGCONT)
+            try:
+                report.out_seconds = self.wait_rotation([index], in_rotation=False)
+                time.sleep(1)
+            finally:  # never leave a replica frozen, also when the drill fails
+                start = time.monotonic()
+                self.replicas.signal(index, signal.SIGCONT)
             report.back_seconds = time.monotonic() - start + self.wait_rotation([index], True)
 
         return self.run("SIGSTOP one replica", inject)

@@ -3,7 +3,7 @@
 # missing, in one apt-get run; then prints the version each package has here and fails,
 # naming it, where that is older than the oldest the project is known to work with.
 #
-#   tests/debian-packages.sh PACKAGE:COMMAND:MINIMUM ...
+#   tests/harness/debian-packages.sh PACKAGE:COMMAND:MINIMUM ...
 #
 # No exact build is pinned: Debian's security archive keeps only the newest build of a
 # package, so a pinned build stops installing the day an update replaces it. The release's

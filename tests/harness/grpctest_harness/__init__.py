@@ -1,0 +1,12 @@
+"""grpctest's test harness: what the tests need that these machines lack.
+
+None of this is part of the product; it exists so that the container, swarm and fault
+tests run on a machine without a container registry or a running Docker engine.
+
+docker_engine a Docker engine for tests: started if none runs, stopped again
+base_images   offline stand-ins for the public base images (no registry needed)
+compose       a docker compose project as the tests drive it
+swarm         a real two-node Docker Swarm on one machine (a worker in a netns)
+load          concurrent client load: Python (grpc.aio) and Go (ghz) callers
+faults        fault drills: kill, freeze or restart replicas under load, and measure
+"""

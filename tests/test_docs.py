@@ -1,0 +1,184 @@
+"""The documentation's commands, run: README.md's and docs/'s console blocks against a
+local stack, each output checked against the shape of the sample the page shows.
+
+Which blocks run (a rule, no markers in the pages): a ```console block whose first
+command is one of the clients, grpcurl, buf, grpc-health-probe or curl, and whose
+commands talk only to the local stack's ports (8080, 8443, Envoy's admin 9901). Blocks
+that start with `make`, `docker`, `kubectl` or `git` belong to other tests (compose,
+swarm, Kubernetes, the local run's own).
+
+How a sample is read (stdout, or stderr where a program reports there): no output
+shown: the command must succeed; `error: STATUS: …`:
+it must fail with exactly that line on stderr; JSON: the same objects, a replica's name
+matched as `replica-N`; anything else: line by line, every number matched as a number,
+a line of `...` matching any lines. The ports in commands and samples become the stack's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.repo import REPO
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PROGRAMS = {"grpctest-client", "go-client", "grpcurl", "buf", "grpc-health-probe", "curl"}
+STACK_PORTS = {"8080", "8443", "9901"}
+GAP = {"...", "…"}
+REPLICA = re.compile(r"replica-\d+")
+ADDRESS = r"(?:localhost|127\.0\.0\.1):(\d+)"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One command of a page and the output the page shows for it."""
+
+    page: str
+    command: str
+    sample: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.page}: {self.command[:60]}"
+
+
+def console_blocks(text: str) -> list[list[str]]:
+    """The lines of each ```console block (one inside a list item is dedented)."""
+    blocks = re.findall(r"^( *)```console\n(.*?)^ *```", text, re.S | re.M)
+    return [[line.removeprefix(indent) for line in body.splitlines()] for indent, body in blocks]
+
+
+def examples(page: Path, lines: list[str]) -> list[Example]:
+    """The block's commands (a `\\` continues one onto the next line), each with its
+    sample output; a `# comment` after a command is the reader's, not the shell's."""
+    found: list[Example] = []
+    command = None
+    for line in lines:
+        if command is not None and command.endswith("\\"):
+            command = command[:-1] + " " + line.strip()
+            found[-1] = Example(found[-1].page, command, [])
+        elif line.startswith("$ "):
+            command = re.sub(r"\s+#\s.*$", "", line[2:]).strip()
+            found.append(Example(page.name, command, []))
+        elif found:
+            found[-1].sample.append(line)
+    return found
+
+
+def program(command: str) -> str:
+    return Path(command.split(maxsplit=1)[0]).name
+
+
+def runnable(block: list[Example]) -> bool:
+    ports = {
+        port for e in block for port in re.findall(r"(?:localhost|127\.0\.0\.1):(\d+)", e.command)
+    }
+    return bool(block) and program(block[0].command) in PROGRAMS and ports <= STACK_PORTS
+
+
+def all_examples() -> list[Example]:
+    selected = []
+    for page in PAGES:
+        for lines in console_blocks(page.read_text(encoding="utf-8")):
+            block = examples(page, lines)
+            if runnable(block):
+                selected.extend(block)
+    return selected
+
+
+EXAMPLES = all_examples()
+
+
+def test_the_docs_have_runnable_blocks() -> None:
+    # The rule above finds the blocks; if it found none it would test nothing.
+    assert len(EXAMPLES) >= 20, [str(e) for e in EXAMPLES]
+    assert {e.page for e in EXAMPLES} >= {
+        "README.md", "standard-tools.md", "streaming.md", "browser-and-rest.md", "tls-and-auth.md",
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def docs_stack(tmp_path_factory: pytest.TempPathFactory):
+    with LocalStack.on_free_ports(log_dir=tmp_path_factory.mktemp("docs-logs")) as stack:
+        yield stack
+
+
+def on_stack(text: str, stack: LocalStack) -> str:
+    """The documented ports (Envoy's, its admin's, the first replica's) made the stack's."""
+    ports = {"8080": stack.envoy_port, "8443": stack.tls_port, "9901": stack.admin_port}
+    ports["50051"] = stack.ports[0]
+    return re.sub(
+        r"(localhost|127\.0\.0\.1):(8080|8443|9901|50051)\b",
+        lambda m: f"{m[1]}:{ports[m[2]]}",
+        text,
+    )
+
+
+def line_pattern(line: str) -> str:
+    """A sample line as a regex: every number any number, a trailing … anything."""
+    parts = re.split(r"(\d+)", line.rstrip().removesuffix("…").removesuffix("..."))
+    pattern = "".join(r"\d+" if part.isdigit() else re.escape(part) for part in parts)
+    return pattern + (".*" if line.rstrip().endswith(("…", "...")) else "")
+
+
+def matches_lines(sample: list[str], output: str) -> bool:
+    pattern = "".join(
+        r"(?:[^\n]*\n)*?" if line.strip() in GAP else line_pattern(line) + r"\n" for line in sample
+    )
+    return re.fullmatch(pattern, output if output.endswith("\n") else output + "\n") is not None
+
+
+def json_values(text: str) -> list[object]:
+    decoder, values, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        value, at = decoder.raw_decode(text, at)
+        values.append(value)
+        at = len(text) - len(text[at:].lstrip())
+    return values
+
+
+def any_replica(value: object) -> object:
+    """A reply with its replica's name made generic: which replica answers varies."""
+    if isinstance(value, dict):
+        return {k: REPLICA.sub("replica-N", v) if k == "replica" else v for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=str)
+def test_documented_command_works_as_shown(docs_stack: LocalStack, example: Example) -> None:
+    # As the README says: the venv's and bin/'s programs on PATH; where no --target is
+    # given, the clients' environment fallback names the stack.
+    path = f"{Path(sys.executable).parent}:{REPO / 'bin'}:{os.environ['PATH']}"
+    target = on_stack("localhost:8080", docs_stack)  # the clients' default, on the stack
+    env = {**os.environ, "PATH": path, "GRPCTEST_TARGET": target}
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", on_stack(example.command, docs_stack)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    sample = [on_stack(line, docs_stack) for line in example.sample if line.strip()]
+    if sample and sample[0].startswith("error: "):
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stderr.splitlines()[:1] == sample[:1]
+        return
+    assert result.returncode == 0, result.stderr
+    # curl -i: HTTP's header lines end in CR LF; grpc-health-probe reports on stderr.
+    output = (result.stdout or result.stderr).replace("\r\n", "\n")
+    if sample and sample[0].lstrip().startswith("{"):
+        shown = [any_replica(v) for v in json_values("\n".join(sample))]
+        assert [any_replica(v) for v in json_values(output)] == shown, output
+    elif sample:
+        assert matches_lines(sample, output), output
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_relative_link_of_a_page_leads_to_a_file(page: Path) -> None:
+    links = re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8"))
+    local = [link.split("#")[0] for link in links if not link.startswith(("http", "#"))]
+    assert [link for link in local if not (page.parent / link).exists()] == []
