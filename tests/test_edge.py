@@ -4,10 +4,13 @@ purpose: tests/test_web.py, tests/test_rest.py.)"""
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import pytest
 
 from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.repo import CERTS
 
 UPSTREAM_REQUESTS = "cluster.py_server.upstream_rq_total"
 
@@ -68,3 +71,80 @@ def test_the_web_page_is_served_by_envoy_itself(stack) -> None:
         assert reply.status_code == 200
         assert reply.headers["content-type"].startswith(kind)
     assert upstream_requests(stack) == before, "a replica was asked"
+
+
+# -- paths as a replica would act on them; bodies no replica would accept ----------------
+
+SECURE_METHOD = "grpctest.Grpctest/GetServerResponse"
+# Spellings of a path that starts with the open health prefix but means the service.
+TRAVERSALS = [
+    f"/grpc.health.v1.Health/../{SECURE_METHOD}",
+    f"/grpc.health.v1.Health/%2e%2e/{SECURE_METHOD}",
+    f"/grpc.health.v1.Health/%2E%2E/{SECURE_METHOD}",
+    f"/grpc.health.v1.Health/..%2f{SECURE_METHOD}",
+    f"/grpc.health.v1.Health%2F..%2F{SECURE_METHOD}",
+    f"/grpc.health.v1.Health/..%5c{SECURE_METHOD}",
+    f"//grpc.health.v1.Health/..//{SECURE_METHOD}",
+]
+
+
+def grpc_over_tls(stack: LocalStack, path: str, frame: bytes) -> httpx.Response:
+    """A raw gRPC call (HTTP/2, no credentials) on :8443 with the path exactly as given."""
+    context = ssl.create_default_context(cafile=CERTS / "ca.crt")
+    headers = {"content-type": "application/grpc", "te": "trailers"}
+    with httpx.Client(http1=False, http2=True, verify=context, timeout=10) as client:
+        url = httpx.URL(f"https://{stack.tls_target}").copy_with(raw_path=path.encode())
+        return client.post(url, headers=headers, content=frame)
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_a_traversal_path_on_the_tls_listener_never_reaches_a_replica(stack, path: str) -> None:
+    """Envoy normalizes the path before its token rules and RBAC look at it, so the open
+    health prefix does not let a call for the service through."""
+    before = upstream_requests(stack)
+    reply = grpc_over_tls(stack, path, GRPC_FRAME)
+    # UNAUTHENTICATED: the normalized path is the service's, which needs credentials;
+    # INTERNAL (HTTP 400): an escaped slash, refused as it is.
+    status = reply.headers.get("grpc-status")
+    assert status in ("16", "13"), (reply.status_code, reply.headers, reply.text)
+    assert upstream_requests(stack) == before, "a replica was asked"
+
+
+def test_the_normalized_health_path_still_answers(stack) -> None:
+    """Normalizing refuses nothing real: a health check with a harmless '/./' passes."""
+    check = b"\x00\x00\x00\x00\x00"  # an empty HealthCheckRequest: the server as a whole
+    reply = grpc_over_tls(stack, "/grpc.health.v1.Health/./Check", check)
+    assert reply.content == b"\x00\x00\x00\x00\x02\x08\x01", reply.headers  # SERVING
+
+
+OVER_LIMIT = 3 * 1024 * 1024
+
+
+def test_an_oversized_rest_body_is_refused_at_the_edge(stack) -> None:
+    before = upstream_requests(stack)
+    with httpx.Client(timeout=30) as client:
+        reply = client.post(f"http://{stack.target}/v1/message", json={"message": "x" * OVER_LIMIT})
+    assert reply.status_code == 413, reply.text
+    assert reply.text
+    assert upstream_requests(stack) == before, "a replica was asked"
+
+
+def test_an_oversized_grpc_web_body_is_refused_at_the_edge(stack) -> None:
+    before = upstream_requests(stack)
+    message = b"\x0a" + _varint(OVER_LIMIT) + b"x" * OVER_LIMIT
+    frame = b"\x00" + len(message).to_bytes(4, "big") + message
+    headers = {"content-type": "application/grpc-web+proto", "x-grpc-web": "1"}
+    reply = request(
+        stack, "1.1", "POST", "/grpctest.Grpctest/GetServerResponse", headers=headers,
+        content=frame,
+    )  # fmt: skip
+    print(reply.status_code, reply.headers, reply.text[:200])
+    assert upstream_requests(stack) == before, "a replica was asked"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes([*out, n])
