@@ -1,0 +1,86 @@
+"""Streams that survive a replica's fault: at concurrency through Envoy on the local
+stack, 12 server streams and 6 chats (plus the unary fault drill's load) while one
+replica is SIGTERMed, SIGKILLed or SIGSTOPped; and both clients as a user runs them.
+
+A stream on a replica that shuts down ends with UNAVAILABLE saying how far it got; one
+on a replica that dies is reset by Envoy (the caller sees INTERNAL); one on a frozen
+replica only pauses. The clients resume the broken ones on another replica, after the
+last reply they got: no reply may be lost or repeated, and no unary call may fail.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from grpctest_devtools.clients import CLIENTS, client_argv
+from grpctest_devtools.faults import DRILLS, Drill, LocalReplicas
+from grpctest_devtools.stream_load import StreamLoad
+
+STREAM_FAULTS = ["sigterm", "sigkill", "sigstop"]
+_REPLY_LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+): ")
+_RESUMED_LINE = re.compile(r"^resumed after (\d+) on (replica-\d+)$")
+
+
+@pytest.mark.parametrize("fault", STREAM_FAULTS)
+def test_streams_and_chats_lose_no_reply_through_replica_faults(
+    fresh_stack, figures, fault: str
+) -> None:
+    drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack))
+    try:
+        with StreamLoad(fresh_stack.target, streams=12, chats=6, connections=6) as streams:
+            streams.wait_started()
+            unary = DRILLS[fault](drill)
+    finally:
+        for replica in fresh_stack.replicas:
+            replica.signal(signal.SIGCONT)  # never leave a frozen replica behind
+    report = streams.report()
+    figures[f"local streams, {unary.fault}"] = f"{report.row()}; unary: {unary.row()}"
+    assert report.failures == [], report.row()
+    assert (report.lost, report.duplicated) == (0, 0), report.row()
+    assert unary.failures == [], unary.row()
+    if fault != "sigstop":  # a frozen replica's streams only wait for it
+        assert report.resumes, report.row()
+
+
+def sequences(stdout: str) -> list[int]:
+    """The position of every reply a client printed ("[558/3000] replica-3: ...")."""
+    return [int(m[1]) for m in map(_REPLY_LINE.match, stdout.splitlines()) if m]
+
+
+def test_both_clients_resume_through_a_kill_and_a_shutdown(fresh_stack, figures) -> None:
+    """8 clients as a user runs them (each client: 2 server streams, 2 chats of 3,000
+    replies), one replica SIGKILLed at 3 s and another SIGTERMed at 6 s: every process
+    exits 0 having printed every reply once, in order, and says where it resumed."""
+    count, flags = 3000, ["--count", "3000", "--interval", "0.004", "--timeout", "120"]
+    argvs = [
+        client_argv(client, fresh_stack.target, "--mode", mode, *flags)
+        for client in CLIENTS
+        for mode in ("server-stream", "server-stream", "chat", "chat")
+    ]
+    processes = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for argv in argvs
+    ]
+    try:
+        time.sleep(3)
+        fresh_stack.replicas[2].signal(signal.SIGKILL)
+        time.sleep(3)
+        fresh_stack.replicas[1].signal(signal.SIGTERM)
+        outputs = [process.communicate(timeout=150) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    resumed = 0
+    for argv, process, (out, err) in zip(argvs, processes, outputs, strict=True):
+        assert process.returncode == 0, (argv, err)
+        assert sequences(out) == list(range(1, count + 1)), (argv, err)
+        resumes = [m for m in map(_RESUMED_LINE.match, err.splitlines()) if m]
+        assert len(resumes) == len(err.splitlines()), err  # nothing else on stderr
+        resumed += bool(resumes)
+    figures["clients resumed (of 8 processes, SIGKILL + SIGTERM)"] = resumed
+    assert resumed >= 2
