@@ -18,10 +18,9 @@ import time
 import pytest
 
 from grpctest_devtools.clients import CLIENTS, client_argv
-from grpctest_devtools.faults import DRILLS, Drill, LocalReplicas
-from grpctest_devtools.stream_load import StreamLoad
+from grpctest_devtools.faults import Drill, LocalReplicas
+from grpctest_devtools.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
 
-STREAM_FAULTS = ["sigterm", "sigkill", "sigstop"]
 _REPLY_LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+): ")
 _RESUMED_LINE = re.compile(r"^resumed after (\d+) on (replica-\d+)$")
 
@@ -31,20 +30,9 @@ def test_streams_and_chats_lose_no_reply_through_replica_faults(
     fresh_stack, figures, fault: str
 ) -> None:
     drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack))
-    try:
-        with StreamLoad(fresh_stack.target, streams=12, chats=6, connections=6) as streams:
-            streams.wait_started()
-            unary = DRILLS[fault](drill)
-    finally:
-        for replica in fresh_stack.replicas:
-            replica.signal(signal.SIGCONT)  # never leave a frozen replica behind
-    report = streams.report()
+    report, unary = stream_drill(drill, fault)
     figures[f"local streams, {unary.fault}"] = f"{report.row()}; unary: {unary.row()}"
-    assert report.failures == [], report.row()
-    assert (report.lost, report.duplicated) == (0, 0), report.row()
-    assert unary.failures == [], unary.row()
-    if fault != "sigstop":  # a frozen replica's streams only wait for it
-        assert report.resumes, report.row()
+    assert_no_reply_lost(report, unary)
 
 
 def sequences(stdout: str) -> list[int]:

@@ -138,10 +138,12 @@ class Drill:
 
         def inject(report: FaultReport) -> None:
             self.replicas.signal(index, signal.SIGSTOP)
-            report.out_seconds = self.wait_rotation([index], in_rotation=False)
-            time.sleep(1)
-            start = time.monotonic()
-            self.replicas.signal(index, signal.SIGCONT)
+            try:  # never leave a frozen replica behind, whatever fails
+                report.out_seconds = self.wait_rotation([index], in_rotation=False)
+                time.sleep(1)
+            finally:
+                start = time.monotonic()
+                self.replicas.signal(index, signal.SIGCONT)
             report.back_seconds = time.monotonic() - start + self.wait_rotation([index], True)
 
         return self.run("SIGSTOP one replica", inject)

@@ -5,6 +5,8 @@
         ...inject a fault...
     load.report()    # started, completed, resumed; replies lost, duplicated; p99 resume
 
+    streams, unary = stream_drill(drill, "sigkill")   # the same around a fault drill
+
 Each stream and chat runs in a thread of its own through the Python client's library
 (grpctest_client.calls), which resumes a broken one on another replica. Every reply's
 sequence is recorded, so lost and repeated replies are counted here, independently of
@@ -22,6 +24,7 @@ import grpc
 
 from grpctest_client.calls import Resume, chat, stream_server_responses
 from grpctest_client.resume import OutOfSequenceError
+from grpctest_devtools.faults import DRILLS, Drill, FaultReport
 from grpctest_devtools.load import percentile
 
 
@@ -162,3 +165,27 @@ class StreamLoad:
 
     def report(self) -> StreamReport:
         return StreamReport(self.count, self.exchanges)
+
+
+# The faults of one replica a stream drill goes through (names of faults.DRILLS).
+STREAM_FAULTS = ["sigterm", "sigkill", "sigstop"]
+
+
+def stream_drill(drill: Drill, fault: str) -> tuple[StreamReport, FaultReport]:
+    """The fault drill `fault` (faults.DRILLS: its unary load included) while 12 server
+    streams and 6 chats of 5,000 replies, one every 4 ms, run over 6 connections: long
+    enough to outlast a replica's drain and grace period."""
+    with StreamLoad(drill.target, streams=12, chats=6, connections=6) as streams:
+        streams.wait_started()
+        unary = DRILLS[fault](drill)
+    return streams.report(), unary
+
+
+def assert_no_reply_lost(report: StreamReport, unary: FaultReport) -> None:
+    """Every stream and chat completed, each reply once; no unary call failed; where a
+    replica went away (not only froze), streams were resumed."""
+    assert report.failures == [], report.row()
+    assert (report.lost, report.duplicated) == (0, 0), report.row()
+    assert unary.failures == [], unary.row()
+    if "SIGSTOP" not in unary.fault:  # a frozen replica's streams only wait for it
+        assert report.resumes, report.row()
