@@ -97,7 +97,7 @@ def resumable_stream(
         _backoff(attempt, policy)
 
 
-class _Outbox:
+class Outbox:
     """A chat's messages: those sent and not yet answered, and the rest still to come.
 
     Each chat (attempt) reads its messages from `requests()`: first the unanswered
@@ -136,7 +136,7 @@ def resumable_chat(
 ) -> Iterator[grpctest_pb2.MessageResponse]:
     """Chat, opened again on another replica when it breaks; each reply is renumbered
     to count across chats (a new chat numbers from 1)."""
-    outbox, last = _Outbox(messages), 0
+    outbox, last = Outbox(messages), 0
     for attempt in range(policy.attempts + 1):
         answered = 0
         try:
