@@ -118,6 +118,7 @@ def test_the_normalized_health_path_still_answers(stack) -> None:
 
 
 OVER_LIMIT = 3 * 1024 * 1024
+TOO_LARGE = "request body larger than the replicas accept (1 MiB per message)"
 
 
 def test_an_oversized_rest_body_is_refused_at_the_edge(stack) -> None:
@@ -125,24 +126,36 @@ def test_an_oversized_rest_body_is_refused_at_the_edge(stack) -> None:
     with httpx.Client(timeout=30) as client:
         reply = client.post(f"http://{stack.target}/v1/message", json={"message": "x" * OVER_LIMIT})
     assert reply.status_code == 413, reply.text
-    assert reply.text
+    assert reply.text == f"{TOO_LARGE}: Payload Too Large\n"
     assert upstream_requests(stack) == before, "a replica was asked"
 
 
-def test_an_oversized_grpc_web_body_is_refused_at_the_edge(stack) -> None:
-    before = upstream_requests(stack)
-    message = b"\x0a" + _varint(OVER_LIMIT) + b"x" * OVER_LIMIT
+def grpc_web(stack: LocalStack, size: int) -> httpx.Response:
+    """A gRPC-Web call (HTTP/1.1, as a browser makes it) of a message of `size` bytes."""
+    message = b"\x0a" + _varint(size) + b"x" * size
     frame = b"\x00" + len(message).to_bytes(4, "big") + message
     headers = {"content-type": "application/grpc-web+proto", "x-grpc-web": "1"}
-    reply = request(
-        stack, "1.1", "POST", "/grpctest.Grpctest/GetServerResponse", headers=headers,
-        content=frame,
-    )  # fmt: skip
-    print(reply.status_code, reply.headers, reply.text[:200])
+    path = "/grpctest.Grpctest/GetServerResponse"
+    return request(stack, "1.1", "POST", path, headers=headers, content=frame)
+
+
+def test_an_oversized_grpc_web_body_is_resource_exhausted_at_the_edge(stack) -> None:
+    before = upstream_requests(stack)
+    reply = grpc_web(stack, OVER_LIMIT)
+    assert (reply.headers["grpc-status"], reply.headers["grpc-message"]) == ("8", TOO_LARGE)
+    assert reply.content == b""
     assert upstream_requests(stack) == before, "a replica was asked"
+
+
+def test_a_grpc_web_body_within_the_limit_is_answered(stack) -> None:
+    reply = grpc_web(stack, 1_000_000)
+    assert reply.status_code == 200
+    assert b"grpc-status:0" in reply.content  # the trailers, in the body (gRPC-Web)
+    assert b"received" in reply.content
 
 
 def _varint(n: int) -> bytes:
+    """n as a protobuf varint (a field's length)."""
     out = bytearray()
     while n > 0x7F:
         out.append(n & 0x7F | 0x80)
