@@ -67,8 +67,9 @@ def test_a_server_stream_renders_as_it_arrives(page) -> None:
 def test_a_server_stream_resumes_on_another_replica_when_its_replica_dies(
     chromium, fresh_stack
 ) -> None:
-    """SIGKILL the replica a stream comes from: Envoy resets the stream (INTERNAL), the
-    page asks another replica for the rest (resume_after) and shows every reply once."""
+    """SIGKILL the replica a stream comes from: Envoy can only cut the stream (over the
+    page's HTTP/1.1, fetch sees a network error), the page asks another replica for the
+    rest (resume_after) and shows every reply once, in order."""
     context = chromium.new_context()
     try:
         page = context.new_page()

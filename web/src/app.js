@@ -64,13 +64,14 @@ $("send").addEventListener("click", async () => {
 // request's resume_after), as the Python and Go clients do; at most this many times.
 const RESUME_ATTEMPTS = 5;
 
-// UNAVAILABLE: a replica shutting down (it says so) or none reachable. INTERNAL only once
-// replies have arrived: when a replica dies mid-stream Envoy can only reset the stream,
-// which reads as INTERNAL; before any reply it is a real error, and gRPC's rule (never
-// retry INTERNAL) holds.
+// UNAVAILABLE: a replica shutting down (it says so) or none reachable. INTERNAL or
+// UNKNOWN only once replies have arrived: when a replica dies mid-stream Envoy can only
+// reset the stream (over HTTP/2: INTERNAL; over HTTP/1.1 it closes the connection, which
+// fetch reports as a "network error", UNKNOWN). Before any reply either is a real error,
+// and gRPC's rule (never retry them) holds.
 function retryable(err, progress) {
   const code = ConnectError.from(err).code;
-  return code === Code.Unavailable || (code === Code.Internal && progress);
+  return code === Code.Unavailable || (progress && (code === Code.Internal || code === Code.Unknown));
 }
 
 // The stream's replies in order, each checked to be the one after the last; resumed
