@@ -72,3 +72,29 @@ def test_both_clients_resume_through_a_kill_and_a_shutdown(fresh_stack, figures)
         resumed += bool(resumes)
     figures["clients resumed (of 8 processes, SIGKILL + SIGTERM)"] = resumed
     assert resumed >= 2
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_without_resumes_a_killed_replica_ends_the_stream_with_envoys_reset(
+    fresh_stack, client: str
+) -> None:
+    """--resume-attempts 0: the stream ends where the replica died, with the status
+    Envoy's reset gives (INTERNAL) and exit code 1, as before resuming existed."""
+    argv = client_argv(
+        client, fresh_stack.target, "--mode", "server-stream", "--count", "3000",
+        "--interval", "0.004", "--timeout", "60", "--resume-attempts", "0",
+    )  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        first = _REPLY_LINE.match(process.stdout.readline())
+        assert first is not None
+        serving = int(first[3].rsplit("-", 1)[1]) - 1
+        fresh_stack.replicas[serving].signal(signal.SIGKILL)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1, err
+    assert err.startswith("error: INTERNAL: "), err
+    assert "resumed" not in err
+    assert sequences(out) == list(range(2, len(sequences(out)) + 2))  # the first was read
