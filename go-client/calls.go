@@ -102,6 +102,13 @@ func chat(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.M
 	return resumableChat(ctx, client, p, emit)
 }
 
+// printResumed is the plan's onResume for the command line: one line on out per resume.
+func printResumed(out io.Writer) func(uint32, string) {
+	return func(after uint32, replica string) {
+		fmt.Fprintf(out, "resumed after %d on %s\n", after, replica)
+	}
+}
+
 func printSummary(out io.Writer, target string, perReplica map[string]int, unit string) {
 	replicas := make([]string, 0, len(perReplica))
 	total := 0

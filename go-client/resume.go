@@ -13,7 +13,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -187,11 +186,4 @@ func resumableChat(ctx context.Context, client pb.GrpctestClient, p plan, emit f
 			emit(reply)
 		}
 	})
-}
-
-// printResumed is the plan's onResume for the command line.
-func printResumed(out io.Writer) func(uint32, string) {
-	return func(after uint32, replica string) {
-		fmt.Fprintf(out, "resumed after %d on %s\n", after, replica)
-	}
 }
