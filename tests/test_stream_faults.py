@@ -41,14 +41,14 @@ def sequences(stdout: str) -> list[int]:
 
 
 def test_both_clients_resume_through_a_kill_and_a_shutdown(fresh_stack, figures) -> None:
-    """8 clients as a user runs them (each client: 2 server streams, 2 chats of 3,000
+    """12 clients as a user runs them (each client: 3 server streams, 3 chats of 3,000
     replies), one replica SIGKILLed at 3 s and another SIGTERMed at 6 s: every process
     exits 0 having printed every reply once, in order, and says where it resumed."""
     count, flags = 3000, ["--count", "3000", "--interval", "0.004", "--timeout", "120"]
     argvs = [
         client_argv(client, fresh_stack.target, "--mode", mode, *flags)
         for client in CLIENTS
-        for mode in ("server-stream", "server-stream", "chat", "chat")
+        for mode in ["server-stream"] * 3 + ["chat"] * 3
     ]
     processes = [
         subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -70,8 +70,8 @@ def test_both_clients_resume_through_a_kill_and_a_shutdown(fresh_stack, figures)
         resumes = [m for m in map(_RESUMED_LINE.match, err.splitlines()) if m]
         assert len(resumes) == len(err.splitlines()), err  # nothing else on stderr
         resumed += bool(resumes)
-    figures["clients resumed (of 8 processes, SIGKILL + SIGTERM)"] = resumed
-    assert resumed >= 2
+    figures["clients resumed (of 12 processes, SIGKILL + SIGTERM)"] = resumed
+    assert resumed >= 4  # the third of them on each of the two replicas, less a margin
 
 
 @pytest.mark.parametrize("client", CLIENTS)
