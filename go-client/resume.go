@@ -59,7 +59,7 @@ func resumeLoop(ctx context.Context, resumes int, attempt func() (bool, error)) 
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(min(firstBackoff<<n, maxBackoff)):
+		case <-time.After(min(firstBackoff<<min(n, 10), maxBackoff)): // (no overflow)
 		}
 	}
 }
