@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -16,14 +15,18 @@ import (
 	pb "grpctest/go-client/grpctestpb"
 )
 
-// plan is what to call: the mode, the message, how many, how fast, and the deadline
-// of each call (unary) or of the whole stream.
+// plan is what to call: the mode, the message, how many, how fast, the deadline of
+// each call (unary) or of the whole stream (its resumes included), how many times a
+// broken stream is resumed, and whom to tell (the sequence resumed after, the replica
+// that now answers).
 type plan struct {
 	mode     string
 	message  string
 	count    int
 	interval time.Duration
 	timeout  time.Duration
+	resumes  int
+	onResume func(after uint32, replica string)
 	json     bool // --output json: one JSON object per reply (reply), then a summary
 }
 
@@ -60,12 +63,17 @@ func run(ctx context.Context, client pb.GrpctestClient, p plan, out io.Writer) (
 	emit := func(r *pb.MessageResponse) {
 		received++
 		perReplica[r.GetReplica()]++
+		// A stream's reply carries its place in the stream (a unary reply: 0).
+		position := int(r.GetSequence())
+		if position == 0 {
+			position = received
+		}
 		if p.json {
 			// A write error on stdout has nowhere to be reported: ignored, like Fprintf's.
-			_ = encoder.Encode(reply{received, r.GetReplica(), r.GetMessage(), r.GetReceived(), r.GetSequence()})
+			_ = encoder.Encode(reply{position, r.GetReplica(), r.GetMessage(), r.GetReceived(), r.GetSequence()})
 			return
 		}
-		fmt.Fprintf(out, "[%d/%d] %s: %s (received=%t)\n", received, p.count, r.GetReplica(), r.GetMessage(), r.GetReceived())
+		printReply(out, position, p.count, r)
 	}
 	var err error
 	switch p.mode {
@@ -77,6 +85,11 @@ func run(ctx context.Context, client pb.GrpctestClient, p plan, out io.Writer) (
 		err = unary(ctx, client, p, emit)
 	}
 	return perReplica, err
+}
+
+// printReply prints one reply as "[position/count] replica: message (received=true)".
+func printReply(out io.Writer, position, count int, reply *pb.MessageResponse) {
+	fmt.Fprintf(out, "[%d/%d] %s: %s (received=%t)\n", position, count, reply.GetReplica(), reply.GetMessage(), reply.GetReceived())
 }
 
 func unary(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.MessageResponse)) error {
@@ -96,61 +109,27 @@ func call(ctx context.Context, client pb.GrpctestClient, msg string, timeout tim
 	return client.GetServerResponse(ctx, &pb.Message{Message: msg})
 }
 
-// serverStream asks for count replies, one every interval, and emits each as it arrives.
+// serverStream asks for count replies, one every interval, and emits each as it
+// arrives, resuming on another replica where the stream breaks (resume.go).
 func serverStream(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.MessageResponse)) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	stream, err := client.StreamServerResponses(ctx, &pb.StreamRequest{
-		Message:  p.message,
-		Count:    uint32(p.count),
-		Interval: durationpb.New(p.interval),
-	})
-	if err != nil {
-		return err
-	}
-	for {
-		reply, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		emit(reply)
-	}
+	request := &pb.StreamRequest{Message: p.message, Count: uint32(p.count), Interval: durationpb.New(p.interval)}
+	return resumableStream(ctx, client, request, p, emit)
 }
 
-// chat sends count messages, one every interval, on one stream, and emits each reply
-// as it arrives.
+// chat sends count messages, one every interval, and emits each reply as it arrives,
+// going on in a new chat where one breaks (resume.go).
 func chat(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.MessageResponse)) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	stream, err := client.Chat(ctx)
-	if err != nil {
-		return err
-	}
-	sent := make(chan error, 1)
-	go func() {
-		for i := range p.count {
-			if i > 0 && p.interval > 0 {
-				time.Sleep(p.interval)
-			}
-			if err := stream.Send(&pb.Message{Message: p.message}); err != nil {
-				sent <- err // the stream failed: Recv reports why
-				return
-			}
-		}
-		sent <- stream.CloseSend()
-	}()
-	for {
-		reply, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return <-sent
-		}
-		if err != nil {
-			return err
-		}
-		emit(reply)
+	return resumableChat(ctx, client, p, emit)
+}
+
+// printResumed is the plan's onResume for the command line: one line on out per resume.
+func printResumed(out io.Writer) func(uint32, string) {
+	return func(after uint32, replica string) {
+		fmt.Fprintf(out, "resumed after %d on %s\n", after, replica)
 	}
 }
 

@@ -7,7 +7,11 @@
 //	chat            one Chat stream: sends -count messages, one every -interval
 //
 // It prints each reply with the replica that answered and, for more than one reply,
-// how many each replica answered (-output json: one JSON object per reply and a summary). A failed call ends the run with the gRPC status
+// how many each replica answered (-output json: one JSON object per reply and a summary);
+// a stream's replies are numbered by their own sequence. A stream or chat that breaks (a
+// replica shutting down or dying) goes on on another replica from the last reply
+// received, up to -resume-attempts times within -timeout, and says so on stderr
+// ("resumed after 558 on replica-3"). A failed call ends the run with the gRPC status
 // name and detail and exit code 1.
 //
 //	go-client -target localhost:8080 -message hi -count 30
@@ -50,6 +54,7 @@ var (
 	count    = flag.Int("count", envInt("GRPCTEST_COUNT", 1), "calls (unary), replies (server-stream) or messages (chat) (env GRPCTEST_COUNT)")
 	interval = secondsFlag("interval", envOr("GRPCTEST_INTERVAL", "0"), "seconds between a stream's replies (server-stream) or messages (chat) (env GRPCTEST_INTERVAL)")
 	timeout  = secondsFlag("timeout", envOr("GRPCTEST_TIMEOUT", "5"), "deadline of each call, or of the whole stream, in seconds or a duration like 500ms (env GRPCTEST_TIMEOUT)")
+	resumes  = flag.Int("resume-attempts", envInt("GRPCTEST_RESUME_ATTEMPTS", 5), "times a broken server stream or chat is resumed on another replica, 0 for never (env GRPCTEST_RESUME_ATTEMPTS)")
 	useTLS   = flag.Bool("tls", envBool("GRPCTEST_TLS", false), "connect with TLS, e.g. to Envoy's :8443 (env GRPCTEST_TLS)")
 	caFile   = flag.String("ca", envOr("GRPCTEST_CA", ""), "CA certificate (PEM) to trust, e.g. certs/ca.crt; implies -tls (env GRPCTEST_CA, default: the system's trust store)")
 	cert     = flag.String("cert", envOr("GRPCTEST_CERT", ""), "client certificate (PEM) for mutual TLS, e.g. certs/client.crt; needs -key and implies -tls (env GRPCTEST_CERT)")
@@ -67,6 +72,8 @@ func main() {
 		usagef("-timeout must be positive, got %v", *timeout)
 	case *interval < 0:
 		usagef("-interval must not be negative, got %v", *interval)
+	case *resumes < 0:
+		usagef("-resume-attempts must not be negative, got %d", *resumes)
 	case !slices.Contains(modes, *mode):
 		usagef("-mode must be one of %s, got %q", strings.Join(modes, ", "), *mode)
 	case !slices.Contains(outputs, *output):
@@ -96,7 +103,10 @@ func main() {
 	}
 	defer conn.Close()
 
-	p := plan{mode: *mode, message: *message, count: *count, interval: *interval, timeout: *timeout, json: *output == "json"}
+	p := plan{
+		mode: *mode, message: *message, count: *count, interval: *interval, timeout: *timeout,
+		resumes: *resumes, onResume: printResumed(os.Stderr), json: *output == "json",
+	}
 	perReplica, err := run(context.Background(), pb.NewGrpctestClient(conn), p, os.Stdout)
 	flushSpans()
 	if err != nil {

@@ -27,6 +27,7 @@ from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.observability import PrometheusAPI
 from grpctest_devtools.ports import port_in_use
 from grpctest_devtools.repo import CERTS, command
+from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
 from grpctest_harness.docker_engine import sh
@@ -210,6 +211,17 @@ def test_no_call_fails_through_replica_faults(topology, figures, fault: str) -> 
     assert report.back_seconds < 30, report.row()
     retry_overflow = "cluster.py_server.upstream_rq_retry_overflow"
     assert ADMIN.stats(retry_overflow).get(retry_overflow, 0) == 0
+
+
+@pytest.mark.parametrize("fault", STREAM_FAULTS)
+def test_streams_and_chats_lose_no_reply_through_replica_faults(
+    topology, figures, fault: str
+) -> None:
+    """The local stream drill (tests/test_stream_faults.py) against the containers."""
+    wait_until(lambda: len(ADMIN.healthy_hosts()) == 3, 60, "3 healthy replicas to start from")
+    report, unary = stream_drill(Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)), fault)
+    figures[f"compose streams, {unary.fault}"] = f"{report.row()}; unary: {unary.row()}"
+    assert_no_reply_lost(report, unary)
 
 
 # -- scaling (last: it leaves 5 replicas) --------------------------------------------------

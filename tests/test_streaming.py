@@ -142,7 +142,7 @@ def test_streams_outlive_the_unary_route_timeout(stack) -> None:
 def test_a_stream_open_while_its_replica_drains_ends_with_a_status_to_act_on(fresh_stack) -> None:
     """SIGTERM the replica serving a long stream: it keeps streaming through the drain,
     then ends the stream with UNAVAILABLE saying how far it got, within the grace period.
-    The caller continues on another replica from there."""
+    The caller continues on another replica from there (resume_after)."""
     with grpc.insecure_channel(fresh_stack.target) as channel:
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
         long = stub.StreamServerResponses(stream_request("long", 2000, interval=0.01), timeout=60)
@@ -165,8 +165,10 @@ def test_a_stream_open_while_its_replica_drains_ends_with_a_status_to_act_on(fre
         # drain 3 s + grace 10 s: the stream ended a second before the grace ran out.
         assert 10 < ended_after < 13.5, ended_after
         assert victim.wait(10) == 0
-        rest = list(stub.StreamServerResponses(stream_request("long", 2000 - sent), timeout=60))
-    assert len(rest) == 2000 - sent
+        resumed = stream_request("long", 2000)
+        resumed.resume_after = sent
+        rest = list(stub.StreamServerResponses(resumed, timeout=60))
+    assert [reply.sequence for reply in rest] == list(range(sent + 1, 2001))
     assert first.replica not in {reply.replica for reply in rest}
 
 

@@ -4,6 +4,8 @@ a server stream renders as it arrives, and bad input shows its gRPC status."""
 
 from __future__ import annotations
 
+import re
+import signal
 from collections.abc import Iterator
 
 import httpx
@@ -60,6 +62,36 @@ def test_a_server_stream_renders_as_it_arrives(page) -> None:
     rows = browser.replies(page)
     assert [row[1] for row in reversed(rows)] == [f"stream {i}/20" for i in range(1, 21)]
     assert len({row[2] for row in rows}) == 1  # one stream, one replica
+
+
+def test_a_server_stream_resumes_on_another_replica_when_its_replica_dies(
+    chromium, fresh_stack
+) -> None:
+    """SIGKILL the replica a stream comes from: Envoy can only cut the stream (over the
+    page's HTTP/1.1, fetch sees a network error), the page asks another replica for the
+    rest (resume_after) and shows every reply once, in order."""
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://{fresh_stack.target}/")
+        page.fill("#count", "300")
+        page.fill("#interval", "20")
+        page.click("#stream")
+        page.wait_for_function("document.querySelectorAll('#replies tr').length >= 50")
+        serving = browser.replies(page)[0][2]
+        fresh_stack.replicas[int(serving.rsplit("-", 1)[1]) - 1].signal(signal.SIGKILL)
+        page.wait_for_function(
+            "/^(OK|error)/.test(document.querySelector('#status').textContent)", timeout=30_000
+        )
+        status = browser.status(page)
+        rows = browser.replies(page)
+    finally:
+        context.close()
+    assert re.fullmatch(
+        r"OK: stream complete, 300 of 300 replies; resumed after \d+ on replica-\d", status
+    ), status
+    assert [row[1] for row in reversed(rows)] == [f"stream {i}/300" for i in range(1, 301)]
+    assert serving not in status
 
 
 def test_bad_input_shows_the_grpc_status(page) -> None:

@@ -157,7 +157,11 @@ type StreamRequest struct {
 	// How many replies, 1 to 100,000.
 	Count uint32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
 	// Pause between replies; none (as fast as flow control allows) if unset. At most 10 s.
-	Interval      *durationpb.Duration `protobuf:"bytes,3,opt,name=interval,proto3" json:"interval,omitempty"`
+	Interval *durationpb.Duration `protobuf:"bytes,3,opt,name=interval,proto3" json:"interval,omitempty"`
+	// Continue a broken stream: the sequence of the last reply the caller received.
+	// Replies are then numbered resume_after+1..count. 0 (the default) starts a new
+	// stream; must be less than count.
+	ResumeAfter   uint32 `protobuf:"varint,4,opt,name=resume_after,json=resumeAfter,proto3" json:"resume_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -213,6 +217,13 @@ func (x *StreamRequest) GetInterval() *durationpb.Duration {
 	return nil
 }
 
+func (x *StreamRequest) GetResumeAfter() uint32 {
+	if x != nil {
+		return x.ResumeAfter
+	}
+	return 0
+}
+
 var File_grpctest_grpctest_proto protoreflect.FileDescriptor
 
 const file_grpctest_grpctest_proto_rawDesc = "" +
@@ -224,11 +235,12 @@ const file_grpctest_grpctest_proto_rawDesc = "" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1a\n" +
 	"\breceived\x18\x02 \x01(\bR\breceived\x12\x18\n" +
 	"\areplica\x18\x03 \x01(\tR\areplica\x12\x1a\n" +
-	"\bsequence\x18\x04 \x01(\rR\bsequence\"v\n" +
+	"\bsequence\x18\x04 \x01(\rR\bsequence\"\x99\x01\n" +
 	"\rStreamRequest\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x125\n" +
-	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\binterval2\x8f\x02\n" +
+	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12!\n" +
+	"\fresume_after\x18\x04 \x01(\rR\vresumeAfter2\x8f\x02\n" +
 	"\bGrpctest\x12Y\n" +
 	"\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/message\x12l\n" +
 	"\x15StreamServerResponses\x12\x17.grpctest.StreamRequest\x1a\x19.grpctest.MessageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/message:stream0\x01\x12:\n" +

@@ -44,7 +44,8 @@ type GrpctestClient interface {
 	// Echoes the message back with an acknowledgement and the replica that answered.
 	GetServerResponse(ctx context.Context, in *Message, opts ...grpc.CallOption) (*MessageResponse, error)
 	// Server streaming: `count` replies to one message, numbered 1..count, one every
-	// `interval`. Over REST: newline-delimited JSON.
+	// `interval`; with `resume_after`, only the rest of them. Over REST:
+	// newline-delimited JSON.
 	StreamServerResponses(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MessageResponse], error)
 	// Bidirectional streaming: each message is answered as it arrives, numbered in
 	// the order received.
@@ -108,7 +109,8 @@ type GrpctestServer interface {
 	// Echoes the message back with an acknowledgement and the replica that answered.
 	GetServerResponse(context.Context, *Message) (*MessageResponse, error)
 	// Server streaming: `count` replies to one message, numbered 1..count, one every
-	// `interval`. Over REST: newline-delimited JSON.
+	// `interval`; with `resume_after`, only the rest of them. Over REST:
+	// newline-delimited JSON.
 	StreamServerResponses(*StreamRequest, grpc.ServerStreamingServer[MessageResponse]) error
 	// Bidirectional streaming: each message is answered as it arrives, numbered in
 	// the order received.

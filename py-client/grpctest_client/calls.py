@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,7 +11,17 @@ import grpc
 from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest_client.resume import OnResume, Policy, resumable_chat, resumable_stream
 from grpctest_common import tracing
+
+
+@dataclass(frozen=True)
+class Resume:
+    """How a broken stream goes on: at most `attempts` resumes, each one reported to
+    `on_resume` (the sequence resumed after, the replica that now answers)."""
+
+    attempts: int
+    on_resume: OnResume
 
 
 @dataclass(frozen=True)
@@ -59,21 +70,30 @@ def get_server_responses(
 
 
 def stream_server_responses(
-    channel: grpc.Channel, message: str, count: int, interval: float, timeout: float
+    channel: grpc.Channel,
+    message: str,
+    count: int,
+    interval: float,
+    timeout: float,
+    *,
+    resume: Resume,
 ) -> Iterator[grpctest_pb2.MessageResponse]:
-    """One server-streaming call: `count` replies, one every `interval` seconds, as they
-    arrive; the whole stream has a deadline of `timeout` seconds."""
+    """One server stream: `count` replies, one every `interval` seconds, as they arrive,
+    resumed on another replica where it breaks (grpctest_client.resume); the whole
+    stream, resumes included, has a deadline of `timeout` seconds."""
     request = grpctest_pb2.StreamRequest(message=message, count=count)
     request.interval.FromTimedelta(datetime.timedelta(seconds=interval))
-    yield from grpctest_pb2_grpc.GrpctestStub(channel).StreamServerResponses(
-        request, timeout=timeout
-    )
+    policy = Policy(resume.attempts, time.monotonic() + timeout)
+    stub = grpctest_pb2_grpc.GrpctestStub(channel)
+    yield from resumable_stream(stub, request, policy, resume.on_resume)
 
 
 def chat(
-    channel: grpc.Channel, messages: Iterator[str], timeout: float
+    channel: grpc.Channel, messages: Iterator[str], timeout: float, *, resume: Resume
 ) -> Iterator[grpctest_pb2.MessageResponse]:
-    """One bidirectional stream: sends each message, yields each reply as it arrives;
-    the whole stream has a deadline of `timeout` seconds."""
-    requests = (grpctest_pb2.Message(message=message) for message in messages)
-    yield from grpctest_pb2_grpc.GrpctestStub(channel).Chat(requests, timeout=timeout)
+    """A bidirectional stream: sends each message, yields each reply as it arrives; a
+    broken chat goes on in a new one (grpctest_client.resume). The whole exchange has a
+    deadline of `timeout` seconds."""
+    policy = Policy(resume.attempts, time.monotonic() + timeout)
+    stub = grpctest_pb2_grpc.GrpctestStub(channel)
+    yield from resumable_chat(stub, messages, policy, resume.on_resume)

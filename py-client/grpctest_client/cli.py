@@ -7,8 +7,12 @@ Over one channel (one HTTP/2 connection) to --target, in one of three modes:
     chat            one Chat stream: sends --count messages, one every --interval
 
 It prints each reply with the replica that answered and, for more than one reply, how
-many each replica answered (--output json: one JSON object per reply and a summary).
-A failed call ends the run with the gRPC status name and detail and exit code 1.
+many each replica answered (--output json: one JSON object per reply and a summary); a
+stream's replies are numbered by their own sequence. A stream or chat that breaks (a
+replica shutting down or dying) goes on on another replica from the last reply received,
+up to --resume-attempts times within --timeout, and says so on stderr ("resumed after 558
+on replica-3"). A failed call ends the run with the gRPC status name and detail and exit
+code 1.
 
     grpctest-client --target localhost:8080 --message hi --count 30
     grpctest-client --mode server-stream --count 10000
@@ -41,14 +45,16 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import grpc
 
-from grpctest import grpctest_pb2
+from grpctest.grpctest_pb2 import MessageResponse
 from grpctest_client.calls import (
     Connection,
+    Resume,
     chat,
     get_server_responses,
     open_channel,
     stream_server_responses,
 )
+from grpctest_client.resume import OutOfSequenceError
 from grpctest_common.tracing import tracing
 
 DEFAULT_MESSAGE = "Hello Server you there?"
@@ -98,6 +104,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(env GRPCTEST_TIMEOUT, default %(default)s)",
     )
     parser.add_argument(
+        "--resume-attempts",
+        type=int,
+        default=env("GRPCTEST_RESUME_ATTEMPTS", "5"),
+        help="times a broken server stream or chat is resumed on another replica, 0 for "
+        "never (env GRPCTEST_RESUME_ATTEMPTS, default %(default)s)",
+    )
+    parser.add_argument(
         "--tls",
         action=argparse.BooleanOptionalAction,
         default=env_bool(parser, "GRPCTEST_TLS", False),
@@ -139,6 +152,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--timeout must be positive, got {args.timeout}")
     if args.interval < 0:
         parser.error(f"--interval must not be negative, got {args.interval}")
+    if args.resume_attempts < 0:
+        parser.error(f"--resume-attempts must not be negative, got {args.resume_attempts}")
     if args.mode not in MODES:
         parser.error(f"--mode must be one of {', '.join(MODES)}, got {args.mode!r}")
     if args.output not in OUTPUTS:
@@ -175,6 +190,23 @@ def _messages(message: str, count: int, interval: float) -> Iterator[str]:
         yield message
 
 
+def _resumed(after: int, replica: str) -> None:
+    print(f"resumed after {after} on {replica}", file=sys.stderr, flush=True)
+
+
+def _replies(args: argparse.Namespace, channel: grpc.Channel) -> Iterator[MessageResponse]:
+    """The replies of the mode's calls, as they arrive."""
+    resume = Resume(args.resume_attempts, _resumed)
+    if args.mode == "server-stream":
+        return stream_server_responses(
+            channel, args.message, args.count, args.interval, args.timeout, resume=resume
+        )
+    if args.mode == "chat":
+        messages = _messages(args.message, args.count, args.interval)
+        return chat(channel, messages, args.timeout, resume=resume)
+    return get_server_responses(channel, args.message, args.count, args.timeout)
+
+
 def run(args: argparse.Namespace) -> collections.Counter[str]:
     """Makes the calls, prints each reply, and returns the replies per replica."""
     per_replica: collections.Counter[str] = collections.Counter()
@@ -182,29 +214,23 @@ def run(args: argparse.Namespace) -> collections.Counter[str]:
         args.target, args.tls, args.ca_pem, args.cert_pem, args.key_pem, args.token or None
     )
     with open_channel(connection) as channel:
-        if args.mode == "server-stream":
-            replies = stream_server_responses(
-                channel, args.message, args.count, args.interval, args.timeout
-            )
-        elif args.mode == "chat":
-            messages = _messages(args.message, args.count, args.interval)
-            replies = chat(channel, messages, args.timeout)
-        else:
-            replies = get_server_responses(channel, args.message, args.count, args.timeout)
-        for i, reply in enumerate(replies, start=1):
+        for i, reply in enumerate(_replies(args, channel), start=1):
             per_replica[reply.replica] += 1
-            print(reply_line(args, i, reply))
+            # A stream's reply carries its place in the stream (a unary reply: 0).
+            print(reply_line(args, reply.sequence or i, reply))
     return per_replica
 
 
-def reply_line(args: argparse.Namespace, i: int, reply: grpctest_pb2.MessageResponse) -> str:
-    """One reply as printed: for people, or one JSON object (the Go client's fields)."""
+def reply_line(args: argparse.Namespace, position: int, reply: MessageResponse) -> str:
+    """One reply as printed, at its place in the run: for people, as
+    "[position/count] replica: message (received=true)", or one JSON object (the Go
+    client's fields)."""
     if args.output == "json":
-        fields = {"n": i, "replica": reply.replica, "message": reply.message}
+        fields = {"n": position, "replica": reply.replica, "message": reply.message}
         fields |= {"received": reply.received, "sequence": reply.sequence}
         return json.dumps(fields, separators=COMPACT)
     received = str(reply.received).lower()
-    return f"[{i}/{args.count}] {reply.replica}: {reply.message} (received={received})"
+    return f"[{position}/{args.count}] {reply.replica}: {reply.message} (received={received})"
 
 
 def print_json_summary(target: str, per_replica: collections.Counter[str]) -> None:
@@ -230,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             per_replica = run(args)
     except grpc.RpcError as err:
         print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
+        return 1
+    except OutOfSequenceError as err:
+        print(f"error: {err.code}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

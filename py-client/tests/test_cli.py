@@ -71,7 +71,17 @@ def test_modes_and_their_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.parse_args([]).mode == "chat"
 
 
-@pytest.mark.parametrize("argv", [["--mode", "bidi"], ["--interval", "-1"], ["--cert", "c.crt"]])
+def test_resume_attempts_flag_and_its_environment_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli.parse_args([]).resume_attempts == 5
+    monkeypatch.setenv("GRPCTEST_RESUME_ATTEMPTS", "0")
+    assert cli.parse_args([]).resume_attempts == 0
+    assert cli.parse_args(["--resume-attempts", "2"]).resume_attempts == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--mode", "bidi"], ["--interval", "-1"], ["--cert", "c.crt"], ["--resume-attempts", "-1"]],
+)
 def test_bad_mode_interval_or_lone_cert_is_a_usage_error(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         cli.parse_args(argv)

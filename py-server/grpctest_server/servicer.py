@@ -58,7 +58,9 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
     ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
         message = await valid_message(request, context)
         count, interval = await _valid_stream(request, context)
-        for sequence in range(1, count + 1):
+        # A resumed stream (resume_after > 0) sends only the replies the caller lacks,
+        # numbered as the broken stream would have numbered them.
+        for sequence in range(request.resume_after + 1, count + 1):
             if self._closing.is_set():
                 await self._end_stream(context, f"{sequence - 1} of {count} replies sent")
             # Each reply waits here until HTTP/2 flow control lets it go.
@@ -129,11 +131,17 @@ async def valid_message(
 async def _valid_stream(
     request: grpctest_pb2.StreamRequest, context: grpc.aio.ServicerContext
 ) -> tuple[int, float]:
-    """The stream's reply count and pause in seconds; INVALID_ARGUMENT if out of range."""
+    """The stream's reply count and pause in seconds; INVALID_ARGUMENT if either, or the
+    point to resume after, is out of range."""
     if not 1 <= request.count <= MAX_STREAM_REPLIES:
         await context.abort(
             grpc.StatusCode.INVALID_ARGUMENT,
             f"count must be between 1 and {MAX_STREAM_REPLIES}, got {request.count}",
+        )
+    if request.resume_after >= request.count:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"resume_after must be less than count ({request.count}), got {request.resume_after}",
         )
     interval = request.interval.ToTimedelta().total_seconds()
     if not 0 <= interval <= MAX_INTERVAL_SECONDS:

@@ -164,8 +164,10 @@ def test_reflection_can_be_switched_off() -> None:
 # -- streaming ---------------------------------------------------------------------------
 
 
-def stream_request(message: str = "s", count: int = 5, interval: float = 0.0):
-    request = grpctest_pb2.StreamRequest(message=message, count=count)
+def stream_request(
+    message: str = "s", count: int = 5, interval: float = 0.0, resume_after: int = 0
+):
+    request = grpctest_pb2.StreamRequest(message=message, count=count, resume_after=resume_after)
     request.interval.FromTimedelta(datetime.timedelta(seconds=interval))
     return request
 
@@ -177,6 +179,11 @@ def test_server_stream_sends_count_replies_in_order(stub) -> None:
         'Hello I am up and running received "hi" message from you'
     }
     assert {r.replica for r in replies} == {"unit-replica"}
+
+
+def test_a_resumed_stream_sends_the_rest_numbered_as_the_broken_one(stub) -> None:
+    replies = list(stub.StreamServerResponses(stream_request(count=10, resume_after=7), timeout=5))
+    assert [r.sequence for r in replies] == [8, 9, 10]
 
 
 def test_server_stream_is_paced_by_its_interval(stub) -> None:
@@ -194,6 +201,7 @@ def test_server_stream_is_paced_by_its_interval(stub) -> None:
         (stream_request(count=100_001), "count must be between 1 and 100000, got 100001"),
         (stream_request(interval=11), "interval must be between 0 and 10 s, got 11 s"),
         (stream_request(message=""), "message must not be empty"),
+        (stream_request(resume_after=5), "resume_after must be less than count (5), got 5"),
     ],
 )
 def test_bad_stream_request_is_invalid_argument(stub, request_, detail: str) -> None:
@@ -250,13 +258,14 @@ def test_shutdown_ends_open_streams_with_unavailable_and_their_progress() -> Non
                 for request in (
                     stream_request(count=100, interval=0.1),
                     stream_request(count=5, interval=0.1),
+                    stream_request(count=1000, interval=0.1, resume_after=500),
                 )
             ]
             await asyncio.sleep(0.3)
             await running.drain_and_stop(0, 2)
             return await asyncio.gather(*streams)
 
-    (long, long_error), (short, short_error) = asyncio.run(scenario())
+    (long, long_error), (short, short_error), (resumed, resumed_error) = asyncio.run(scenario())
     assert long_error is not None
     assert long_error.code() == grpc.StatusCode.UNAVAILABLE
     assert long_error.details() == (
@@ -265,3 +274,10 @@ def test_shutdown_ends_open_streams_with_unavailable_and_their_progress() -> Non
     assert long == list(range(1, len(long) + 1))
     assert 5 <= len(long) < 100
     assert (short, short_error) == ([1, 2, 3, 4, 5], None)
+    # A resumed stream counts the replies of the stream it continues.
+    assert resumed_error is not None
+    assert resumed_error.details() == (
+        f"replica r is shutting down: {resumed[-1]} of 1000 replies sent; "
+        "continue on another replica"
+    )
+    assert resumed == list(range(501, resumed[-1] + 1))

@@ -60,21 +60,62 @@ $("send").addEventListener("click", async () => {
   }
 });
 
+// A broken stream goes on on another replica, after the last reply received (the
+// request's resume_after), as the Python and Go clients do; at most this many times.
+const RESUME_ATTEMPTS = 5;
+
+// UNAVAILABLE: a replica shutting down (it says so) or none reachable. INTERNAL or
+// UNKNOWN only once replies have arrived: when a replica dies mid-stream Envoy can only
+// reset the stream (over HTTP/2: INTERNAL; over HTTP/1.1 it closes the connection, which
+// fetch reports as a "network error", UNKNOWN). Before any reply either is a real error,
+// and gRPC's rule (never retry them) holds.
+function retryable(err, progress) {
+  const code = ConnectError.from(err).code;
+  return code === Code.Unavailable || (progress && (code === Code.Internal || code === Code.Unknown));
+}
+
+// The stream's replies in order, each checked to be the one after the last; resumed
+// where it breaks, all attempts within one deadline.
+async function* resumableStream(request, deadline, onResume) {
+  let last = 0;
+  for (let attempt = 0; ; attempt += 1) {
+    let progress = false;
+    try {
+      const timeoutMs = Math.max(1, deadline - Date.now());
+      for await (const reply of client.streamServerResponses({ ...request, resumeAfter: last }, { timeoutMs })) {
+        if (reply.sequence !== last + 1) {
+          throw new ConnectError(`expected reply ${last + 1}, got ${reply.sequence}`, Code.DataLoss);
+        }
+        if (last > 0 && !progress) onResume(last, reply.replica);
+        progress = true;
+        last = reply.sequence;
+        yield reply;
+      }
+      return;
+    } catch (err) {
+      if (attempt === RESUME_ATTEMPTS || !retryable(err, progress)) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
+  }
+}
+
 $("stream").addEventListener("click", async () => {
   const count = Number($("count").value);
   const ms = Number($("interval").value);
   const interval = { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
   const request = { message: $("message").value, count, interval };
+  const resumes = [];
   let received = 0;
   try {
     showStatus(`streaming ${count} replies…`);
-    const timeoutMs = DEADLINE_MS + count * ms;
-    for await (const reply of client.streamServerResponses(request, { timeoutMs })) {
+    const deadline = Date.now() + DEADLINE_MS + count * ms;
+    const onResume = (after, replica) => resumes.push(`resumed after ${after} on ${replica}`);
+    for await (const reply of resumableStream(request, deadline, onResume)) {
       received += 1;
       addRow(`stream ${reply.sequence}/${count}`, reply);
       showStatus(`streaming: ${received} of ${count} received`);
     }
-    showStatus(`OK: stream complete, ${received} of ${count} replies`);
+    showStatus([`OK: stream complete, ${received} of ${count} replies`, ...resumes].join("; "));
   } catch (err) {
     showError(err);
   }

@@ -63,7 +63,8 @@ class GrpctestServicer:
 
     def StreamServerResponses(self, request, context):
         """Server streaming: `count` replies to one message, numbered 1..count, one every
-        `interval`. Over REST: newline-delimited JSON.
+        `interval`; with `resume_after`, only the rest of them. Over REST:
+        newline-delimited JSON.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -9,4 +9,5 @@ compose       a docker compose project as the tests drive it
 swarm         a real two-node Docker Swarm on one machine (a worker in a netns)
 load          concurrent client load: Python (grpc.aio) and Go (ghz) callers
 faults        fault drills: kill, freeze or restart replicas under load, and measure
+stream_load   streams and chats through a fault drill: no reply lost or repeated
 """

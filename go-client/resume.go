@@ -1,0 +1,189 @@
+package main
+
+// Streams that survive a replica's shutdown or crash: resumed where they broke.
+//
+// A server stream that breaks is asked for again with resume_after set to the sequence
+// of the last reply received; the replica that answers (Envoy picks another one) sends
+// the rest, numbered as the broken stream would have numbered them. A chat that breaks
+// is opened again and the messages that got no reply are sent again; replies are
+// numbered across chats, so each message gets exactly one reply, in order. Every
+// reply's sequence is checked: a gap or a repeat ends the call with DATA_LOSS. All
+// attempts share the call's one deadline (its context), with at most p.resumes resumes.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "grpctest/go-client/grpctestpb"
+)
+
+// Pause before a resume, doubling per attempt: Envoy needs a moment (its outlier
+// detection, about a second at most) to stop routing to a replica that just died.
+const (
+	firstBackoff = 50 * time.Millisecond
+	maxBackoff   = time.Second
+)
+
+// retryable says whether a broken stream is worth continuing on another replica.
+//
+// UNAVAILABLE: the replica is shutting down (it says so) or none could be reached.
+// INTERNAL only when the stream had already delivered replies: when a replica dies
+// mid-stream, Envoy can only reset the caller's stream (RST_STREAM INTERNAL_ERROR,
+// which grpc-go reports as INTERNAL); headers and replies were sent, so Envoy cannot
+// end it with a status of its own. gRPC's rule is not to retry INTERNAL, and for a
+// call that failed before any reply (a real server error) that rule is kept.
+func retryable(err error, progress bool) bool {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true
+	case codes.Internal:
+		return progress
+	}
+	return false
+}
+
+// resumeLoop runs attempt until it succeeds, fails for good, the resumes are used up
+// or the context's deadline has passed; attempt reports whether it made progress.
+func resumeLoop(ctx context.Context, resumes int, attempt func() (bool, error)) error {
+	for n := 0; ; n++ {
+		progress, err := attempt()
+		if err == nil || n == resumes || !retryable(err, progress) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(min(firstBackoff<<min(n, 10), maxBackoff)): // (no overflow)
+		}
+	}
+}
+
+func outOfSequence(expected uint32, reply *pb.MessageResponse) error {
+	return status.Errorf(codes.DataLoss, "expected reply %d, got %d from %s", expected, reply.GetSequence(), reply.GetReplica())
+}
+
+// resumableStream receives a server stream's replies, resuming after the last one
+// received until all p.count have come.
+func resumableStream(ctx context.Context, client pb.GrpctestClient, request *pb.StreamRequest, p plan, emit func(*pb.MessageResponse)) error {
+	var last uint32
+	return resumeLoop(ctx, p.resumes, func() (bool, error) {
+		request.ResumeAfter = last
+		stream, err := client.StreamServerResponses(ctx, request)
+		if err != nil {
+			return false, err
+		}
+		for progress := false; ; progress = true {
+			reply, err := stream.Recv()
+			switch {
+			case errors.Is(err, io.EOF):
+				return progress, nil
+			case err != nil:
+				return progress, err
+			case reply.GetSequence() != last+1:
+				return progress, outOfSequence(last+1, reply)
+			case last > 0 && !progress:
+				p.onResume(last, reply.GetReplica())
+			}
+			last = reply.GetSequence()
+			emit(reply)
+		}
+	})
+}
+
+// outbox holds a chat's messages: those sent and not yet answered, and how many are
+// still to come. Each chat (attempt) sends the unanswered ones again, then new ones; a
+// broken chat's sender stops taking new messages as soon as the next chat has started,
+// so no message is sent on a dead stream only.
+type outbox struct {
+	mu         sync.Mutex
+	p          plan
+	taken      int
+	unanswered []string
+	chat       int
+}
+
+// start begins a new chat: its number and the messages to send again.
+func (o *outbox) start() (int, []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.chat++
+	return o.chat, append([]string(nil), o.unanswered...)
+}
+
+// take is the next new message for chat, or false when there is none (or chat is over).
+func (o *outbox) take(chat int) (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if chat != o.chat || o.taken == o.p.count {
+		return "", false
+	}
+	if o.taken > 0 && o.p.interval > 0 {
+		time.Sleep(o.p.interval)
+	}
+	o.taken++
+	o.unanswered = append(o.unanswered, o.p.message)
+	return o.p.message, true
+}
+
+func (o *outbox) answered() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.unanswered = o.unanswered[1:]
+}
+
+// send writes one chat's messages to stream and closes its sending side; it reports a
+// failed send on sent (Recv then says why the stream failed).
+func (o *outbox) send(stream pb.Grpctest_ChatClient, sent chan<- error) {
+	chat, again := o.start()
+	for _, m := range again {
+		if err := stream.Send(&pb.Message{Message: m}); err != nil {
+			sent <- err
+			return
+		}
+	}
+	for m, ok := o.take(chat); ok; m, ok = o.take(chat) {
+		if err := stream.Send(&pb.Message{Message: m}); err != nil {
+			sent <- err
+			return
+		}
+	}
+	sent <- stream.CloseSend()
+}
+
+// resumableChat sends p.count messages, one every p.interval, and emits each reply
+// renumbered to count across chats (a new chat numbers from 1).
+func resumableChat(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.MessageResponse)) error {
+	box := &outbox{p: p}
+	var last uint32
+	return resumeLoop(ctx, p.resumes, func() (bool, error) {
+		stream, err := client.Chat(ctx)
+		if err != nil {
+			return false, err
+		}
+		sent := make(chan error, 1)
+		go box.send(stream, sent)
+		for answered := uint32(0); ; answered++ {
+			reply, err := stream.Recv()
+			switch {
+			case errors.Is(err, io.EOF):
+				return answered > 0, <-sent
+			case err != nil:
+				return answered > 0, err
+			case reply.GetSequence() != answered+1:
+				return true, outOfSequence(answered+1, reply)
+			case last > 0 && answered == 0:
+				p.onResume(last, reply.GetReplica())
+			}
+			box.answered()
+			last++
+			reply.Sequence = last
+			emit(reply)
+		}
+	})
+}
