@@ -72,7 +72,8 @@ $(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go go-cli
 	cd go-client && go build -trimpath -ldflags='-s -w' -o $@ .
 
 # protoc-gen-go and protoc-gen-go-grpc: the tool directives of go-client/go.mod.
-$(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc &: go-client/go.mod
+PROTOC_PLUGINS := $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+$(PROTOC_PLUGINS) &: go-client/go.mod
 	cd go-client && go install tool
 
 # $(call go_tool,NAME,PACKAGE,VERSION): bin/NAME, a link to bin/NAME@VERSION/NAME, which
@@ -203,7 +204,7 @@ certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept 
 # --- code generation ---------------------------------------------------------------------
 
 .PHONY: proto
-proto: $(SYNCED) $(NODE_MODULES) $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Regenerate Python, Go and JavaScript from proto/, and Envoy's descriptor set
+proto: $(SYNCED) $(NODE_MODULES) $(PROTOC_PLUGINS) ## Regenerate Python, Go and JavaScript from proto/, and Envoy's descriptor set
 	buf generate
 	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info.
 	buf build --as-file-descriptor-set --exclude-source-info -o envoy/grpctest.binpb
@@ -220,13 +221,13 @@ test: test-tools lint test-local test-containers ## Run every check (what CI run
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
 	  $(SYNCED) $(GO_CLIENT) $(NODE_MODULES) $(BIN)/bench-go-server $(BIN)/jaeger \
-	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize
+	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
 .PHONY: test-debian-packages
 test-debian-packages:
 	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD) $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS) $(DEBIAN_CONTAINERS)
 
 .PHONY: test-local
-test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
+test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
 	cd go-client && go test -count=1 ./...
 	pytest -m "not containers" $(PYTEST_ARGS)
 
