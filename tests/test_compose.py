@@ -27,11 +27,11 @@ from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.observability import PrometheusAPI
 from grpctest_devtools.ports import port_in_use
 from grpctest_devtools.repo import CERTS, command
-from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
 from grpctest_harness.docker_engine import sh
 from grpctest_harness.faults import DRILLS, ComposeReplicas, Drill
+from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
 
 COMPOSE = ComposeProject("grpctest-e2e")
 TARGET = "localhost:8080"

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from grpctest.grpctest_pb2 import MessageResponse
 from grpctest_client import cli
 
 
@@ -91,7 +92,7 @@ def test_bad_mode_interval_or_lone_cert_is_a_usage_error(argv: list[str], capsys
 
 def test_json_output_is_one_object_per_reply_and_a_summary(capsys) -> None:
     args = cli.parse_args(["--output", "json", "--count", "2"])
-    reply = cli.grpctest_pb2.MessageResponse(message="m", received=True, replica="r", sequence=2)
+    reply = MessageResponse(message="m", received=True, replica="r", sequence=2)
     print(cli.reply_line(args, 2, reply))
     cli.print_json_summary("t:1", collections.Counter({"r": 2}))
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
