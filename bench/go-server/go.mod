@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	google.golang.org/grpc v1.85.0
-	grpctest/go-client v0.0.0
+	grpctest/proto/go v0.0.0
 )
 
 require (
@@ -16,5 +16,5 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-// The generated stubs of the one contract, from the Go client's module.
-replace grpctest/go-client => ../../go-client
+// The generated code of the one contract (proto/go, a module of its own).
+replace grpctest/proto/go => ../../proto/go

@@ -23,7 +23,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	pb "grpctest/go-client/grpctestpb"
+	pb "grpctest/proto/go"
 )
 
 // replyTemplate is py-server's REPLY_TEMPLATE: the same bytes on the wire.
