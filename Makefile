@@ -48,6 +48,7 @@ UV        := $(BIN)/uv
 SYNCED    := $(VENV)/.synced
 NODE_MODULES := web/node_modules/.package-lock.json
 GO_CLIENT := $(BIN)/go-client
+GO_SERVER := $(BIN)/go-server
 GO_TOOLS  := $(BIN)/buf $(BIN)/grpcurl $(BIN)/ghz $(BIN)/grpc-health-probe \
              $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/kustomize
 PYTEST_ARGS ?=
@@ -71,8 +72,11 @@ $(SYNCED): $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml proto/python
 	$(UV) sync --locked --python $(BOOTSTRAP)
 	touch $@
 
-$(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go go-client/grpctestpb/*.go)
+$(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go proto/go/*.go)
 	cd go-client && go build -trimpath -ldflags='-s -w' -o $@ .
+
+$(GO_SERVER): go-server/go.mod go-server/go.sum $(wildcard go-server/*.go proto/go/*.go)
+	cd go-server && go build -trimpath -ldflags='-s -w' -o $@ .
 
 # protoc-gen-go and protoc-gen-go-grpc: the tool directives of go-client/go.mod.
 $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc &: go-client/go.mod
@@ -110,7 +114,7 @@ $(NODE_MODULES): web/package.json web/package-lock.json
 	touch $@
 
 .PHONY: setup
-setup: $(SYNCED) $(GO_CLIENT) $(GO_TOOLS) ## Install everything pinned: the Python workspace (.venv), go-client and tools (bin/)
+setup: $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(GO_TOOLS) ## Install everything pinned: the Python workspace (.venv), go-client, go-server and tools (bin/)
 
 .PHONY: grpcurl
 grpcurl: $(BIN)/grpcurl ## Install grpcurl (pinned) as bin/grpcurl
@@ -202,11 +206,9 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 
 # --- benchmark ------------------------------------------------------------------------------
 
-# The benchmark's grpc-go baseline (bench/go-server, a module of its own).
-$(BIN)/bench-go-server: bench/go-server/go.mod bench/go-server/go.sum bench/go-server/main.go $(wildcard go-client/grpctestpb/*.go)
-	cd bench/go-server && go build -trimpath -o $@ .
+# The benchmark's grpc-go baseline is the real go-server (make setup builds it).
 .PHONY: bench-tools
-bench-tools: $(BIN)/bench-go-server
+bench-tools: $(GO_SERVER)
 	@command -v h2load >/dev/null || { echo "installing $(NGHTTP2_CLIENT)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NGHTTP2_CLIENT); }
 
@@ -243,6 +245,7 @@ test: lint test-local test-containers ## Run every check (what CI runs): lint, t
 .PHONY: test-local
 test-local: setup $(NODE_MODULES) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
 	cd go-client && go test -count=1 ./...
+	cd go-server && go test -count=1 ./...
 	pytest -m "not containers" $(PYTEST_ARGS)
 
 .PHONY: test-containers
@@ -253,9 +256,9 @@ test-containers: setup container-tools ## Compose and a two-node Swarm on real D
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 	ruff check .
 	ruff format --check .
-	test -z "$$(gofmt -l go-client bench/go-server)" || { gofmt -l go-client bench/go-server; exit 1; }
+	test -z "$$(gofmt -l go-client go-server proto/go)" || { gofmt -l go-client go-server proto/go; exit 1; }
 	cd go-client && go vet ./...
-	cd bench/go-server && go vet ./...
+	cd go-server && go vet ./...
 	buf lint
 	buf format --diff --exit-code
 
@@ -263,7 +266,7 @@ lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 format: setup ## Rewrite Python, Go and proto files in their canonical format
 	ruff check --fix .
 	ruff format .
-	gofmt -w go-client bench/go-server
+	gofmt -w go-client go-server
 	buf format --write
 
 .PHONY: clean

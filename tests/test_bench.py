@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from grpctest_devtools.repo import REPO, command
-from grpctest_server.servicer import REPLY_TEMPLATE
 
 SCALING = {f"envoy_{r}r_{w}w" for r in (1, 2, 3, 5) for w in (1, 2)}
 THROUGH_ENVOY = SCALING | {
@@ -71,8 +70,3 @@ def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     for chart in ("latest.png", "scaling.png"):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-
-def test_the_go_baseline_replies_as_py_server_does() -> None:
-    # The same reply bytes on the wire, or the two runtimes are not compared fairly.
-    go_source = (REPO / "bench" / "go-server" / "main.go").read_text()
-    assert f"const replyTemplate = `{REPLY_TEMPLATE.replace('{}', '%s')}`" in go_source

@@ -110,7 +110,7 @@ class _Targets:
         self.workdir = workdir
         self.python = sys.executable
         self.py_server = [command("grpctest-server"), "--log-level", "WARNING"]
-        self.go_server = [command("bench-go-server")]
+        self.go_server = [command("go-server"), "--log-level", "WARNING"]
         self.by_name: dict[str, Target] = {}
 
     def start(self, target: AbstractContextManager[Target]) -> Target:

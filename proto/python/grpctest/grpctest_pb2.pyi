@@ -28,11 +28,13 @@ class MessageResponse(_message.Message):
     def __init__(self, message: _Optional[str] = ..., received: _Optional[bool] = ..., replica: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class StreamRequest(_message.Message):
-    __slots__ = ("message", "count", "interval")
+    __slots__ = ("message", "count", "interval", "resume_after")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    RESUME_AFTER_FIELD_NUMBER: _ClassVar[int]
     message: str
     count: int
     interval: _duration_pb2.Duration
-    def __init__(self, message: _Optional[str] = ..., count: _Optional[int] = ..., interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    resume_after: int
+    def __init__(self, message: _Optional[str] = ..., count: _Optional[int] = ..., interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resume_after: _Optional[int] = ...) -> None: ...
