@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grpctest_devtools.repo import REPO, command
+from grpctest_devtools.repo import command
 
 SCALING = {f"envoy_{r}r_{w}w" for r in (1, 2, 3, 5) for w in (1, 2)}
 THROUGH_ENVOY = SCALING | {
@@ -69,4 +69,3 @@ def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     assert "## Goals" in markdown
     for chart in ("latest.png", "scaling.png"):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-

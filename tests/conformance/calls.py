@@ -20,7 +20,9 @@ def stream_request(
     return request
 
 
-def read_stream(replies: Iterable[grpctest_pb2.MessageResponse]) -> tuple[list[int], grpc.RpcError | None]:
+def read_stream(
+    replies: Iterable[grpctest_pb2.MessageResponse],
+) -> tuple[list[int], grpc.RpcError | None]:
     """The sequence numbers a stream delivered, and the error that ended it (if any)."""
     sequences = []
     try:

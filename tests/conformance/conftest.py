@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Callable, Iterator
-
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +63,9 @@ def running_server(implementation: str, log_dir: Path, **settings: str) -> Itera
     process.start()
     try:
         wait_until(
-            lambda: process.check_alive() and check_health(server.target, SERVICE_NAME, 1) == "SERVING",
+            lambda: (
+                process.check_alive() and check_health(server.target, SERVICE_NAME, 1) == "SERVING"
+            ),
             30,
             f"{implementation} server to be SERVING",
         )

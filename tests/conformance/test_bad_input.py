@@ -77,7 +77,9 @@ def test_malformed_request_is_invalid_argument(server, body: bytes, reason: str)
 def test_malformed_message_in_a_chat_is_invalid_argument(server) -> None:
     with grpc.insecure_channel(server.target) as channel:
         chat = channel.stream_stream("/grpctest.Grpctest/Chat")
-        replies = chat(iter([grpctest_pb2.Message(message="ok").SerializeToString(), b"\x0a\x10ab"]), timeout=5)
+        replies = chat(
+            iter([grpctest_pb2.Message(message="ok").SerializeToString(), b"\x0a\x10ab"]), timeout=5
+        )
         assert grpctest_pb2.MessageResponse.FromString(next(replies)).sequence == 1
         with pytest.raises(grpc.RpcError) as err:
             next(replies)
@@ -111,9 +113,15 @@ def test_bad_stream_request_is_invalid_argument(stub, request_, detail: str) -> 
 
 
 @pytest.mark.parametrize(("resume_after", "count"), [(5, 5), (6, 5)])
-def test_resuming_at_or_past_the_end_is_invalid_argument(stub, pending, resume_after: int, count: int) -> None:
+def test_resuming_at_or_past_the_end_is_invalid_argument(
+    stub, pending, resume_after: int, count: int
+) -> None:
     pending("resume_after")
-    _, err = read_stream(stub.StreamServerResponses(stream_request(count=count, resume_after=resume_after), timeout=5))
+    _, err = read_stream(
+        stub.StreamServerResponses(
+            stream_request(count=count, resume_after=resume_after), timeout=5
+        )
+    )
     assert err is not None
     assert (err.code(), err.details()) == (
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -122,7 +130,9 @@ def test_resuming_at_or_past_the_end_is_invalid_argument(stub, pending, resume_a
 
 
 def test_chat_rejects_an_empty_message(stub) -> None:
-    replies = stub.Chat(iter([grpctest_pb2.Message(message="ok"), grpctest_pb2.Message(message="")]), timeout=5)
+    replies = stub.Chat(
+        iter([grpctest_pb2.Message(message="ok"), grpctest_pb2.Message(message="")]), timeout=5
+    )
     assert next(replies).sequence == 1
     with pytest.raises(grpc.RpcError) as err:
         next(replies)

@@ -48,7 +48,10 @@ def test_health_list_names_the_server_and_the_service(server) -> None:
 
 @pytest.mark.parametrize(
     ("service", "first"),
-    [("grpctest.Grpctest", SERVING), ("no.such.Service", health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)],
+    [
+        ("grpctest.Grpctest", SERVING),
+        ("no.such.Service", health_pb2.HealthCheckResponse.SERVICE_UNKNOWN),
+    ],
 )
 def test_health_watch_reports_the_current_status_first(server, service: str, first: int) -> None:
     with grpc.insecure_channel(server.target) as channel:
@@ -106,10 +109,15 @@ def test_grpcurl_lists_describes_and_calls(server) -> None:
     assert set(listing.stdout.split()) == SERVICES
     described = grpcurl(server.target, "describe", "grpctest.Grpctest.GetServerResponse")
     assert described.returncode == 0, described.stderr
-    assert "rpc GetServerResponse ( .grpctest.Message ) returns ( .grpctest.MessageResponse )" in described.stdout
+    assert (
+        "rpc GetServerResponse ( .grpctest.Message ) returns ( .grpctest.MessageResponse )"
+        in described.stdout
+    )
     message = grpcurl(server.target, "describe", "grpctest.StreamRequest")
     assert "uint32 resume_after = 4;" in message.stdout, message.stdout
-    called = grpcurl("-d", '{"message": "grpcurl"}', server.target, "grpctest.Grpctest/GetServerResponse")
+    called = grpcurl(
+        "-d", '{"message": "grpcurl"}', server.target, "grpctest.Grpctest/GetServerResponse"
+    )
     assert called.returncode == 0, called.stderr
     assert json.loads(called.stdout)["replica"] == server.replica
 

@@ -36,12 +36,17 @@ def test_server_stream_sends_count_replies_in_order(server, stub) -> None:
 
 def test_server_stream_is_paced_by_its_interval(stub) -> None:
     start = time.monotonic()
-    sequences, error = read_stream(stub.StreamServerResponses(stream_request(count=4, interval=0.1), timeout=5))
+    sequences, error = read_stream(
+        stub.StreamServerResponses(stream_request(count=4, interval=0.1), timeout=5)
+    )
     assert (sequences, error) == ([1, 2, 3, 4], None)
     assert time.monotonic() - start >= 0.3  # three pauses between four replies
 
 
-@pytest.mark.parametrize(("resume_after", "count", "expected"), [(0, 3, [1, 2, 3]), (7, 10, [8, 9, 10]), (99, 100, [100])])
+@pytest.mark.parametrize(
+    ("resume_after", "count", "expected"),
+    [(0, 3, [1, 2, 3]), (7, 10, [8, 9, 10]), (99, 100, [100])],
+)
 def test_a_resumed_stream_continues_after_the_last_reply_received(
     stub, pending, resume_after: int, count: int, expected: list[int]
 ) -> None:

@@ -27,7 +27,11 @@ def test_drain_reports_not_serving_keeps_answering_and_exits_0(start_server, sig
     server = start_server(drain_seconds="2", grace_seconds="2")
     server.process.signal(sig)
     signaled = time.monotonic()
-    wait_until(lambda: check_health(server.target, "grpctest.Grpctest") == "NOT_SERVING", 1.5, "NOT_SERVING")
+    wait_until(
+        lambda: check_health(server.target, "grpctest.Grpctest") == "NOT_SERVING",
+        1.5,
+        "NOT_SERVING",
+    )
     assert check_health(server.target, "") == "NOT_SERVING"
     with grpc.insecure_channel(server.target) as channel:
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
@@ -97,7 +101,8 @@ def test_shutdown_ends_open_streams_with_unavailable_and_their_progress(start_se
     assert chat_error is not None
     assert (chat_error.code(), chat_error.details()) == (
         grpc.StatusCode.UNAVAILABLE,
-        f"replica {server.replica} is shutting down: 2 messages answered; continue on another replica",
+        f"replica {server.replica} is shutting down: 2 messages answered; "
+        "continue on another replica",
     )
     # drain 0.5 s + grace 2 s: the streams ended a second before the grace ran out.
     assert 1.2 < ended_after < 2.4, ended_after
