@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-from grpctest_devtools.faults import DRILLS, Drill, LocalReplicas
+from grpctest_devtools.faults import DRILLS, GO_DRILLS, Drill, LocalReplicas
+
+LOCAL_DRILLS = {**DRILLS, **GO_DRILLS}
 
 
-@pytest.mark.parametrize("fault", DRILLS)
+@pytest.mark.parametrize("fault", LOCAL_DRILLS)
 def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) -> None:
     before = fresh_stack.admin.stats("cluster.py_server.")
-    report = DRILLS[fault](Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack)))
+    drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack))
+    report = LOCAL_DRILLS[fault](drill)
     stats = fresh_stack.admin.stats("cluster.py_server.")
     figures[f"local {report.fault}"] = report.row()
     assert report.failures == [], report.row()
@@ -25,7 +28,7 @@ def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) 
     assert report.out_seconds < 5, report.row()
     assert report.back_seconds < 10, report.row()
     assert stats.get("cluster.py_server.upstream_rq_retry_overflow", 0) == 0, stats
-    if fault in ("sigkill", "sigstop", "two-of-three-killed"):
+    if fault in ("sigkill", "sigstop", "two-of-three-killed", "sigkill-go"):
         # Outlier detection took the replica out before the active health checks did.
         ejected = "cluster.py_server.outlier_detection.ejections_enforced_total"
         assert stats.get(ejected, 0) > before.get(ejected, 0), stats

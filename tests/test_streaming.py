@@ -136,8 +136,7 @@ def test_a_stream_open_while_its_replica_drains_ends_with_a_status_to_act_on(fre
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
         long = stub.StreamServerResponses(stream_request("long", 2000, interval=0.01), timeout=60)
         first = next(long)
-        index = int(first.replica.rsplit("-", 1)[1]) - 1
-        victim = fresh_stack.replicas[index]
+        (victim,) = [r for r in fresh_stack.replicas if r.name == first.replica]
         signaled = time.monotonic()
         victim.signal(signal.SIGTERM)
         sequences = [first.sequence]

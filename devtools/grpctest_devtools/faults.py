@@ -106,7 +106,7 @@ class Drill:
 
     # -- the faults ----------------------------------------------------------------------
 
-    def terminate(self, index: int = 1) -> FaultReport:
+    def terminate(self, index: int = 1, what: str = "one replica") -> FaultReport:
         """SIGTERM: the replica drains (NOT_SERVING), exits 0, and is started again."""
 
         def inject(report: FaultReport) -> None:
@@ -116,9 +116,9 @@ class Drill:
                 raise AssertionError(f"replica {index} exited with {code} after SIGTERM")
             report.back_seconds = self._restart([index])
 
-        return self.run("SIGTERM one replica", inject)
+        return self.run(f"SIGTERM {what}", inject)
 
-    def kill(self, indexes: Sequence[int] = (2,)) -> FaultReport:
+    def kill(self, indexes: Sequence[int] = (2,), what: str = "one replica") -> FaultReport:
         """SIGKILL (a crash): calls on it are reset and retried elsewhere; it is restarted."""
 
         def inject(report: FaultReport) -> None:
@@ -130,7 +130,7 @@ class Drill:
             report.back_seconds = self._restart(indexes)
 
         many = f"SIGKILL {len(indexes)} of 3 replicas at once"
-        return self.run("SIGKILL one replica" if len(indexes) == 1 else many, inject)
+        return self.run(f"SIGKILL {what}" if len(indexes) == 1 else many, inject)
 
     def freeze(self, index: int = 0) -> FaultReport:
         """SIGSTOP (a hung process): its calls time out per try and are hedged elsewhere;
@@ -244,4 +244,12 @@ DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
     "sigstop": lambda drill: drill.freeze(0),
     "rolling-restart": lambda drill: drill.rolling_restart(3),
     "two-of-three-killed": lambda drill: drill.kill([0, 1]),
+}
+
+# The local stack's go-server replica (go-1, after the three py-server replicas) goes
+# through the crash and the drain too.
+GO_REPLICA = 3
+GO_DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
+    "sigterm-go": lambda drill: drill.terminate(GO_REPLICA, "the Go replica"),
+    "sigkill-go": lambda drill: drill.kill([GO_REPLICA], "the Go replica"),
 }
