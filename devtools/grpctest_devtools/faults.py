@@ -198,7 +198,7 @@ class LocalReplicas:
 
 
 class ComposeReplicas:
-    """The py-server containers of a compose project: their processes signalled from
+    """The server containers of a compose service: their processes signalled from
     the host, brought back by their restart policy (`restart: unless-stopped`)."""
 
     def __init__(self, project: ComposeProject, service: str = "py-server") -> None:
@@ -246,10 +246,10 @@ DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
     "two-of-three-killed": lambda drill: drill.kill([0, 1]),
 }
 
-# The local stack's go-server replica (go-1, after the three py-server replicas) goes
-# through the crash and the drain too.
-GO_REPLICA = 3
-GO_DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
-    "sigterm-go": lambda drill: drill.terminate(GO_REPLICA, "the Go replica"),
-    "sigkill-go": lambda drill: drill.kill([GO_REPLICA], "the Go replica"),
+# The go-server replica goes through the drain and the crash too, by its index among
+# the drill's replicas (locally the fourth, after the py-server replicas; in compose
+# the first of the go-server service).
+GO_DRILLS: dict[str, Callable[[Drill, int], FaultReport]] = {
+    "sigterm-go": lambda drill, index: drill.terminate(index, "the Go replica"),
+    "sigkill-go": lambda drill, index: drill.kill([index], "the Go replica"),
 }
