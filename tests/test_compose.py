@@ -1,8 +1,9 @@
 """The container topology end to end on a real Docker engine, with Compose v2.
 
 Builds every project image, brings docker-compose.yml up (3 py-server replicas and 1
-go-server replica behind Envoy on localhost:8080) with `up --wait`, and checks what a user does: grpcurl through
-Envoy, the client containers, scaling to 5; then the replica fault drills at realistic
+go-server replica behind Envoy on localhost:8080) with `up --wait`, and checks what a
+user does: grpcurl through Envoy, the client containers, scaling to 5; then the replica
+fault drills at realistic
 concurrency, with no call lost. Tears everything down and stops the engine if it
 started one.
 
