@@ -64,8 +64,18 @@ def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     assert {c["name"] for c in report["comparisons"]} >= {
         "envoy_3r_2w_tls_jwt", "envoy_3r_2w_traced", "server_direct_1w_asyncio", "rest_transcoded",
     }  # fmt: skip
+    mixed = report["mixed_rotation"]
+    for policy in ("round_robin", "least_request"):
+        shares = mixed[policy]["call_shares"]
+        assert sum(shares.values()) == pytest.approx(1, abs=0.01), mixed
+        assert shares["go"] > 0, mixed  # the Go replica answered its share
+        assert all(mixed[policy]["server_cpu_us_per_answered_call"].values()), mixed
+    # Round robin: one replica in four.
+    assert mixed["round_robin"]["call_shares"]["go"] == pytest.approx(0.25, abs=0.05), mixed
+    assert mixed["recommendation"]
     markdown = (tmp_path / "latest.md").read_text()
     assert "| envoy_3r_2w |" in markdown
     assert "## Goals" in markdown
+    assert "## Mixed rotation" in markdown
     for chart in ("latest.png", "scaling.png"):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
