@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 
 import grpc
 import pytest
@@ -19,26 +18,14 @@ from hypothesis import strategies as st
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 
+from .conformance.calls import METHOD, REPLY, exchange, status_of
+
 REPLICAS = 3
-METHOD = "/grpctest.Grpctest/GetServerResponse"
-REPLY = 'Hello I am up and running received "{}" message from you'
 
 
 @pytest.fixture
 def target(stack) -> str:
     return stack.target
-
-
-def raw_call(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> bytes:
-    """A call with the body sent as is (no serialization), as a broken client would."""
-    with grpc.insecure_channel(target) as channel:
-        return channel.unary_unary(method)(body, timeout=timeout)
-
-
-def status_of(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as err:
-        raw_call(target, body, method, timeout)
-    return err.value
 
 
 def assert_still_serving(stack) -> None:
@@ -94,25 +81,6 @@ def test_expired_and_near_expired_deadlines(stack, target: str) -> None:
                 outcomes.add(err.code())
     assert outcomes <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, outcomes
     assert_still_serving(stack)
-
-
-def exchange(port: int, payload: bytes, timeout: float = 10) -> bytes:
-    """Sends payload on a raw TCP connection; returns what came back until the peer closed."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(payload)
-        received = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            received += chunk
-        else:
-            pytest.fail(f"port {port} kept the connection open after {payload[:20]!r}")
-    return received
 
 
 def test_plain_http1_to_envoy_gets_an_http_error_and_a_closed_connection(stack) -> None:

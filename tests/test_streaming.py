@@ -4,7 +4,6 @@ replica drains. With the Python and Go clients, and grpcurl."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import queue
 import signal
@@ -20,13 +19,7 @@ from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_devtools.clients import CLIENTS, calls_per_replica, run_client
 from grpctest_devtools.repo import command
 
-REPLY = 'Hello I am up and running received "{}" message from you'
-
-
-def stream_request(message: str, count: int, interval: float = 0.0) -> grpctest_pb2.StreamRequest:
-    request = grpctest_pb2.StreamRequest(message=message, count=count)
-    request.interval.FromTimedelta(datetime.timedelta(seconds=interval))
-    return request
+from .conformance.calls import REPLY, stream_request
 
 
 def read_on(

@@ -1,15 +1,20 @@
-"""What the conformance tests share: requests, and reading a stream to its end."""
+"""What the conformance tests (and the hostile-input tests through Envoy) share: requests,
+reading a stream to its end, calls with raw bytes, raw TCP exchanges."""
 
 from __future__ import annotations
 
 import datetime
+import socket
+import time
 from collections.abc import Iterable
 
 import grpc
+import pytest
 
 from grpctest import grpctest_pb2
 
 REPLY = 'Hello I am up and running received "{}" message from you'
+METHOD = "/grpctest.Grpctest/GetServerResponse"
 
 
 def stream_request(
@@ -31,3 +36,34 @@ def read_stream(
     except grpc.RpcError as err:
         return sequences, err
     return sequences, None
+
+
+def raw_call(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> bytes:
+    """A call with the body sent as is (no serialization), as a broken client would."""
+    with grpc.insecure_channel(target) as channel:
+        return channel.unary_unary(method)(body, timeout=timeout)
+
+
+def status_of(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as err:
+        raw_call(target, body, method, timeout)
+    return err.value
+
+
+def exchange(port: int, payload: bytes, timeout: float = 10) -> bytes:
+    """Sends payload on a raw TCP connection; returns what came back until the peer closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        received = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        else:
+            pytest.fail(f"port {port} kept the connection open after {payload[:20]!r}")
+    return received

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Iterator
 
 import grpc
@@ -15,28 +14,14 @@ from hypothesis import strategies as st
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 
-from .calls import read_stream, stream_request
+from .calls import METHOD, exchange, raw_call, read_stream, status_of, stream_request
 from .conftest import MAX_MESSAGE_BYTES
-
-METHOD = "/grpctest.Grpctest/GetServerResponse"
 
 
 @pytest.fixture
 def stub(server) -> Iterator[grpctest_pb2_grpc.GrpctestStub]:
     with grpc.insecure_channel(server.target) as channel:
         yield grpctest_pb2_grpc.GrpctestStub(channel)
-
-
-def raw_call(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> bytes:
-    """A call with the body sent as is (no serialization), as a broken client would."""
-    with grpc.insecure_channel(target) as channel:
-        return channel.unary_unary(method)(body, timeout=timeout)
-
-
-def status_of(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as err:
-        raw_call(target, body, method, timeout)
-    return err.value
 
 
 def assert_still_serving(server) -> None:
@@ -171,25 +156,6 @@ def test_a_stream_past_its_deadline_ends_deadline_exceeded(stub) -> None:
     assert err is not None
     assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert 1 <= len(sequences) < 10
-
-
-def exchange(port: int, payload: bytes, timeout: float = 10) -> bytes:
-    """Sends payload on a raw TCP connection; returns what came back until the peer closed."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(payload)
-        received = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            received += chunk
-        else:
-            pytest.fail(f"port {port} kept the connection open after {payload[:20]!r}")
-    return received
 
 
 @pytest.mark.parametrize(
