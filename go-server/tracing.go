@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
@@ -12,6 +13,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/stats"
 )
+
+// flushTimeout bounds the export of the last spans at exit.
+const flushTimeout = 3 * time.Second
 
 func tracingEnabled() bool { return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" }
 
@@ -32,7 +36,13 @@ func setupTracing(ctx context.Context) (func(), error) {
 	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter))
 	otel.SetTracerProvider(provider)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	return func() { _ = provider.Shutdown(context.Background()) }, nil
+	// At exit, a collector that does not answer may not hold the process up for long.
+	flush := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		_ = provider.Shutdown(ctx)
+	}
+	return flush, nil
 }
 
 // tracingOptions trace every call but Envoy's health checks (every second, per
