@@ -103,8 +103,8 @@ def mixed_rotation(summaries: Sequence[Summary]) -> dict[str, Any]:
         "least request: more calls per second and no worse a p99, the faster replica "
         "taking the larger share"
         if better
-        else "round robin (as envoy.yaml has it): least request bought no more calls per "
-        "second at no worse a p99 here"
+        else "round robin (as envoy.yaml has it): least request gave no more calls per "
+        "second at an equal or lower p99 here"
     )
     fields = ("rps", "p99_ms", "call_shares", "server_cpu_us_per_answered_call")
     return {
