@@ -116,6 +116,7 @@ func receive(stream pb.Grpctest_ChatServer) <-chan received {
 			select {
 			case messages <- received{msg, err}:
 			case <-stream.Context().Done():
+				decodeError(msg) // a bad request no method will ask about
 				return
 			}
 			if err != nil {
