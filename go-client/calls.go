@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	pb "grpctest/go-client/grpctestpb"
+	pb "grpctest/proto/go"
 )
 
 // plan is what to call: the mode, the message, how many, how fast, the deadline of

@@ -37,7 +37,7 @@ import (
 	"google.golang.org/grpc/credentials/oauth"
 	"google.golang.org/grpc/status"
 
-	pb "grpctest/go-client/grpctestpb"
+	pb "grpctest/proto/go"
 )
 
 const defaultMessage = "Hello Server you there?"

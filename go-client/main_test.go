@@ -19,7 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	pb "grpctest/go-client/grpctestpb"
+	pb "grpctest/proto/go"
 )
 
 // startPythonServer runs the real py-server (the grpctest-server command of the

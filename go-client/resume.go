@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "grpctest/go-client/grpctestpb"
+	pb "grpctest/proto/go"
 )
 
 // Pause before a resume, doubling per attempt: Envoy needs a moment (its outlier

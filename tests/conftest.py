@@ -40,9 +40,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 @pytest.fixture
 def fresh_stack(tmp_path: Path) -> Iterator[LocalStack]:
-    """A stack of its own, for tests that stop or kill replicas."""
+    """A stack of its own, for tests that stop or kill replicas: 3 py-server replicas
+    and 1 go-server replica (go-1, the last), as the local run has them."""
     with LocalStack.on_free_ports(
-        log_dir=tmp_path, server_args=["--drain-seconds", "3"]
+        go_replicas=1, log_dir=tmp_path, server_args=["--drain-seconds", "3"]
     ) as running:
         yield running
 

@@ -11,16 +11,9 @@ import json
 import subprocess
 from pathlib import Path
 
-import grpc
 import pytest
 
-from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_devtools.ports import free_port
-from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import command
-from grpctest_devtools.waiting import wait_until
-from grpctest_server.healthcheck import check_health
-from grpctest_server.servicer import REPLY_TEMPLATE
 
 SCALING = {f"envoy_{r}r_{w}w" for r in (1, 2, 3, 5) for w in (1, 2)}
 THROUGH_ENVOY = SCALING | {
@@ -28,7 +21,7 @@ THROUGH_ENVOY = SCALING | {
     "rest_transcoded", "stream_envoy_3r_2w", "envoy_3r_2w_10KiB", "envoy_3r_2w_tls_jwt",
     "envoy_3r_2w_traced", "envoy_3r_2w_metrics", "envoy_3r_2w_concurrency_2",
     "envoy_3r_2w_one_connection", "envoy_3r_1w_one_connection", "envoy_3r_2w_grpc_windows",
-    "envoy_3r_2w_no_access_log", "latency_c1_envoy",
+    "envoy_3r_2w_no_access_log", "latency_c1_envoy", "mixed_round_robin", "mixed_least_request",
 }  # fmt: skip
 DIRECT = {
     "article_sync_direct", "python_floor_direct", "server_direct_1w", "server_direct",
@@ -73,27 +66,18 @@ def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     assert {c["name"] for c in report["comparisons"]} >= {
         "envoy_3r_2w_tls_jwt", "envoy_3r_2w_traced", "server_direct_1w_asyncio", "rest_transcoded",
     }  # fmt: skip
+    mixed = report["mixed_rotation"]
+    for policy in ("round_robin", "least_request"):
+        shares = mixed[policy]["call_shares"]
+        assert sum(shares.values()) == pytest.approx(1, abs=0.01), mixed
+        assert shares["go"] > 0, mixed  # the Go replica answered its share
+        assert all(mixed[policy]["server_cpu_us_per_answered_call"].values()), mixed
+    # Round robin: one replica in four.
+    assert mixed["round_robin"]["call_shares"]["go"] == pytest.approx(0.25, abs=0.05), mixed
+    assert mixed["recommendation"]
     markdown = (tmp_path / "latest.md").read_text()
     assert "| envoy_3r_2w |" in markdown
     assert "## Goals" in markdown
+    assert "## Mixed rotation" in markdown
     for chart in ("latest.png", "scaling.png"):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_the_go_baseline_replies_as_py_server_does() -> None:
-    # The same reply bytes on the wire, or the two runtimes are not compared fairly:
-    # asked over gRPC, as the benchmark asks it.
-    target = f"127.0.0.1:{free_port()}"
-    server = Process("bench-go-server", [command("bench-go-server"),
-                     "-port", target.rsplit(":", 1)[1], "-replica", "go-1"])  # fmt: skip
-    server.start()
-    try:
-        wait_until(lambda: check_health(target) == "SERVING", 30, "the Go baseline to serve")
-        with grpc.insecure_channel(target) as channel:
-            stub = grpctest_pb2_grpc.GrpctestStub(channel)
-            reply = stub.GetServerResponse(grpctest_pb2.Message(message="same bytes"), timeout=5)
-    finally:
-        server.stop(timeout=10)
-    assert (reply.message, reply.received, reply.replica) == (
-        REPLY_TEMPLATE.format("same bytes"), True, "go-1",
-    )  # fmt: skip

@@ -1,8 +1,9 @@
 """The container topology end to end on a real Docker engine, with Compose v2.
 
-Builds every project image, brings docker-compose.yml up (3 py-server replicas behind
-Envoy on localhost:8080) with `up --wait`, and checks what a user does: grpcurl through
-Envoy, the client containers, scaling to 5; then the replica fault drills at realistic
+Builds every project image, brings docker-compose.yml up (3 py-server replicas and 1
+go-server replica behind Envoy on localhost:8080) with `up --wait`, and checks what a
+user does: grpcurl through Envoy, the client containers, scaling to 5; then the replica
+fault drills at realistic
 concurrency, with no call lost. Tears everything down and stops the engine if it
 started one.
 
@@ -30,14 +31,17 @@ from grpctest_devtools.repo import CERTS, command
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
 from grpctest_harness.docker_engine import sh
-from grpctest_harness.faults import DRILLS, ComposeReplicas, Drill
+from grpctest_harness.faults import DRILLS, GO_DRILLS, ComposeReplicas, Drill
 from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
 
 COMPOSE = ComposeProject("grpctest-e2e")
 TARGET = "localhost:8080"
 ADMIN = EnvoyAdmin(9901)
-IMAGES = {"py-server": "grpctest/py-server:dev", "py-client": "grpctest/py-client:dev",
-          "go-client": "grpctest/go-client:dev", "certs": "grpctest/certs:dev"}  # fmt: skip
+IMAGES = {"py-server": "grpctest/py-server:dev", "go-server": "grpctest/go-server:dev",
+          "py-client": "grpctest/py-client:dev", "go-client": "grpctest/go-client:dev",
+          "certs": "grpctest/certs:dev"}  # fmt: skip
+# 3 py-server replicas and 1 go-server replica (go-1), all in Envoy's one cluster.
+REPLICAS = 4
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(2400)]
 
@@ -55,7 +59,9 @@ def topology(images, engine_workdir: Path, figures) -> Iterator[None]:
         COMPOSE("up", "--detach", "--wait")  # until every replica's HEALTHCHECK passes
         figures["seconds for `up --wait`"] = round(time.monotonic() - start, 1)
         wait_until(
-            lambda: len(ADMIN.healthy_hosts()) == 3, 60, "Envoy to see 3 healthy py-server replicas"
+            lambda: len(ADMIN.healthy_hosts()) == REPLICAS,
+            60,
+            "Envoy to see 3 healthy py-server replicas and the go-server replica",
         )
         yield
     finally:
@@ -83,13 +89,14 @@ def test_images_are_small_and_run_as_non_root(topology, figures) -> None:
             assert info["Config"]["User"] not in ("", "0", "root"), f"{image} runs as root"
     figures["image sizes MB"] = sizes
     assert sizes["go-client"] <= 20, sizes
+    assert sizes["go-server"] <= 40, sizes
 
 
 def test_server_containers_are_healthy_by_their_grpc_healthcheck(topology) -> None:
-    ids = COMPOSE.containers("py-server")
-    assert len(ids) == 3
+    ids = COMPOSE.containers("py-server") + COMPOSE.containers("go-server")
+    assert len(ids) == REPLICAS
     states = [inspect(i)["State"] for i in ids]
-    assert [s["Health"]["Status"] for s in states] == ["healthy"] * 3
+    assert [s["Health"]["Status"] for s in states] == ["healthy"] * REPLICAS
     assert all("SERVING" in s["Health"]["Log"][-1]["Output"] for s in states)
 
 
@@ -133,7 +140,8 @@ def test_client_container_reaches_every_replica(topology, figures, client: str) 
     result = COMPOSE("run", "--rm", "--env", "GRPCTEST_OUTPUT=json", client)
     per_replica = calls_per_replica(result.stdout)
     figures[f"{client} container: calls per replica"] = per_replica
-    assert len(per_replica) == 3, result.stdout
+    assert len(per_replica) == REPLICAS, result.stdout
+    assert "go-1" in per_replica, result.stdout  # both languages answered
     assert sum(per_replica.values()) == 30
 
 
@@ -147,11 +155,11 @@ def test_the_web_page_calls_over_grpc_web_in_a_real_browser(topology) -> None:
     with browser.chromium() as chromium:
         page = chromium.new_page()
         page.goto(f"http://{TARGET}/")
-        answered = {browser.send(page) for _ in range(6)}
+        answered = {browser.send(page) for _ in range(2 * REPLICAS)}
         assert (
             browser.stream(page, count=5, interval_ms=10) == "OK: stream complete, 5 of 5 replies"
         )
-    assert len(answered) == 3, answered  # "OK: <container> answered", one per replica
+    assert len(answered) == REPLICAS, answered  # "OK: <replica> answered", one per replica
 
 
 def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
@@ -162,6 +170,9 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
     wait_until(lambda: prometheus.value('sum(up{job="py-server"})') == 3, 60,
                "Prometheus to scrape the 3 replicas")  # fmt: skip
     assert prometheus.value('up{job="envoy"}') == 1
+    wait_until(
+        lambda: prometheus.value('up{job="go-server"}') == 1, 60, "Prometheus to scrape go-1"
+    )
     handled = 'grpc_server_handled_total{grpc_service="grpctest.Grpctest"}'
     envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="py_server"}'
 
@@ -191,7 +202,7 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
 
 
 def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
-    for service in ("py-server", "envoy", "prometheus"):
+    for service in ("py-server", "go-server", "envoy", "prometheus"):
         container = COMPOSE.containers(service)[0]
         assert inspect(container)["HostConfig"]["ReadonlyRootfs"] is True, service
 
@@ -199,10 +210,15 @@ def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
 # -- replica faults at realistic concurrency ------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", DRILLS)
+@pytest.mark.parametrize("fault", [*DRILLS, *GO_DRILLS])
 def test_no_call_fails_through_replica_faults(topology, figures, fault: str) -> None:
-    wait_until(lambda: len(ADMIN.healthy_hosts()) == 3, 60, "3 healthy replicas to start from")
-    report = DRILLS[fault](Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)))
+    wait_until(
+        lambda: len(ADMIN.healthy_hosts()) == REPLICAS, 60, "every replica healthy to start from"
+    )
+    if fault in DRILLS:
+        report = DRILLS[fault](Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)))
+    else:  # the go-server service's one replica
+        report = GO_DRILLS[fault](Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE, "go-server")), 0)
     figures[f"compose {report.fault}"] = report.row()
     assert report.failures == [], report.row()
     assert all(load.sent > 1000 for load in report.loads), report.row()
@@ -218,26 +234,29 @@ def test_streams_and_chats_lose_no_reply_through_replica_faults(
     topology, figures, fault: str
 ) -> None:
     """The local stream drill (tests/test_stream_faults.py) against the containers."""
-    wait_until(lambda: len(ADMIN.healthy_hosts()) == 3, 60, "3 healthy replicas to start from")
+    wait_until(
+        lambda: len(ADMIN.healthy_hosts()) == REPLICAS, 60, "every replica healthy to start from"
+    )
     report, unary = stream_drill(Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)), fault)
     figures[f"compose streams, {unary.fault}"] = f"{report.row()}; unary: {unary.row()}"
     assert_no_reply_lost(report, unary)
 
 
-# -- scaling (last: it leaves 5 replicas) --------------------------------------------------
+# -- scaling (last: it leaves 5 py-server replicas) ------------------------------------------
 
 
 def test_scale_to_5_then_run_a_client_keeps_5_replicas(topology, figures) -> None:
     start = time.monotonic()
     COMPOSE("up", "--detach", "--wait", "--no-recreate", "--scale", "py-server=5")
-    wait_until(lambda: len(ADMIN.healthy_hosts()) == 5, 120, "Envoy to see 5 healthy replicas")
+    # 5 py-server replicas, and go-1 still beside them.
+    wait_until(lambda: len(ADMIN.healthy_hosts()) == 6, 120, "Envoy to see 6 healthy replicas")
     figures["seconds from --scale 5 to 5 healthy replicas in Envoy"] = round(
         time.monotonic() - start, 1
     )
     result = COMPOSE(
-        "run", "--rm", "--env", "GRPCTEST_COUNT=50", "--env", "GRPCTEST_OUTPUT=json", "go-client"
+        "run", "--rm", "--env", "GRPCTEST_COUNT=60", "--env", "GRPCTEST_OUTPUT=json", "go-client"
     )
-    assert len(calls_per_replica(result.stdout)) == 5, result.stdout
+    assert len(calls_per_replica(result.stdout)) == 6, result.stdout
     # Running a client changed nothing else: still 5 replicas (Compose v2 would reset
     # them to deploy.replicas if the client depended on the servers).
     assert len(COMPOSE.containers("py-server")) == 5

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from grpctest_harness.faults import DRILLS, Drill, LocalReplicas
+from grpctest_harness.faults import DRILLS, GO_DRILLS, Drill, LocalReplicas
+
+# The fresh stack's go-server replica: go-1, after the three py-server replicas.
+GO_REPLICA = 3
 
 
-@pytest.mark.parametrize("fault", DRILLS)
+@pytest.mark.parametrize("fault", [*DRILLS, *GO_DRILLS])
 def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) -> None:
     before = fresh_stack.admin.stats("cluster.py_server.")
-    report = DRILLS[fault](Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack)))
+    drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack))
+    report = DRILLS[fault](drill) if fault in DRILLS else GO_DRILLS[fault](drill, GO_REPLICA)
     stats = fresh_stack.admin.stats("cluster.py_server.")
     figures[f"local {report.fault}"] = report.row()
     assert report.failures == [], report.row()
@@ -27,7 +31,7 @@ def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) 
     assert report.out_seconds < 5, report.row()
     assert report.back_seconds < 10, report.row()
     assert stats.get("cluster.py_server.upstream_rq_retry_overflow", 0) == 0, stats
-    if fault in ("sigkill", "sigstop", "two-of-three-killed"):
+    if fault in ("sigkill", "sigstop", "two-of-three-killed", "sigkill-go"):
         # Outlier detection took the replica out before the active health checks did.
         ejected = "cluster.py_server.outlier_detection.ejections_enforced_total"
         assert stats.get(ejected, 0) > before.get(ejected, 0), stats

@@ -29,6 +29,8 @@ from grpctest_devtools.repo import ENVOY_YAML, REPO, command
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 OVERLAY = Path("deploy/kubernetes/overlays/kind")
 CLIENTS = Path("deploy/kubernetes/clients")
+# The Deployments behind Envoy: the same contract in Python and in Go.
+SERVERS = ("py-server", "go-server")
 # What the overlay reads from the rest of the checkout (certs/ is made by the fixture).
 INPUTS = ("deploy/kubernetes", "envoy", "web/dist")
 
@@ -113,19 +115,21 @@ def test_envoy_config_is_envoy_yaml_itself(objects: dict) -> None:
 
 
 def test_every_replica_is_an_envoy_upstream(objects: dict) -> None:
-    """envoy.yaml's upstream (strict DNS) is a headless Service over the replicas: one
-    address per pod, as compose's DNS gives it."""
+    """Each endpoint of envoy.yaml's upstream (strict DNS) is a headless Service over a
+    server's replicas, py-server's and go-server's: one address per pod, as compose's
+    DNS gives it."""
     envoy = yaml.safe_load(ENVOY_YAML.read_text())
     cluster = next(c for c in envoy["static_resources"]["clusters"] if c["name"] == "py_server")
-    address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-    socket = address["address"]["socket_address"]
     strict_dns = cluster["cluster_type"]["typed_config"]
     assert strict_dns["all_addresses_in_single_endpoint"] is False
-
-    service = objects["Service", socket["address"]]["spec"]
-    assert service["clusterIP"] == "None"
-    assert socket["port_value"] in [p["port"] for p in service["ports"]]
-    assert service["selector"].items() <= pod_labels(objects, "py-server").items()
+    (locality,) = cluster["load_assignment"]["endpoints"]
+    sockets = [e["endpoint"]["address"]["socket_address"] for e in locality["lb_endpoints"]]
+    assert {s["address"] for s in sockets} == set(SERVERS)
+    for socket in sockets:
+        service = objects["Service", socket["address"]]["spec"]
+        assert service["clusterIP"] == "None"
+        assert socket["port_value"] in [p["port"] for p in service["ports"]]
+        assert service["selector"].items() <= pod_labels(objects, socket["address"]).items()
 
 
 def pod_labels(objects: dict, deployment: str) -> dict[str, str]:
@@ -152,8 +156,9 @@ def test_envoy_service_has_the_listeners_but_not_admin(objects: dict) -> None:
     assert {named[p] for p in allowed} == listeners
 
 
-def test_replicas_are_probed_over_grpc_health(objects: dict) -> None:
-    (server,) = pod(objects, "Deployment", "py-server")["containers"]
+@pytest.mark.parametrize("name", SERVERS)
+def test_replicas_are_probed_over_grpc_health(objects: dict, name: str) -> None:
+    (server,) = pod(objects, "Deployment", name)["containers"]
     grpc_port = next(p["containerPort"] for p in server["ports"] if p["name"] == "grpc")
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert server[probe]["grpc"]["port"] == grpc_port, probe
@@ -161,8 +166,9 @@ def test_replicas_are_probed_over_grpc_health(objects: dict) -> None:
     assert server["readinessProbe"]["grpc"]["service"] == "grpctest.Grpctest"
 
 
-def test_the_kubelet_waits_for_the_drain(objects: dict) -> None:
-    spec = pod(objects, "Deployment", "py-server")
+@pytest.mark.parametrize("name", SERVERS)
+def test_the_kubelet_waits_for_the_drain(objects: dict, name: str) -> None:
+    spec = pod(objects, "Deployment", name)
     (server,) = spec["containers"]
     env = {e["name"]: e.get("value") for e in server["env"]}
     pre_stop = server["lifecycle"]["preStop"]["sleep"]["seconds"]
@@ -170,8 +176,8 @@ def test_the_kubelet_waits_for_the_drain(objects: dict) -> None:
     assert spec["terminationGracePeriodSeconds"] > pre_stop + drain + grace
 
 
-def test_disruption_budgets_cover_both_deployments(objects: dict) -> None:
-    for name in ("py-server", "envoy"):
+def test_disruption_budgets_cover_every_deployment(objects: dict) -> None:
+    for name in (*SERVERS, "envoy"):
         budget = objects["PodDisruptionBudget", name]["spec"]
         assert budget["selector"]["matchLabels"].items() <= pod_labels(objects, name).items()
 
@@ -188,7 +194,7 @@ def test_every_container_is_bounded_and_unprivileged(objects: dict) -> None:
         assert security["capabilities"]["drop"] == ["ALL"], name
         for kind in ("requests", "limits"):
             assert {"cpu", "memory"} <= container["resources"][kind].keys(), (name, kind)
-    assert seen == {"py-server", "envoy", "go-client", "py-client"}
+    assert seen == {*SERVERS, "envoy", "go-client", "py-client"}
 
 
 def test_images_are_the_ones_compose_runs(objects: dict) -> None:

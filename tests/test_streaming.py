@@ -4,7 +4,6 @@ replica drains. With the Python and Go clients, and grpcurl."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import queue
 import signal
@@ -20,13 +19,7 @@ from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, replies, run_client
 from grpctest_devtools.repo import command
 
-REPLY = 'Hello I am up and running received "{}" message from you'
-
-
-def stream_request(message: str, count: int, interval: float = 0.0) -> grpctest_pb2.StreamRequest:
-    request = grpctest_pb2.StreamRequest(message=message, count=count)
-    request.interval.FromTimedelta(datetime.timedelta(seconds=interval))
-    return request
+from .conformance.calls import REPLY, stream_request
 
 
 def read_on(
@@ -147,8 +140,7 @@ def test_a_stream_open_while_its_replica_drains_ends_with_a_status_to_act_on(fre
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
         long = stub.StreamServerResponses(stream_request("long", 2000, interval=0.01), timeout=60)
         first = next(long)
-        index = int(first.replica.rsplit("-", 1)[1]) - 1
-        victim = fresh_stack.replicas[index]
+        (victim,) = [r for r in fresh_stack.replicas if r.name == first.replica]
         signaled = time.monotonic()
         victim.signal(signal.SIGTERM)
         sequences = [first.sequence]

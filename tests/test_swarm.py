@@ -26,6 +26,8 @@ from grpctest_harness.swarm import WORKER_HOSTNAME, LocalSwarm
 
 STACK = "grpctest"
 SERVERS = f"{STACK}_py-server"
+# go-1, the stack's one go-server replica, answers beside the py-server replicas.
+GO_REPLICAS = 1
 NETWORK = f"{STACK}_default"
 TARGET = "localhost:8080"
 
@@ -39,7 +41,9 @@ def answering_replicas(count: int = 30) -> set[str]:
 
 
 def wait_balanced(replicas: int, timeout: float = 90) -> float:
-    """Until Envoy sends calls to `replicas` replicas; returns the seconds it took."""
+    """Until Envoy sends calls to `replicas` py-server replicas and go-1; returns the
+    seconds it took."""
+    replicas += GO_REPLICAS
     return wait_until(lambda: len(answering_replicas(6 * replicas)) == replicas, timeout,
                       f"Envoy to balance over {replicas} replicas")  # fmt: skip
 
@@ -52,7 +56,9 @@ def swarm(images, figures) -> Iterator[LocalSwarm]:
     start = time.monotonic()
     local_swarm = LocalSwarm()
     with local_swarm:
-        local_swarm.load_images("grpctest/py-server:dev", "grpctest/go-client:dev")
+        local_swarm.load_images(
+            "grpctest/py-server:dev", "grpctest/go-server:dev", "grpctest/go-client:dev"
+        )
         try:
             sh(
                 "docker",
@@ -88,7 +94,8 @@ def test_a_client_job_reaches_every_replica_through_envoy(swarm, figures) -> Non
     per_replica = calls_per_replica(output)
     figures["swarm: client job, calls per replica"] = per_replica
     assert sum(per_replica.values()) == 30, output
-    assert len(per_replica) == 3, output
+    assert len(per_replica) == 3 + GO_REPLICAS, output
+    assert "go-1" in per_replica, output
 
 
 def test_envoys_admin_is_not_published(swarm) -> None:
@@ -152,4 +159,5 @@ def test_losing_the_worker_node_under_load_loses_no_call(swarm, figures) -> None
     assert [load.failures for load in loads] == [{}, {}]
     # The load kept calling through the node's loss and after it (a dead load is no pass).
     assert all(load.ok_since_fault > 100 for load in loads), [str(load) for load in loads]
-    assert len(answering_replicas(40)) == 5
+    # go-1 too, wherever the swarm runs it now.
+    wait_balanced(5, timeout=60)

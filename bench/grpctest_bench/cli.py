@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "scenarios": summaries,
         "comparisons": report.comparisons(summaries),
+        "mixed_rotation": report.mixed_rotation(summaries),
         "payload_bytes": payload_bytes(),
         "goals": report.goals(summaries),
     }

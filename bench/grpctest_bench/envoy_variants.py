@@ -107,6 +107,13 @@ def grpc_windows(config: Config) -> None:
     )
 
 
+def least_request(config: Config) -> None:
+    """Least request instead of round robin: of two random healthy replicas, the one
+    with fewer calls in flight (Envoy's default choice count), so a faster replica gets
+    more calls."""
+    _upstream(config)["lb_policy"] = "LEAST_REQUEST"
+
+
 def trace_every_call(config: Config) -> None:
     """Envoy's default sampling: every call traced and its span exported."""
     provider = _connection_manager(config)["tracing"]["provider"]

@@ -26,7 +26,9 @@ from grpctest_bench.h2load import LOAD_ROLE, Measurement
 from grpctest_bench.scenarios import Scenario
 from grpctest_harness.load import percentile
 
-ROLES = (LOAD_ROLE, "envoy", "server", "collector")
+ROLES = (LOAD_ROLE, "envoy", "server", "go_server", "collector")
+# What each role of a mixed rotation is, by language (targets.envoy_stack).
+LANGUAGE_ROLES = {"python": "server", "go": "go_server"}
 Summary = dict[str, Any]
 
 
@@ -69,7 +71,47 @@ def summarize(scenario: Scenario, m: Measurement) -> Summary:
         "cores_busy_on_path": _share(sum(m.cpu.values()), m.wall_seconds),
     }
     summary.update(_prediction(cpu_us, m, rps))
+    if "go_server" in m.cpu and scenario.target.calls_by_language is not None:
+        summary.update(_by_language(cpu_us, scenario.target.calls_by_language()))
     return summary
+
+
+def _by_language(cpu_us: dict[str, float], calls: dict[str, int]) -> Summary:
+    """A mixed rotation's calls per language (Envoy's count for the target's whole run)
+    and the CPU each language's replicas spent per call they answered."""
+    total = sum(calls.values())
+    shares = {language: calls[language] / total if total else 0.0 for language in calls}
+    per_answered = {
+        language: round(cpu_us[role] / shares[language], 1) if shares[language] else None
+        for language, role in LANGUAGE_ROLES.items()
+    }
+    return {
+        "call_shares": {language: round(share, 3) for language, share in shares.items()},
+        "server_cpu_us_per_answered_call": per_answered,
+    }
+
+
+def mixed_rotation(summaries: Sequence[Summary]) -> dict[str, Any]:
+    """Round robin against least request over the same mixed rotation, from one run,
+    and which to run."""
+    s = {summary["name"]: summary for summary in summaries}
+    rr, lr = s.get("mixed_round_robin"), s.get("mixed_least_request")
+    if rr is None or lr is None:
+        return {}
+    better = lr["rps"] > rr["rps"] and lr["p99_ms"] <= rr["p99_ms"]
+    recommendation = (
+        "least request: more calls per second and no worse a p99, the faster replica "
+        "taking the larger share"
+        if better
+        else "round robin (as envoy.yaml has it): least request gave no more calls per "
+        "second at an equal or lower p99 here"
+    )
+    fields = ("rps", "p99_ms", "call_shares", "server_cpu_us_per_answered_call")
+    return {
+        "round_robin": {f: rr.get(f) for f in fields},
+        "least_request": {f: lr.get(f) for f in fields},
+        "recommendation": recommendation,
+    }
 
 
 def _share(cpu_seconds: float, wall_seconds: float) -> float | None:
@@ -268,6 +310,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         f"| {g['goal']} | {g['value']} | {g['target']} | {'yes' if g['met'] else 'no'} |"
         for g in report["goals"]
     ]
+    lines += _mixed_markdown(report.get("mixed_rotation") or {})
     pb = report["payload_bytes"]
     lines += [
         "",
@@ -276,6 +319,28 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def _mixed_markdown(mixed: dict[str, Any]) -> list[str]:
+    if not mixed:
+        return []
+    lines = [
+        "",
+        "## Mixed rotation: Python and Go replicas behind one Envoy",
+        "",
+        "| policy | req/s | p99 ms | share of calls: Python, Go "
+        "| server CPU µs per call answered: Python, Go |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for policy in ("round_robin", "least_request"):
+        row = mixed[policy]
+        shares, cpu = row["call_shares"] or {}, row["server_cpu_us_per_answered_call"] or {}
+        lines.append(
+            f"| {policy.replace('_', ' ')} | {row['rps']:.0f} | {row['p99_ms']:.2f} | "
+            f"{_percent(shares.get('python'))}, {_percent(shares.get('go'))} | "
+            f"{_us(cpu.get('python'))}, {_us(cpu.get('go'))} |"
+        )
+    return [*lines, "", f"Recommended: {mixed['recommendation']}."]
 
 
 def _ratio(value: float | None) -> str:
@@ -299,6 +364,8 @@ def _scenario_table(rows: Iterable[Summary]) -> list[str]:
             note += f"; Envoy's readv+writev per call {s['envoy_read_write_calls_per_call']}"
         if len(shares) > 1:
             note += f"; CPU shares of the server processes {shares}"
+        if cpu.get("go_server"):
+            note += f"; servers: Python {_us(cpu['server'])}, Go {_us(cpu['go_server'])}"
         predicted = "" if s["predicted_rps"] is None else f"{s['predicted_rps']:.0f}"
         ratio = (
             ""

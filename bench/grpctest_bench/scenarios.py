@@ -45,6 +45,7 @@ REST = "gRPC vs REST, streaming, payload size"
 SETTINGS = "What a production setting costs"
 LEVERS = "Levers"
 LATENCY = "Latency, one call in flight"
+MIXED = "A mixed rotation: 3 Python replicas and 1 Go replica behind one Envoy"
 
 
 def scaling_name(replicas: int, workers: int) -> str:
@@ -110,7 +111,7 @@ class _Targets:
         self.workdir = workdir
         self.python = sys.executable
         self.py_server = [command("grpctest-server"), "--log-level", "WARNING"]
-        self.go_server = [command("bench-go-server")]
+        self.go_server = [command("go-server"), "--log-level", "WARNING"]
         self.by_name: dict[str, Target] = {}
 
     def start(self, target: AbstractContextManager[Target]) -> Target:
@@ -143,6 +144,7 @@ def started(workdir: Path, server_workers: int, rest_workers: int) -> Iterator[l
             *_settings(run, jaeger),
             *_levers(run),
             *_latency(run),
+            *_mixed(run),
         ]
 
 
@@ -406,6 +408,34 @@ def _levers(run: _Targets) -> list[Scenario]:
             unary(trace_all),
             "Envoy's default sampling: every call traced",
             baseline="envoy_go",
+        ),
+    ]
+
+
+def _mixed(run: _Targets) -> list[Scenario]:
+    """The local run's rotation (3 py-server replicas of 1 process, 1 go-server replica)
+    under each balancing policy: what each language costs per call it answers, and which
+    policy serves the mix better."""
+    mixed = {"replicas": 3, "workers": 1, "go_replicas": 1}
+    round_robin = run.stack("mixed_round_robin", **mixed)
+    least_request = run.stack(
+        "mixed_least_request", **mixed, envoy_edit=envoy_variants.least_request
+    )
+    return [
+        Scenario(
+            "mixed_round_robin",
+            MIXED,
+            round_robin,
+            unary(round_robin),
+            "round robin (envoy.yaml's): equal shares, the rotation visible",
+        ),
+        Scenario(
+            "mixed_least_request",
+            MIXED,
+            least_request,
+            unary(least_request),
+            "least request: more calls to the replica that answers faster",
+            baseline="mixed_round_robin",
         ),
     ]
 

@@ -1,8 +1,8 @@
 """What the benchmark loads: servers alone, and Envoy in front of them, started here
 and stopped again.
 
-Each target names its processes by role ("server", "envoy") so that every call's CPU
-can be split by role.
+Each target names its processes by role ("server", "envoy"; "go_server" for the Go
+replicas of a mixed rotation) so that every call's CPU can be split by role.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class Target:
     # host:port for a real gRPC call before measuring (None: not gRPC).
     grpc_target: str | None = None
     tls_port: int | None = None
+    # Behind Envoy: the calls it has sent to the replicas of each language so far.
+    calls_by_language: Callable[[], dict[str, int]] | None = None
 
     def url(self, path: str, *, tls: bool = False) -> str:
         if tls:
@@ -99,17 +101,20 @@ def envoy_stack(
     envoy_concurrency: int = 1,
     metrics: bool = False,
     otlp_port: int = 4317,
+    go_replicas: int = 0,
 ) -> Iterator[Target]:
     """Envoy (config derived from envoy/envoy.yaml) in front of `replicas` servers, each
-    with `workers` processes; py-server unless `server_command` says otherwise."""
+    with `workers` processes; py-server unless `server_command` says otherwise; and
+    `go_replicas` go-server replicas in the same rotation."""
     log_dir = workdir / name
     log_dir.mkdir()
     if workers > 1:
         server_args = [*server_args, "--workers", str(workers)]
     # (Worker i of a replica serves its metrics on the replica's port + i.)
-    metrics_ports = [free_port() for _ in range(replicas)] if metrics else []
+    metrics_ports = [free_port() for _ in range(replicas + go_replicas)] if metrics else []
     with LocalStack.on_free_ports(
         replicas,
+        go_replicas,
         log_dir=log_dir,
         server_command=server_command,
         server_args=server_args,
@@ -124,11 +129,29 @@ def envoy_stack(
             stack.envoy_port,
             roles={
                 "envoy": lambda: stack.pids()["envoy"],
-                "server": lambda: stack.pids()["replicas"],
+                "server": lambda: _replica_pids(stack, go=False),
+                **({"go_server": lambda: _replica_pids(stack, go=True)} if go_replicas else {}),
             },
             grpc_target=stack.target,
             tls_port=stack.tls_port,
+            calls_by_language=lambda: _calls_by_language(stack),
         )
+
+
+def _is_go(replica: Process) -> bool:
+    return replica.name.startswith("go-")
+
+
+def _replica_pids(stack: LocalStack, *, go: bool) -> list[int]:
+    return [r.pid for r in stack.replicas if r.running and r.pid and _is_go(r) == go]
+
+
+def _calls_by_language(stack: LocalStack) -> dict[str, int]:
+    per_host = stack.admin.requests_per_host()
+    calls = {"python": 0, "go": 0}
+    for index, replica in enumerate(stack.replicas):
+        calls["go" if _is_go(replica) else "python"] += per_host.get(stack.replica_target(index), 0)
+    return calls
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""`grpctest-local`: the local run, py-server replicas and Envoy with no container engine.
+"""`grpctest-local`: the local run, py-server and go-server replicas and Envoy with no
+container engine.
 
 grpctest-local demo         # start, wait for health, call with both clients, stop
 grpctest-local run          # start and supervise in the foreground until Ctrl-C
@@ -31,6 +32,7 @@ from grpctest_devtools.repo import REPO
 def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
     return LocalStack(
         replicas=args.replicas,
+        go_replicas=args.go_replicas,
         base_port=args.base_port,
         envoy_port=args.envoy_port,
         admin_port=args.admin_port,
@@ -57,8 +59,7 @@ def demo(args: argparse.Namespace) -> int:
     failed = []
     with _stack(args, log_dir=log_dir, server_args=["--drain-seconds", "0"]) as stack:
         print(
-            f"stack up: {len(stack.replicas)} replicas behind Envoy at {stack.target} "
-            f"(logs in {log_dir})\n"
+            f"stack up: {_replica_count(args)} behind Envoy at {stack.target} (logs in {log_dir})\n"
         )
         expected = {replica.name for replica in stack.replicas}
         for name in CLIENTS:
@@ -73,8 +74,16 @@ def demo(args: argparse.Namespace) -> int:
     if failed:
         print("demo FAILED: " + "; ".join(failed), file=sys.stderr)
         return 1
-    print(f"demo OK: every one of the {len(expected)} replicas answered both clients")
+    print(f"demo OK: every one of the {_replica_count(args)} answered both clients")
     return 0
+
+
+def _replica_count(args: argparse.Namespace) -> str:
+    """How many replicas of each language, e.g. "4 replicas (3 Python, 1 Go)"."""
+    return (
+        f"{args.replicas + args.go_replicas} replicas "
+        f"({args.replicas} Python, {args.go_replicas} Go)"
+    )
 
 
 PROMETHEUS_PORT = 9090
@@ -83,7 +92,7 @@ JAEGER_PORTS = {"otlp_port": 4317, "ui_port": 16686, "grpc_port": 16685}
 
 def run(args: argparse.Namespace) -> int:
     """The stack in the foreground; with --observe, Prometheus and Jaeger next to it."""
-    metrics_ports = [args.metrics_base_port + i for i in range(args.replicas)]
+    metrics_ports = [args.metrics_base_port + i for i in range(args.replicas + args.go_replicas)]
     with contextlib.ExitStack() as running:
         if args.observe:
             jaeger = running.enter_context(Jaeger(**JAEGER_PORTS))
@@ -142,6 +151,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="py-server replicas (env GRPCTEST_REPLICAS, default %(default)s)",
     )
     parser.add_argument(
+        "--go-replicas",
+        type=int,
+        default=env("GRPCTEST_GO_REPLICAS", "1"),
+        help="go-server replicas beside them, in the same rotation; their ports follow "
+        "the Python ones' (env GRPCTEST_GO_REPLICAS, default %(default)s)",
+    )
+    parser.add_argument(
         "--base-port",
         type=int,
         default=50051,
@@ -170,6 +186,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
+    if args.go_replicas < 0:
+        parser.error("--go-replicas must not be negative")
     return args
 
 

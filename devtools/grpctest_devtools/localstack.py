@@ -1,4 +1,4 @@
-"""A local stack: py-server replicas and Envoy as plain processes on loopback.
+"""A local stack: py-server (and go-server) replicas and Envoy as plain processes on loopback.
 
     with LocalStack(ports=[...], envoy_port=..., ...) as stack:   # started and healthy
         stack.target            # Envoy, what clients call
@@ -32,12 +32,14 @@ log = logging.getLogger(__name__)
 
 
 class LocalStack:
-    """N py-server replicas on 127.0.0.1 plus Envoy in front of them."""
+    """N py-server replicas (replica-1..N) and M go-server replicas (go-1..M) on
+    127.0.0.1, in one upstream cluster of the Envoy in front of them."""
 
     def __init__(
         self,
         *,
         replicas: int = 3,
+        go_replicas: int = 0,
         base_port: int = 50051,
         envoy_port: int = 8080,
         admin_port: int = 9901,
@@ -59,8 +61,12 @@ class LocalStack:
         `server_command`: another server as the replicas (the benchmark's baselines),
         given `--port` and `--replica` like py-server; default grpctest-server;
         `server_env`: environment variables for the replicas (e.g. tracing's);
-        `envoy_edit`: changes the derived Envoy config in place (the benchmark's levers)."""
-        self.ports = list(ports) if ports else [base_port + i for i in range(replicas)]
+        `envoy_edit`: changes the derived Envoy config in place (the benchmark's levers);
+        `go_replicas`: how many of the replicas (the last ones) are go-server, given the
+        same settings."""
+        self.ports = (
+            list(ports) if ports else [base_port + i for i in range(replicas + go_replicas)]
+        )
         self.envoy_port = envoy_port
         self.admin_port = admin_port
         self.tls_port = tls_port
@@ -79,35 +85,41 @@ class LocalStack:
             CERTS,
             [*edits, *([envoy_edit] if envoy_edit else [])],
         )
+        python = len(self.ports) - go_replicas
+        names = [f"replica-{i}" for i in range(1, python + 1)]
+        names += [f"go-{i}" for i in range(1, go_replicas + 1)]
         self.replicas = [
             Process(
-                f"replica-{i}",
-                self._server_argv(i, server_args),
-                self._log_path(log_dir, f"replica-{i}"),
+                name,
+                self._server_argv(index, name, index >= python, server_args),
+                self._log_path(log_dir, name),
                 server_env,
             )
-            for i in range(1, len(self.ports) + 1)
+            for index, name in enumerate(names)
         ]
         self.envoy = envoy_process(config, envoy_args, self._log_path(log_dir, "envoy"))
         self._stopping = False
 
     @classmethod
-    def on_free_ports(cls, replicas: int = 3, **kwargs: Any) -> LocalStack:
+    def on_free_ports(cls, replicas: int = 3, go_replicas: int = 0, **kwargs: Any) -> LocalStack:
         """A stack whose replicas, Envoy, admin and TLS listener each take a free port
         (tests, the benchmark: several stacks may run at once)."""
         return cls(
-            ports=[free_port() for _ in range(replicas)],
+            ports=[free_port() for _ in range(replicas + go_replicas)],
+            go_replicas=go_replicas,
             envoy_port=free_port(),
             admin_port=free_port(),
             tls_port=free_port(),
             **kwargs,
         )
 
-    def _server_argv(self, number: int, server_args: Sequence[str]) -> list[str]:
-        argv = [*self.server_command, "--port", str(self.ports[number - 1])]
-        argv += ["--replica", f"replica-{number}", *server_args]
+    def _server_argv(
+        self, index: int, name: str, go: bool, server_args: Sequence[str]
+    ) -> list[str]:
+        server = [command("go-server")] if go else self.server_command
+        argv = [*server, "--port", str(self.ports[index]), "--replica", name, *server_args]
         if self.metrics_ports:
-            argv += ["--metrics-port", str(self.metrics_ports[number - 1])]
+            argv += ["--metrics-port", str(self.metrics_ports[index])]
         if self.upstream_tls:
             argv += ["--tls-cert", str(CERTS / "replica.crt")]
             argv += ["--tls-key", str(CERTS / "replica.key")]

@@ -26,14 +26,14 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17grpctest/grpctest.proto\x12\x08grpctest\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"#\n\x07Message\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\"}\n\x0fMessageResponse\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12\x1a\n\x08received\x18\x02 \x01(\x08R\x08received\x12\x18\n\x07replica\x18\x03 \x01(\tR\x07replica\x12\x1a\n\x08sequence\x18\x04 \x01(\rR\x08sequence\"\x99\x01\n\rStreamRequest\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12\x14\n\x05\x63ount\x18\x02 \x01(\rR\x05\x63ount\x12\x35\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08interval\x12!\n\x0cresume_after\x18\x04 \x01(\rR\x0bresumeAfter2\x8f\x02\n\x08Grpctest\x12Y\n\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/message:\x01*\x12l\n\x15StreamServerResponses\x12\x17.grpctest.StreamRequest\x1a\x19.grpctest.MessageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/message:stream:\x01*0\x01\x12:\n\x04\x43hat\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00(\x01\x30\x01\x42\x1fZ\x1dgrpctest/go-client/grpctestpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17grpctest/grpctest.proto\x12\x08grpctest\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"#\n\x07Message\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\"}\n\x0fMessageResponse\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12\x1a\n\x08received\x18\x02 \x01(\x08R\x08received\x12\x18\n\x07replica\x18\x03 \x01(\tR\x07replica\x12\x1a\n\x08sequence\x18\x04 \x01(\rR\x08sequence\"\x99\x01\n\rStreamRequest\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12\x14\n\x05\x63ount\x18\x02 \x01(\rR\x05\x63ount\x12\x35\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08interval\x12!\n\x0cresume_after\x18\x04 \x01(\rR\x0bresumeAfter2\x8f\x02\n\x08Grpctest\x12Y\n\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/message:\x01*\x12l\n\x15StreamServerResponses\x12\x17.grpctest.StreamRequest\x1a\x19.grpctest.MessageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/message:stream:\x01*0\x01\x12:\n\x04\x43hat\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00(\x01\x30\x01\x42\x1eZ\x1cgrpctest/proto/go;grpctestpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'grpctest.grpctest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z\035grpctest/go-client/grpctestpb'
+  _globals['DESCRIPTOR']._serialized_options = b'Z\034grpctest/proto/go;grpctestpb'
   _globals['_GRPCTEST'].methods_by_name['GetServerResponse']._loaded_options = None
   _globals['_GRPCTEST'].methods_by_name['GetServerResponse']._serialized_options = b'\202\323\344\223\002\020\"\013/v1/message:\001*'
   _globals['_GRPCTEST'].methods_by_name['StreamServerResponses']._loaded_options = None

@@ -41,6 +41,7 @@ PROJECT_DOCKERFILES = [
     "py-server/Dockerfile",
     "py-client/Dockerfile",
     "go-client/Dockerfile",
+    "go-server/Dockerfile",
     "certs/Dockerfile",
 ]
 COMPOSE_FILE = "docker-compose.yml"

@@ -108,7 +108,7 @@ class Drill:
 
     # -- the faults ----------------------------------------------------------------------
 
-    def terminate(self, index: int = 1) -> FaultReport:
+    def terminate(self, index: int = 1, what: str = "one replica") -> FaultReport:
         """SIGTERM: the replica drains (NOT_SERVING), exits 0, and is started again."""
 
         def inject(report: FaultReport) -> None:
@@ -118,9 +118,9 @@ class Drill:
                 raise AssertionError(f"replica {index} exited with {code} after SIGTERM")
             report.back_seconds = self._restart([index])
 
-        return self.run("SIGTERM one replica", inject)
+        return self.run(f"SIGTERM {what}", inject)
 
-    def kill(self, indexes: Sequence[int] = (2,)) -> FaultReport:
+    def kill(self, indexes: Sequence[int] = (2,), what: str = "one replica") -> FaultReport:
         """SIGKILL (a crash): calls on it are reset and retried elsewhere; it is restarted."""
 
         def inject(report: FaultReport) -> None:
@@ -132,7 +132,7 @@ class Drill:
             report.back_seconds = self._restart(indexes)
 
         many = f"SIGKILL {len(indexes)} of 3 replicas at once"
-        return self.run("SIGKILL one replica" if len(indexes) == 1 else many, inject)
+        return self.run(f"SIGKILL {what}" if len(indexes) == 1 else many, inject)
 
     def freeze(self, index: int = 0) -> FaultReport:
         """SIGSTOP (a hung process): its calls time out per try and are hedged elsewhere;
@@ -202,7 +202,7 @@ class LocalReplicas:
 
 
 class ComposeReplicas:
-    """The py-server containers of a compose project: their processes signalled from
+    """The server containers of a compose service: their processes signalled from
     the host, brought back by their restart policy (`restart: unless-stopped`)."""
 
     def __init__(self, project: ComposeProject, service: str = "py-server") -> None:
@@ -248,4 +248,12 @@ DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
     "sigstop": lambda drill: drill.freeze(0),
     "rolling-restart": lambda drill: drill.rolling_restart(3),
     "two-of-three-killed": lambda drill: drill.kill([0, 1]),
+}
+
+# The go-server replica goes through the drain and the crash too, by its index among
+# the drill's replicas (locally the fourth, after the py-server replicas; in compose
+# the first of the go-server service).
+GO_DRILLS: dict[str, Callable[[Drill, int], FaultReport]] = {
+    "sigterm-go": lambda drill, index: drill.terminate(index, "the Go replica"),
+    "sigkill-go": lambda drill, index: drill.kill([index], "the Go replica"),
 }

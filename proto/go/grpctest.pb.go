@@ -244,7 +244,7 @@ const file_grpctest_grpctest_proto_rawDesc = "" +
 	"\bGrpctest\x12Y\n" +
 	"\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/message\x12l\n" +
 	"\x15StreamServerResponses\x12\x17.grpctest.StreamRequest\x1a\x19.grpctest.MessageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/message:stream0\x01\x12:\n" +
-	"\x04Chat\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00(\x010\x01B\x1fZ\x1dgrpctest/go-client/grpctestpbb\x06proto3"
+	"\x04Chat\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00(\x010\x01B\x1eZ\x1cgrpctest/proto/go;grpctestpbb\x06proto3"
 
 var (
 	file_grpctest_grpctest_proto_rawDescOnce sync.Once

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectiongrpc "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "grpctest/proto/go"
+)
+
+const testReplica = "unit-go"
+
+// serve starts the server in-process on an in-memory listener and returns a
+// connection to it; both end with the test.
+func serve(t *testing.T) (*server, *grpc.ClientConn) {
+	t.Helper()
+	listener := bufconn.Listen(1 << 20)
+	srv, err := startOn(listener, config{replica: testReplica, reflection: true, maxMessageBytes: 64 * 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.grpc.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufconn",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return listener.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return srv, conn
+}
+
+func callContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func wantStatus(t *testing.T, err error, code codes.Code, message string) {
+	t.Helper()
+	if s := status.Convert(err); s.Code() != code || (message != "" && s.Message() != message) {
+		t.Fatalf("got %v %q, want %v %q", s.Code(), s.Message(), code, message)
+	}
+}
+
+func TestGetServerResponse(t *testing.T) {
+	_, conn := serve(t)
+	client := pb.NewGrpctestClient(conn)
+	tests := []struct {
+		message, reply string
+		code           codes.Code
+		detail         string
+	}{
+		{"hi there", `Hello I am up and running received "hi there" message from you`, codes.OK, ""},
+		{"héllo ✓", `Hello I am up and running received "héllo ✓" message from you`, codes.OK, ""},
+		{"", "", codes.InvalidArgument, "message must not be empty"},
+	}
+	for _, tt := range tests {
+		reply, err := client.GetServerResponse(callContext(t), &pb.Message{Message: tt.message})
+		wantStatus(t, err, tt.code, tt.detail)
+		if err == nil && (reply.GetMessage() != tt.reply || !reply.GetReceived() || reply.GetReplica() != testReplica) {
+			t.Errorf("%q: got %v", tt.message, reply)
+		}
+	}
+}
+
+// rawCodec sends the request's bytes as they are, as a broken client would.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error)      { return v.([]byte), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error { *(v.(*[]byte)) = data; return nil }
+func (rawCodec) Name() string                       { return "proto" }
+
+func TestMalformedRequestIsInvalidArgument(t *testing.T) {
+	_, conn := serve(t)
+	const prefix = "request is not a valid grpctest.Message: Error parsing message with type 'grpctest.Message': "
+	tests := []struct {
+		body   string
+		reason string
+	}{
+		{"\x0a\x02\xff\xfe", "String field had bad UTF-8"},
+		{"\x0a\x10ab", "Wire format was corrupt"},
+		{"\xff\xff\xff\xff", "Wire format was corrupt"},
+	}
+	for _, tt := range tests {
+		var reply []byte
+		err := conn.Invoke(callContext(t), "/grpctest.Grpctest/GetServerResponse", []byte(tt.body), &reply,
+			grpc.ForceCodec(rawCodec{}))
+		wantStatus(t, err, codes.InvalidArgument, prefix+tt.reason)
+	}
+}
+
+func TestOversizedRequestIsResourceExhausted(t *testing.T) {
+	_, conn := serve(t)
+	_, err := pb.NewGrpctestClient(conn).GetServerResponse(callContext(t),
+		&pb.Message{Message: string(make([]byte, 64*1024+1))})
+	wantStatus(t, err, codes.ResourceExhausted, "")
+}
+
+func streamRequest(count, resumeAfter uint32, interval time.Duration) *pb.StreamRequest {
+	return &pb.StreamRequest{Message: "s", Count: count, ResumeAfter: resumeAfter, Interval: durationpb.New(interval)}
+}
+
+// readStream returns the sequence numbers a stream delivered and the error that
+// ended it (nil for a clean end).
+func readStream(stream grpc.ServerStreamingClient[pb.MessageResponse]) ([]uint32, error) {
+	var sequences []uint32
+	for {
+		reply, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return sequences, nil
+		}
+		if err != nil {
+			return sequences, err
+		}
+		sequences = append(sequences, reply.GetSequence())
+	}
+}
+
+func TestStreamServerResponses(t *testing.T) {
+	_, conn := serve(t)
+	client := pb.NewGrpctestClient(conn)
+	tests := []struct {
+		name    string
+		request *pb.StreamRequest
+		first   uint32
+		replies int
+		detail  string
+	}{
+		{"in order", streamRequest(1000, 0, 0), 1, 1000, ""},
+		{"resumed", streamRequest(10, 7, 0), 8, 3, ""},
+		{"no replies", streamRequest(0, 0, 0), 0, 0, "count must be between 1 and 100000, got 0"},
+		{"too many", streamRequest(100_001, 0, 0), 0, 0, "count must be between 1 and 100000, got 100001"},
+		{"slow", streamRequest(5, 0, 11*time.Second), 0, 0, "interval must be between 0 and 10 s, got 11 s"},
+		{"backwards", streamRequest(5, 0, -time.Second/2), 0, 0, "interval must be between 0 and 10 s, got -0.5 s"},
+		{"resume past the end", streamRequest(5, 5, 0), 0, 0, "resume_after must be less than count (5), got 5"},
+		{"empty", &pb.StreamRequest{Count: 1}, 0, 0, "message must not be empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stream, err := client.StreamServerResponses(callContext(t), tt.request)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sequences, err := readStream(stream)
+			if tt.detail != "" {
+				wantStatus(t, err, codes.InvalidArgument, tt.detail)
+				return
+			}
+			if err != nil || len(sequences) != tt.replies || sequences[0] != tt.first ||
+				sequences[len(sequences)-1] != tt.request.GetCount() {
+				t.Fatalf("got %d replies %v..., error %v", len(sequences), sequences[:min(3, len(sequences))], err)
+			}
+		})
+	}
+}
+
+func TestChat(t *testing.T) {
+	_, conn := serve(t)
+	stream, err := pb.NewGrpctestClient(conn).Chat(callContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, message := range []string{"m1", "m2"} {
+		if err := stream.Send(&pb.Message{Message: message}); err != nil {
+			t.Fatal(err)
+		}
+		reply, err := stream.Recv()
+		if err != nil || reply.GetMessage() != `Hello I am up and running received "`+message+`" message from you` {
+			t.Fatalf("got %v, %v", reply, err)
+		}
+	}
+	if err := stream.Send(&pb.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	wantStatus(t, err, codes.InvalidArgument, "message must not be empty")
+}
+
+func TestHealth(t *testing.T) {
+	_, conn := serve(t)
+	client := healthgrpc.NewHealthClient(conn)
+	for _, service := range []string{"", "grpctest.Grpctest"} {
+		reply, err := client.Check(callContext(t), &healthpb.HealthCheckRequest{Service: service})
+		if err != nil || reply.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("%q: got %v, %v", service, reply, err)
+		}
+	}
+	_, err := client.Check(callContext(t), &healthpb.HealthCheckRequest{Service: "no.such.Service"})
+	wantStatus(t, err, codes.NotFound, "")
+	list, err := client.List(callContext(t), &healthpb.HealthListRequest{})
+	if err != nil || len(list.GetStatuses()) != 2 {
+		t.Errorf("List: got %v, %v", list, err)
+	}
+}
+
+func TestReflectionListsTheServices(t *testing.T) {
+	_, conn := serve(t)
+	stream, err := reflectiongrpc.NewServerReflectionClient(conn).ServerReflectionInfo(callContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := &reflectiongrpc.ServerReflectionRequest{MessageRequest: &reflectiongrpc.ServerReflectionRequest_ListServices{}}
+	if err := stream.Send(request); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, service := range reply.GetListServicesResponse().GetService() {
+		names[service.GetName()] = true
+	}
+	if !names["grpctest.Grpctest"] || !names["grpc.health.v1.Health"] {
+		t.Fatalf("listed %v", names)
+	}
+}
+
+// A stream that would outlast the grace period ends a second before it, saying how
+// far it got; one that fits finishes; health reports NOT_SERVING from the start.
+func TestShutdownEndsOpenStreamsWithTheirProgress(t *testing.T) {
+	srv, conn := serve(t)
+	client := pb.NewGrpctestClient(conn)
+	type result struct {
+		sequences []uint32
+		err       error
+	}
+	results := make([]chan result, 2)
+	for i, count := range []uint32{100, 5} {
+		stream, err := client.StreamServerResponses(callContext(t), streamRequest(count, 0, 100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		results[i] = make(chan result, 1)
+		go func() { s, err := readStream(stream); results[i] <- result{s, err} }()
+	}
+	time.Sleep(300 * time.Millisecond)
+	srv.drainAndStop(0, 2*time.Second)
+	long, short := <-results[0], <-results[1]
+	if len(short.sequences) != 5 || short.err != nil {
+		t.Errorf("short stream: %v, %v", short.sequences, short.err)
+	}
+	n := len(long.sequences)
+	wantStatus(t, long.err, codes.Unavailable,
+		"replica unit-go is shutting down: "+strconv.Itoa(n)+" of 100 replies sent; continue on another replica")
+	if n < 5 || n >= 100 {
+		t.Errorf("long stream sent %d replies", n)
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	pb "grpctest/proto/go"
+)
+
+// config is what a server needs to know; main fills it from the flags.
+type config struct {
+	address         string
+	replica         string
+	reflection      bool
+	maxMessageBytes int
+	metricsPort     int // Prometheus /metrics on this port; 0: none
+	tlsCert, tlsKey string
+}
+
+// server is a started server: the gRPC server, its services and its listener.
+type server struct {
+	grpc     *grpc.Server
+	service  *service
+	health   *health.Server
+	listener net.Listener
+	done     chan error
+}
+
+func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
+	opts := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.MaxRecvMsgSize(cfg.maxMessageBytes),
+		// Own limits, whatever sits in front: streams per connection, and idle
+		// connections closed after 5 minutes (as py-server).
+		grpc.MaxConcurrentStreams(100),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
+	}
+	opts = append(opts, tracingOptions()...)
+	if metrics != nil {
+		opts = append(opts, metrics.serverOptions()...)
+	}
+	if cfg.tlsCert == "" {
+		return opts, nil
+	}
+	creds, err := credentials.NewServerTLSFromFile(cfg.tlsCert, cfg.tlsKey)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, grpc.Creds(creds)), nil
+}
+
+// start builds the server and serves on cfg.address; grpctest.Grpctest reports
+// SERVING once it can answer ("" does from the start).
+func start(cfg config) (*server, error) {
+	listener, err := net.Listen("tcp", cfg.address)
+	if err != nil {
+		return nil, err
+	}
+	return startOn(listener, cfg)
+}
+
+func startOn(listener net.Listener, cfg config) (*server, error) {
+	var m *metrics
+	if cfg.metricsPort != 0 {
+		m = newMetrics()
+	}
+	opts, err := serverOptions(cfg, m)
+	if err != nil {
+		listener.Close()
+		return nil, err
+	}
+	s := &server{
+		grpc:     grpc.NewServer(opts...),
+		service:  newService(cfg.replica),
+		health:   health.NewServer(),
+		listener: listener,
+		done:     make(chan error, 1),
+	}
+	pb.RegisterGrpctestServer(s.grpc, s.service)
+	healthgrpc.RegisterHealthServer(s.grpc, s.health)
+	if cfg.reflection {
+		reflection.Register(s.grpc) // v1 and v1alpha
+	}
+	if m != nil {
+		if err := m.serve(s.grpc, s.health, listener.Addr(), cfg.metricsPort); err != nil {
+			listener.Close()
+			return nil, err
+		}
+	}
+	go func() { s.done <- s.grpc.Serve(listener) }()
+	s.health.SetServingStatus(pb.Grpctest_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	slog.Info("serving", "replica", cfg.replica, "service", pb.Grpctest_ServiceDesc.ServiceName,
+		"address", listener.Addr().String(), "tls", cfg.tlsCert != "", "reflection", cfg.reflection,
+		"metrics_port", cfg.metricsPort, "tracing", tracingEnabled())
+	return s, nil
+}
+
+// drainAndStop reports NOT_SERVING for every service, keeps answering for drain,
+// then stops accepting calls and gives in-flight calls grace to finish (open streams
+// are ended a second before, with a status the caller can act on); past grace, the
+// remaining calls are cut.
+func (s *server) drainAndStop(drain, grace time.Duration) {
+	s.health.Shutdown()
+	time.Sleep(drain)
+	s.service.closeStreamsAfter(max(grace-time.Second, 0))
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		s.grpc.Stop()
+	}
+	<-s.done
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "grpctest/proto/go"
+)
+
+// The contract's limits and reply, exactly as py-server has them (the conformance
+// suite checks both servers against the same statuses and messages).
+const (
+	replyTemplate    = `Hello I am up and running received "%s" message from you`
+	maxStreamReplies = 100_000
+	maxInterval      = 10 * time.Second
+)
+
+// service implements grpctest.Grpctest: it acknowledges each message and names the
+// replica. Streams end cleanly when the server shuts down: once closing is closed,
+// each open stream ends with UNAVAILABLE and says how far it got, so that the caller
+// can continue on another replica.
+type service struct {
+	pb.UnimplementedGrpctestServer
+	replica string
+	closing chan struct{}
+}
+
+func newService(replica string) *service {
+	return &service{replica: replica, closing: make(chan struct{})}
+}
+
+// closeStreamsAfter ends the streams still open after d.
+func (s *service) closeStreamsAfter(d time.Duration) {
+	time.AfterFunc(d, func() { close(s.closing) })
+}
+
+func (s *service) GetServerResponse(_ context.Context, in *pb.Message) (*pb.MessageResponse, error) {
+	if err := validMessage(in, in.GetMessage()); err != nil {
+		return nil, err
+	}
+	return s.reply(in.GetMessage(), 0), nil
+}
+
+func (s *service) StreamServerResponses(in *pb.StreamRequest, stream pb.Grpctest_StreamServerResponsesServer) error {
+	if err := validMessage(in, in.GetMessage()); err != nil {
+		return err
+	}
+	interval, err := validStream(in)
+	if err != nil {
+		return err
+	}
+	count := in.GetCount()
+	for sequence := in.GetResumeAfter() + 1; sequence <= count; sequence++ {
+		if s.isClosing() {
+			return s.endStream(fmt.Sprintf("%d of %d replies sent", sequence-1, count))
+		}
+		// Send blocks until HTTP/2 flow control lets the reply go.
+		if err := stream.Send(s.reply(in.GetMessage(), sequence)); err != nil {
+			return err
+		}
+		if interval > 0 && sequence < count {
+			if err := s.pause(stream.Context(), interval); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *service) Chat(stream pb.Grpctest_ChatServer) error {
+	messages := receive(stream)
+	var sequence uint32
+	for {
+		select {
+		case <-s.closing:
+			return s.endStream(fmt.Sprintf("%d messages answered", sequence))
+		case <-stream.Context().Done():
+			return status.FromContextError(stream.Context().Err()).Err()
+		case received := <-messages:
+			if received.err == io.EOF {
+				return nil
+			}
+			if received.err != nil {
+				return received.err
+			}
+			if err := validMessage(received.msg, received.msg.GetMessage()); err != nil {
+				return err
+			}
+			sequence++
+			if err := stream.Send(s.reply(received.msg.GetMessage(), sequence)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+type received struct {
+	msg *pb.Message
+	err error
+}
+
+// receive reads the caller's messages in the background, so that Chat can also
+// wait for the server to close its streams. It stops after the first error (io.EOF
+// included), which also comes once the call has ended.
+func receive(stream pb.Grpctest_ChatServer) <-chan received {
+	messages := make(chan received)
+	go func() {
+		for {
+			msg, err := stream.Recv()
+			select {
+			case messages <- received{msg, err}:
+			case <-stream.Context().Done():
+				decodeError(msg) // a bad request no method will ask about
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return messages
+}
+
+func (s *service) reply(message string, sequence uint32) *pb.MessageResponse {
+	return &pb.MessageResponse{
+		Message:  fmt.Sprintf(replyTemplate, message),
+		Received: true,
+		Replica:  s.replica,
+		Sequence: sequence,
+	}
+}
+
+func (s *service) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// pause sleeps, but wakes up at once when the streams are to close; it fails when
+// the call ends (deadline, cancellation).
+func (s *service) pause(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-s.closing:
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return nil
+}
+
+func (s *service) endStream(progress string) error {
+	return status.Errorf(codes.Unavailable,
+		"replica %s is shutting down: %s; continue on another replica", s.replica, progress)
+}
+
+// validMessage is INVALID_ARGUMENT when the request could not be parsed (see
+// lenientCodec) or its message is empty.
+func validMessage(request any, message string) error {
+	if err := decodeError(request); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if message == "" {
+		return status.Error(codes.InvalidArgument, "message must not be empty")
+	}
+	return nil
+}
+
+// validStream checks the reply count, the pause and the resume point of a stream.
+func validStream(in *pb.StreamRequest) (time.Duration, error) {
+	count := in.GetCount()
+	if count < 1 || count > maxStreamReplies {
+		return 0, status.Errorf(codes.InvalidArgument,
+			"count must be between 1 and %d, got %d", maxStreamReplies, count)
+	}
+	interval := in.GetInterval().AsDuration()
+	if interval < 0 || interval > maxInterval {
+		return 0, status.Errorf(codes.InvalidArgument, "interval must be between 0 and %s s, got %s s",
+			pyFloat(maxInterval.Seconds()), pyFloat(interval.Seconds()))
+	}
+	if in.GetResumeAfter() >= count {
+		return 0, status.Errorf(codes.InvalidArgument,
+			"resume_after must be less than count (%d), got %d", count, in.GetResumeAfter())
+	}
+	return interval, nil
+}
+
+// pyFloat formats seconds as Python's "{:g}" does (six significant digits), so that
+// both servers word their messages alike.
+func pyFloat(v float64) string {
+	return strconv.FormatFloat(v, 'g', 6, 64)
+}

@@ -1,0 +1,69 @@
+"""What the conformance tests (and the hostile-input tests through Envoy) share: requests,
+reading a stream to its end, calls with raw bytes, raw TCP exchanges."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import time
+from collections.abc import Iterable
+
+import grpc
+import pytest
+
+from grpctest import grpctest_pb2
+
+REPLY = 'Hello I am up and running received "{}" message from you'
+METHOD = "/grpctest.Grpctest/GetServerResponse"
+
+
+def stream_request(
+    message: str = "s", count: int = 5, interval: float = 0.0, resume_after: int = 0
+) -> grpctest_pb2.StreamRequest:
+    request = grpctest_pb2.StreamRequest(message=message, count=count, resume_after=resume_after)
+    request.interval.FromTimedelta(datetime.timedelta(seconds=interval))
+    return request
+
+
+def read_stream(
+    replies: Iterable[grpctest_pb2.MessageResponse],
+) -> tuple[list[int], grpc.RpcError | None]:
+    """The sequence numbers a stream delivered, and the error that ended it (if any)."""
+    sequences = []
+    try:
+        for reply in replies:
+            sequences.append(reply.sequence)
+    except grpc.RpcError as err:
+        return sequences, err
+    return sequences, None
+
+
+def raw_call(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> bytes:
+    """A call with the body sent as is (no serialization), as a broken client would."""
+    with grpc.insecure_channel(target) as channel:
+        return channel.unary_unary(method)(body, timeout=timeout)
+
+
+def status_of(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as err:
+        raw_call(target, body, method, timeout)
+    return err.value
+
+
+def exchange(port: int, payload: bytes, timeout: float = 10) -> bytes:
+    """Sends payload on a raw TCP connection; returns what came back until the peer closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        received = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        else:
+            pytest.fail(f"port {port} kept the connection open after {payload[:20]!r}")
+    return received
