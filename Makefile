@@ -200,6 +200,37 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 	@# The overlay reads envoy/, web/dist/ and certs/ from outside its folder.
 	@kustomize build --load-restrictor LoadRestrictionsNone $(KUSTOMIZE_OVERLAY)
 
+# The single-node cluster the manifests run on in `make test-cluster`: Kubernetes and
+# etcd as pinned by tools/kubernetes/go.mod, CoreDNS by COREDNS_VERSION, built (under
+# nice: a large build) once per version into a cache folder outside the checkout;
+# containerd (with runc), the CNI plugins and iptables from Debian.
+KUBERNETES_VERSION := $(shell sed -n 's/^\tk8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' tools/kubernetes/go.mod)
+COREDNS_VERSION := v1.12.1
+CLUSTER_DEBIAN_PACKAGES := docker.io debootstrap containernetworking-plugins iptables conntrack
+CLUSTER_BIN := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/grpctest/kubernetes-$(KUBERNETES_VERSION)
+CLUSTER_COMPONENTS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
+KUBERNETES_MINOR := $(word 2,$(subst ., ,$(KUBERNETES_VERSION)))
+# Without these, `--version` says v0.0.0-master (and kubectl warns about the skew).
+KUBERNETES_LDFLAGS := -s -w $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+  -X $(p).gitVersion=$(KUBERNETES_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=$(KUBERNETES_MINOR) \
+  -X $(p).gitTreeState=clean)
+
+$(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS)): $(CLUSTER_BIN)/%: tools/kubernetes/go.mod tools/kubernetes/go.sum
+	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '$(KUBERNETES_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
+
+$(CLUSTER_BIN)/etcd: tools/kubernetes/go.mod tools/kubernetes/go.sum
+	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3
+
+$(CLUSTER_BIN)/coredns: Makefile
+	GOBIN=$(CLUSTER_BIN) nice -n 19 go install github.com/coredns/coredns@$(COREDNS_VERSION)
+
+.PHONY: cluster-tools
+cluster-tools: $(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS) etcd coredns) ## Build the test cluster (Kubernetes $(KUBERNETES_VERSION), etcd, CoreDNS) into ~/.cache/grpctest
+	@if ! command -v dockerd >/dev/null || ! command -v iptables >/dev/null || [ ! -x /usr/lib/cni/bridge ]; then \
+	  echo "installing $(CLUSTER_DEBIAN_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CLUSTER_DEBIAN_PACKAGES); \
+	fi
+
 # --- benchmark ------------------------------------------------------------------------------
 
 # The benchmark's grpc-go baseline (bench/go-server, a module of its own).
@@ -243,11 +274,15 @@ test: lint test-local test-containers ## Run every check (what CI runs): lint, t
 .PHONY: test-local
 test-local: setup $(NODE_MODULES) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
 	cd go-client && go test -count=1 ./...
-	pytest -m "not containers" $(PYTEST_ARGS)
+	pytest -m "not containers and not cluster" $(PYTEST_ARGS)
 
 .PHONY: test-containers
 test-containers: setup container-tools ## Compose and a two-node Swarm on real Docker engines (slow)
 	pytest -m containers $(PYTEST_ARGS)
+
+.PHONY: test-cluster
+test-cluster: setup cluster-tools ## The Kubernetes manifests on a single-node cluster built here, under load and faults (slow; root)
+	GRPCTEST_CLUSTER_BIN=$(CLUSTER_BIN) pytest -m cluster $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint

