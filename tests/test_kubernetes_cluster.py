@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from grpctest_devtools.clients import calls_per_replica, run_client
 from grpctest_devtools.cluster import Cluster
 from grpctest_devtools.cluster_images import build_images
-from grpctest_devtools.clients import calls_per_replica, run_client
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.faults import CALLERS, CONNECTIONS
 from grpctest_devtools.load import GhzLoad, PythonLoad
@@ -104,6 +104,11 @@ def pods(cluster: Cluster, app: str) -> list[dict]:
     return cluster.kubectl_json("get", "pods", "-n", NS, "-l", selector)["items"]
 
 
+def names(cluster: Cluster) -> set[str]:
+    """The py-server pods' names (each reply names its pod)."""
+    return {p["metadata"]["name"] for p in pods(cluster, "py-server")}
+
+
 def ready(pod: dict) -> bool:
     conditions = pod["status"].get("conditions", [])
     deleting = "deletionTimestamp" in pod["metadata"]
@@ -159,8 +164,7 @@ def test_grpcurl_lists_the_services_through_envoys_service(deployed: Cluster) ->
 def test_every_replica_answers_through_envoys_service(deployed: Cluster) -> None:
     result = run_client("go-client", target(deployed), "--count", "60", "--timeout", "5")
     assert result.returncode == 0, result.stderr
-    replicas = {p["metadata"]["name"] for p in pods(deployed, "py-server")}
-    assert set(calls_per_replica(result.stdout)) == replicas
+    assert set(calls_per_replica(result.stdout)) == names(deployed)
 
 
 @pytest.mark.parametrize("job", ["go-client", "py-client"])
@@ -174,7 +178,7 @@ def test_the_client_jobs_reach_every_replica(deployed: Cluster, job: str, figure
     per_replica = calls_per_replica(output)
     figures[f"k8s: {job} Job, calls per replica"] = per_replica
     assert sum(per_replica.values()) == 30, output
-    assert set(per_replica) == {p["metadata"]["name"] for p in pods(deployed, "py-server")}
+    assert set(per_replica) == names(deployed)
 
 
 def under_load(cluster: Cluster, fault: Callable[[], None], figures, name: str) -> PythonLoad:
@@ -214,8 +218,7 @@ def test_a_deleted_pod_loses_no_call(deployed: Cluster, figures) -> None:
 
     def delete() -> None:
         deployed.kubectl("delete", "pod", "-n", NS, victim, "--wait=false")
-        wait_until(lambda: victim not in {p["metadata"]["name"] for p in
-                                          pods(deployed, "py-server")}, 60, f"{victim} to go")  # fmt: skip
+        wait_until(lambda: victim not in names(deployed), 60, f"{victim} to go")
         wait_recovered(deployed, 3)
 
     under_load(deployed, delete, figures, "pod deleted")
@@ -246,8 +249,12 @@ def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, figures)
     )
     figures["k8s: calls per replica in the last 2 s after scaling to 5"] = dict(answered)
     assert len(answered) == 5, answered
-    under_load(deployed, lambda: (deployed.kubectl("scale", "-n", NS, SERVERS, "--replicas=3"),
-                                  wait_recovered(deployed, 3)), figures, "scale back to 3")  # fmt: skip
+
+    def scale_back() -> None:
+        deployed.kubectl("scale", "-n", NS, SERVERS, "--replicas=3")
+        wait_recovered(deployed, 3)
+
+    under_load(deployed, scale_back, figures, "scale back to 3")
 
 
 def test_a_container_killed_inside_its_pod_loses_no_call(deployed: Cluster, figures) -> None:

@@ -49,9 +49,7 @@ SYSCTLS = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"
 
 def run(*argv: str | Path, timeout: float = 120, check: bool = True) -> str:
     """Runs a command; its stdout, or RuntimeError with its output if it fails."""
-    result = subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout
-    )
+    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(map(str, argv))} failed ({result.returncode}):\n"
@@ -172,7 +170,8 @@ class Cluster:
             "--bind-address", NODE_IP, "--advertise-address", NODE_IP, "--secure-port", "6443",
             "--service-cluster-ip-range", SERVICE_CIDR,
             "--client-ca-file", pki / "ca.crt",
-            "--tls-cert-file", pki / "apiserver.crt", "--tls-private-key-file", pki / "apiserver.key",
+            "--tls-cert-file", pki / "apiserver.crt",
+            "--tls-private-key-file", pki / "apiserver.key",
             "--kubelet-client-certificate", pki / "admin.crt",
             "--kubelet-client-key", pki / "admin.key",
             "--service-account-issuer", "https://kubernetes.default.svc",
@@ -417,4 +416,3 @@ def coredns_config(kubeconfig: Path) -> str:
     }}
 }}
 """
-

@@ -108,9 +108,7 @@ def _iptables_chains() -> list[str]:
     """kube-proxy's and the kubelet's chains (KUBE-*), and the rules marked as ours."""
     found = []
     for table in TABLES:
-        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
-                               text=True, timeout=30).stdout  # fmt: skip
-        for line in rules.splitlines():
+        for line in _iptables(table, "-S").splitlines():
             if line.startswith("-N KUBE-"):
                 found.append(f"{table}/{line.split()[1]}")
             elif RULE_COMMENT in line:
@@ -121,19 +119,21 @@ def _iptables_chains() -> list[str]:
 def _remove_iptables_chains() -> None:
     """Rules jumping to KUBE-* chains and those marked ours first, then the chains."""
     for table in TABLES:
-        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
-                               text=True, timeout=30).stdout  # fmt: skip
-        chains = [line.split()[1] for line in rules.splitlines() if line.startswith("-N KUBE-")]
-        for line in rules.splitlines():
+        rules = _iptables(table, "-S").splitlines()
+        chains = [line.split()[1] for line in rules if line.startswith("-N KUBE-")]
+        for line in rules:
             words = line.split()
-            if line.startswith("-A ") and ("-j KUBE-" in line or RULE_COMMENT in line):
-                if words[1] not in chains:
-                    subprocess.run(["iptables", "-t", table, "-D", *words[1:]],
-                                   capture_output=True, timeout=30)  # fmt: skip
-        for chain in chains:
-            subprocess.run(["iptables", "-t", table, "-F", chain], capture_output=True, timeout=30)
-        for chain in chains:
-            subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True, timeout=30)
+            ours = "-j KUBE-" in line or RULE_COMMENT in line
+            if line.startswith("-A ") and ours and words[1] not in chains:
+                _iptables(table, "-D", *words[1:])
+        for flag in ("-F", "-X"):
+            for chain in chains:
+                _iptables(table, flag, chain)
+
+
+def _iptables(table: str, *args: str) -> str:
+    return subprocess.run(["iptables", "-t", table, *args], capture_output=True, text=True,
+                          timeout=30).stdout  # fmt: skip
 
 
 def _cgroups(root: str) -> list[str]:
@@ -151,7 +151,9 @@ def remove_cgroups(root: str) -> None:
                 except ProcessLookupError:
                     continue
     for top in map(Path, _cgroups(root)):
-        for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        for folder in sorted(
+            (p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
+        ):
             _rmdir(folder)
         _rmdir(top)
 
