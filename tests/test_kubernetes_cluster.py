@@ -27,6 +27,7 @@ from grpctest_devtools.cluster_images import build_images
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.faults import CALLERS, CONNECTIONS
 from grpctest_devtools.load import GhzLoad, PythonLoad
+from grpctest_devtools.ports import free_port, port_in_use
 from grpctest_devtools.repo import REPO, command
 from grpctest_devtools.waiting import wait_until
 
@@ -90,8 +91,8 @@ def deployed(cluster: Cluster, figures) -> Cluster:
         input=make("k8s"), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert apply.returncode == 0, apply.stderr
-    cluster.kubectl("wait", "-n", NS, "--for=condition=Available", SERVERS,
-                    "deployment/envoy", "--timeout=300s", timeout=330)  # fmt: skip
+    cluster.kubectl("-n", NS, "wait", "--for=condition=Available", "deployment", "--all",
+                    "--timeout=300s", timeout=330)  # fmt: skip
     wait_until(lambda: envoys_see(cluster, server_ips(cluster)), 60, "Envoy to see every pod")
     figures["k8s: seconds from apply to Available and in Envoy's rotation"] = round(
         time.monotonic() - start, 1
@@ -157,6 +158,26 @@ def test_envoy_sees_every_pod_through_the_headless_service(deployed: Cluster) ->
 def test_grpcurl_lists_the_services_through_envoys_service(deployed: Cluster) -> None:
     result = subprocess.run([command("grpcurl"), "-plaintext", target(deployed), "list"],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "grpctest.Grpctest" in result.stdout.split()
+
+
+def test_the_readmes_port_forward_reaches_envoy(deployed: Cluster) -> None:
+    """`kubectl -n grpctest port-forward svc/envoy PORT:8080 &` then grpcurl `list` (on a
+    free port: 8080 may be compose's)."""
+    port = free_port()
+    forward = subprocess.Popen(
+        [deployed.bin / "kubectl", "--kubeconfig", deployed.kubeconfig, "-n", NS,
+         "port-forward", "svc/envoy", f"{port}:8080"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: port_in_use(port), 30, "kubectl port-forward to listen")
+        result = subprocess.run([command("grpcurl"), "-plaintext", f"localhost:{port}", "list"],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        forward.terminate()
+        forward.wait(30)
     assert result.returncode == 0, result.stderr
     assert "grpctest.Grpctest" in result.stdout.split()
 

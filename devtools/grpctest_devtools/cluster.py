@@ -211,6 +211,7 @@ class Cluster:
         )  # fmt: skip
 
     def _kubelet(self) -> None:
+        make_cgroup_root(CGROUP_ROOT)
         config = _write_json(self.dir / "kubelet.json", kubelet_config(self))
         kubelet = self._start("kubelet", [
             self.bin / "kubelet", "--config", config, "--kubeconfig", self.kubeconfig,
@@ -290,6 +291,17 @@ class Cluster:
             self.ctr("containers", "delete", container, check=False)
 
 
+def make_cgroup_root(name: str) -> None:
+    """The pods' parent cgroup in every hierarchy (the kubelet wants it there; cgroup v1
+    has no hierarchy for all), with the machine's CPUs and memory nodes for cpuset."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        if (hierarchy / "cgroup.procs").exists():
+            (hierarchy / name).mkdir(exist_ok=True)
+    cpuset = Path("/sys/fs/cgroup/cpuset")
+    for setting in ("cpuset.cpus", "cpuset.mems"):
+        (cpuset / name / setting).write_text((cpuset / setting).read_text())
+
+
 def set_sysctls(values: dict[str, str]) -> dict[str, str]:
     """Sets kernel settings; returns their old values."""
     old = {}
@@ -348,6 +360,9 @@ state = "{root}/state"
   sandbox_image = "{PAUSE_IMAGE}"
   netns_mounts_under_state_dir = true
   disable_apparmor = true
+  # This machine's root lacks CAP_SYS_RESOURCE: no oom_score_adj below containerd's own
+  # (the kubelet asks -998 for sandboxes, which runc then fails to set).
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_PLUGINS}"
     conf_dir = "{cni}"

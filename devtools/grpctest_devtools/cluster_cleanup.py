@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,8 @@ from grpctest_devtools.waiting import wait_until
 log = logging.getLogger(__name__)
 
 CGROUPS = Path("/sys/fs/cgroup")
-TABLES = ("nat", "filter", "mangle")
+TABLES = [(family, table) for family in ("iptables", "ip6tables")
+          for table in ("nat", "filter", "mangle")]  # fmt: skip
 # Marks the iptables rules the harness adds itself (kube-proxy's are in KUBE-* chains).
 RULE_COMMENT = "grpctest-cluster"
 
@@ -105,34 +107,35 @@ def _bridge(bridge: str) -> list[str]:
 
 
 def _iptables_chains() -> list[str]:
-    """kube-proxy's and the kubelet's chains (KUBE-*), and the rules marked as ours."""
+    """kube-proxy's and the kubelet's chains (KUBE-*, IPv4 and IPv6), and the rules
+    marked as ours."""
     found = []
-    for table in TABLES:
-        for line in _iptables(table, "-S").splitlines():
+    for family, table in TABLES:
+        for line in _iptables(family, table, "-S").splitlines():
             if line.startswith("-N KUBE-"):
-                found.append(f"{table}/{line.split()[1]}")
+                found.append(f"{family} {table}/{line.split()[1]}")
             elif RULE_COMMENT in line:
-                found.append(f"{table}: {line}")
+                found.append(f"{family} {table}: {line}")
     return found
 
 
 def _remove_iptables_chains() -> None:
     """Rules jumping to KUBE-* chains and those marked ours first, then the chains."""
-    for table in TABLES:
-        rules = _iptables(table, "-S").splitlines()
+    for family, table in TABLES:
+        rules = _iptables(family, table, "-S").splitlines()
         chains = [line.split()[1] for line in rules if line.startswith("-N KUBE-")]
         for line in rules:
-            words = line.split()
+            words = shlex.split(line)
             ours = "-j KUBE-" in line or RULE_COMMENT in line
             if line.startswith("-A ") and ours and words[1] not in chains:
-                _iptables(table, "-D", *words[1:])
+                _iptables(family, table, "-D", *words[1:])
         for flag in ("-F", "-X"):
             for chain in chains:
-                _iptables(table, flag, chain)
+                _iptables(family, table, flag, chain)
 
 
-def _iptables(table: str, *args: str) -> str:
-    return subprocess.run(["iptables", "-t", table, *args], capture_output=True, text=True,
+def _iptables(family: str, table: str, *args: str) -> str:
+    return subprocess.run([family, "-t", table, *args], capture_output=True, text=True,
                           timeout=30).stdout  # fmt: skip
 
 
