@@ -246,9 +246,13 @@ ENTRYPOINT ["/bin/prometheus"]
 def _pause_standin(name: str, workdir: Path) -> None:
     """registry.k8s.io/pause (a Kubernetes pod's sandbox): a process that only waits.
     containerd stops a sandbox with SIGKILL, so no signal handling is needed."""
-    _build(name, _context(workdir, name), f"""FROM {_debian_standin(workdir)}
+    _build(
+        name,
+        _context(workdir, name),
+        f"""FROM {_debian_standin(workdir)}
 ENTRYPOINT ["sleep", "infinity"]
-""")
+""",
+    )
 
 
 def _debian_slim_standin(name: str, workdir: Path) -> None:
