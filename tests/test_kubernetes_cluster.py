@@ -116,6 +116,11 @@ def ready(pod: dict) -> bool:
     return not deleting and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+def serving_pod(cluster: Cluster) -> dict:
+    """A ready py-server pod (not one an earlier test's scale-down is still stopping)."""
+    return next(p for p in pods(cluster, "py-server") if ready(p))
+
+
 def server_ips(cluster: Cluster) -> set[str]:
     """The ready py-server pods' gRPC addresses, as Envoy's /clusters shows them."""
     return {f"{p['status']['podIP']}:50051" for p in pods(cluster, "py-server") if ready(p)}
@@ -235,7 +240,7 @@ def wait_recovered(cluster: Cluster, replicas: int, timeout: float = 180) -> Non
 
 
 def test_a_deleted_pod_loses_no_call(deployed: Cluster, figures) -> None:
-    victim = pods(deployed, "py-server")[0]["metadata"]["name"]
+    victim = serving_pod(deployed)["metadata"]["name"]
 
     def delete() -> None:
         deployed.kubectl("delete", "pod", "-n", NS, victim, "--wait=false")
@@ -279,7 +284,7 @@ def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, figures)
 
 
 def test_a_container_killed_inside_its_pod_loses_no_call(deployed: Cluster, figures) -> None:
-    victim = pods(deployed, "py-server")[0]
+    victim = serving_pod(deployed)
     container = victim["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
     name = victim["metadata"]["name"]
 

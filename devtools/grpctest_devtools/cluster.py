@@ -174,6 +174,8 @@ class Cluster:
             "--tls-private-key-file", pki / "apiserver.key",
             "--kubelet-client-certificate", pki / "admin.crt",
             "--kubelet-client-key", pki / "admin.key",
+            # Logs, exec, port-forward: to the node's address (its name is in no DNS).
+            "--kubelet-preferred-address-types", "InternalIP",
             "--service-account-issuer", "https://kubernetes.default.svc",
             "--service-account-key-file", pki / "sa.pub",
             "--service-account-signing-key-file", pki / "sa.key",
