@@ -13,6 +13,7 @@ torn down completely afterwards (its teardown fails on anything left behind).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -55,7 +56,7 @@ def images_tar(tmp_path_factory: pytest.TempPathFactory, figures) -> Path:
     try:
         figures["k8s: base images"] = build_images(workdir, cache / "cluster-docker", tar)
     finally:
-        subprocess.run(["rm", "-rf", str(workdir)], check=False, timeout=120)
+        shutil.rmtree(workdir, ignore_errors=True)
     figures["k8s: seconds to build the images"] = round(time.monotonic() - start, 1)
     return tar
 

@@ -21,7 +21,7 @@ import json
 import logging
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grpctest_devtools import cluster_cleanup, cluster_pki
@@ -126,9 +126,10 @@ class Cluster:
             self.__exit__()
             raise
 
-    def _step(self, name: str, start: object) -> None:
+    def _step(self, name: str, start: Callable[[], None]) -> None:
+        """Runs one step of the bring-up and records how long it took."""
         began = time.monotonic()
-        start()  # type: ignore[operator]
+        start()
         self.boot_seconds[name] = round(time.monotonic() - began, 1)
         log.info("cluster: %s up in %.1f s", name, self.boot_seconds[name])
 
