@@ -4,9 +4,9 @@ The machine's default engine (socket, data root, docker0, its iptables chains) m
 in use by the container tests at the same time, so this engine has its own of each:
 socket and exec root under a temporary folder, data root in a cache folder (base-image
 stand-ins and build layers are reused by the next run), its own bridge and cgroup
-parent, and no iptables management (it would flush the default engine's chains); the
-one masquerading rule its builds need to reach the package registries is added here,
-marked, and removed again.
+parent, and no iptables or forwarding management (it would flush the default engine's
+chains); the masquerading rules and the forwarding its builds need to reach the package
+registries are set here, marked, and removed again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from grpctest_devtools import cluster_cleanup
 from grpctest_devtools.base_images import ensure_base_images
-from grpctest_devtools.cluster import PAUSE_IMAGE
+from grpctest_devtools.cluster import PAUSE_IMAGE, restore_sysctls, set_sysctls
 from grpctest_devtools.docker_engine import DockerEngine, sh
 from grpctest_devtools.repo import REPO
 
@@ -60,11 +60,14 @@ def private_engine(workdir: Path, data_root: Path) -> Iterator[None]:
     argv = [
         "dockerd", "--host", f"unix://{socket}", "--data-root", str(data_root),
         "--exec-root", str(workdir / "exec"), "--pidfile", str(workdir / "docker.pid"),
-        "--bridge", BRIDGE, "--iptables=false", "--ip-masq=false",
+        "--bridge", BRIDGE, "--iptables=false", "--ip-masq=false", "--ip-forward=false",
         "--cgroup-parent", f"/{CGROUP_PARENT}", "--userland-proxy=false",
     ]  # fmt: skip
     previous = os.environ.get("DOCKER_HOST")
     sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    # Forwarding for the builds' masqueraded traffic: set here (not by dockerd, which
+    # would leave it on), and put back.
+    sysctls = set_sysctls({"net/ipv4/ip_forward": "1"})
     try:
         sh("ip", "addr", "add", GATEWAY, "dev", BRIDGE)
         sh("ip", "link", "set", BRIDGE, "up")
@@ -78,6 +81,7 @@ def private_engine(workdir: Path, data_root: Path) -> Iterator[None]:
         for rule in _rules("-D"):
             subprocess.run(["iptables", *rule], capture_output=True, timeout=30)
         cluster_cleanup.delete_bridge(BRIDGE)
+        restore_sysctls(sysctls)
         cluster_cleanup.unmount(data_root)
         cluster_cleanup.remove_cgroups(CGROUP_PARENT)
 
