@@ -205,6 +205,7 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 # nice: a large build) once per version into a cache folder outside the checkout;
 # containerd (with runc), the CNI plugins and iptables from Debian.
 KUBERNETES_VERSION := $(shell sed -n 's/^\tk8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' tools/kubernetes/go.mod)
+# The CoreDNS kubeadm v1.34 deploys.
 COREDNS_VERSION := v1.12.1
 CLUSTER_DEBIAN_PACKAGES := docker.io debootstrap containernetworking-plugins iptables conntrack
 CLUSTER_BIN := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/grpctest/kubernetes-$(KUBERNETES_VERSION)

@@ -40,7 +40,8 @@ NODE_IP = "10.244.0.1"
 SERVICE_CIDR = "10.97.0.0/24"
 API_SERVICE_IP = "10.97.0.1"
 CGROUP_ROOT = "grpctest-k8s"
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+# The sandbox image kubeadm v1.34 names (a stand-in here, see base_images).
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1"
 CNI_PLUGINS = Path("/usr/lib/cni")
 # Kernel settings the cluster needs: pods reach Services through kube-proxy's rules,
 # also when both ends are on the bridge. Their old values are put back at teardown.
