@@ -227,7 +227,8 @@ $(CLUSTER_BIN)/coredns: Makefile
 
 .PHONY: cluster-tools
 cluster-tools: $(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS) etcd coredns) ## Build the test cluster (Kubernetes $(KUBERNETES_VERSION), etcd, CoreDNS) into ~/.cache/grpctest
-	@if ! command -v dockerd >/dev/null || ! command -v iptables >/dev/null || [ ! -x /usr/lib/cni/bridge ]; then \
+	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || \
+	    ! command -v iptables >/dev/null || [ ! -x /usr/lib/cni/bridge ]; then \
 	  echo "installing $(CLUSTER_DEBIAN_PACKAGES)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CLUSTER_DEBIAN_PACKAGES); \
 	fi
