@@ -1,11 +1,12 @@
 """The Kubernetes manifests (deploy/kubernetes), validated offline.
 
-No cluster can run on these machines, so the manifests are checked as far as that goes
-without one: rendered with the pinned kustomize, validated against the pinned Kubernetes
-versions' schemas (strict: an unknown field fails), held to what the rest of the project
-promises (gRPC health probes, every replica behind Envoy, a drain the kubelet waits for,
-no root), and the Envoy config they carry is envoy/envoy.yaml itself, which Envoy
-accepts with the files mounted exactly as the pod would see them.
+Checked as far as that goes without a cluster (test_kubernetes_cluster.py runs them on
+a real one, in `make test-cluster`): rendered with the pinned kustomize, validated
+against the pinned Kubernetes versions' schemas (strict: an unknown field fails), held
+to what the rest of the project promises (gRPC health probes, every replica behind
+Envoy, a drain the kubelet waits for, no root), and the Envoy config they carry is
+envoy/envoy.yaml itself, which Envoy accepts with the files mounted exactly as the pod
+would see them.
 """
 
 from __future__ import annotations

@@ -32,3 +32,45 @@ $(COMPOSE_BUILD):
 .PHONY: compose-plugin
 compose-plugin: $(COMPOSE_BUILD) ## Build Docker Compose v2 (pinned) and install it as the `docker compose` plugin
 	install -D -m 755 $(COMPOSE_BUILD) $(COMPOSE_PLUGIN)
+
+# The single-node cluster the manifests run on in `make test-cluster`: Kubernetes and
+# etcd as pinned by tools/kubernetes/go.mod, CoreDNS by COREDNS_VERSION, built (under
+# nice: a large build) once per version into a cache folder outside the checkout;
+# containerd (with runc), the CNI plugins and iptables from Debian.
+KUBERNETES_VERSION := $(shell sed -n 's/^\tk8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' tools/kubernetes/go.mod)
+# The CoreDNS kubeadm v1.34 deploys.
+COREDNS_VERSION := v1.12.1
+# PACKAGE:COMMAND:MINIMUM, as tests/harness/debian-packages.sh takes them.
+DEBIAN_CLUSTER := containernetworking-plugins:/usr/lib/cni/bridge:1.1 iptables:iptables:1.8 \
+  conntrack:conntrack:1.4
+# Named for the version and for what tools/kubernetes pins (a hash of its go.mod and go.sum),
+# so a fresh checkout finds the binaries already built, and a new pin builds them anew.
+CLUSTER_PINS := $(shell cat tools/kubernetes/go.mod tools/kubernetes/go.sum | sha256sum | cut -c1-12)
+CLUSTER_BIN := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/grpctest/kubernetes-$(KUBERNETES_VERSION)-$(CLUSTER_PINS)
+CLUSTER_COMPONENTS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
+KUBERNETES_MINOR := $(word 2,$(subst ., ,$(KUBERNETES_VERSION)))
+# Without these, `--version` says v0.0.0-master (and kubectl warns about the skew).
+KUBERNETES_LDFLAGS := -s -w $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+  -X $(p).gitVersion=$(KUBERNETES_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=$(KUBERNETES_MINOR) \
+  -X $(p).gitTreeState=clean)
+
+$(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS)): $(CLUSTER_BIN)/%:
+	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '$(KUBERNETES_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
+
+$(CLUSTER_BIN)/etcd:
+	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3
+
+# Once per version, like the Makefile's Go tools.
+$(CLUSTER_BIN)/coredns: $(CLUSTER_BIN)/coredns@$(COREDNS_VERSION)/coredns
+	ln -sf coredns@$(COREDNS_VERSION)/coredns $@
+$(CLUSTER_BIN)/coredns@$(COREDNS_VERSION)/coredns:
+	GOBIN=$(@D) nice -n 19 go install github.com/coredns/coredns@$(COREDNS_VERSION)
+
+.PHONY: cluster-tools
+CLUSTER_TOOLS := $(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS) etcd coredns)
+cluster-tools: $(CLUSTER_TOOLS) ## Build the test cluster (Kubernetes $(KUBERNETES_VERSION), etcd, CoreDNS) into ~/.cache/grpctest
+	@tests/harness/debian-packages.sh $(DEBIAN_CONTAINERS) $(DEBIAN_CLUSTER)
+
+.PHONY: test-cluster
+test-cluster: setup cluster-tools ## The Kubernetes manifests on a single-node cluster built here, under load and faults (slow; root)
+	GRPCTEST_CLUSTER_BIN=$(CLUSTER_BIN) pytest -m cluster $(PYTEST_ARGS)

@@ -10,4 +10,9 @@ swarm         a real two-node Docker Swarm on one machine (a worker in a netns)
 load          concurrent client load: Python (grpc.aio) and Go (ghz) callers
 faults        fault drills: kill, freeze or restart replicas under load, and measure
 stream_load   streams and chats through a fault drill: no reply lost or repeated
+cluster       a single-node Kubernetes cluster (etcd, control plane, containerd, kubelet,
+              kube-proxy, CoreDNS) on paths and networks of its own, torn down completely
+cluster_pki   the cluster's certificates and kubeconfigs
+cluster_images the images and the pause stand-in, built on an engine of the cluster's own
+cluster_cleanup what the cluster leaves (processes, mounts, cgroups, links, iptables), removed
 """

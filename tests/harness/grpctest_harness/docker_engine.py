@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from grpctest_devtools.waiting import wait_until
@@ -32,10 +33,15 @@ def engine_running() -> bool:
 
 
 class DockerEngine:
-    """`with DockerEngine(log_path):` a running engine inside the block."""
+    """`with DockerEngine(log_path):` a running engine inside the block.
 
-    def __init__(self, log_path: Path) -> None:
+    `argv`: how to start one (an engine with paths of its own: its own flags, and
+    DOCKER_HOST naming its socket in this process's environment).
+    """
+
+    def __init__(self, log_path: Path, argv: Sequence[str] = ("dockerd",)) -> None:
         self.log_path = log_path
+        self.argv = list(argv)
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> DockerEngine:
@@ -49,7 +55,7 @@ class DockerEngine:
             )
         with self.log_path.open("wb") as log_file:
             self._process = subprocess.Popen(
-                ["dockerd"], stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
             wait_until(lambda: self._alive() and engine_running(), 60, "dockerd to answer", 0.5)

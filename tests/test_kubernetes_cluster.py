@@ -1,0 +1,301 @@
+"""deploy/kubernetes for real, on a single-node cluster built here from Kubernetes' own
+sources (`make test-cluster` builds it; grpctest_harness.cluster runs it).
+
+The manifests are applied as a user applies them (`make -s k8s | kubectl apply -f -`,
+the client Jobs with `kubectl apply -k`); then the py-server pods must pass their
+native gRPC probes, Envoy must see every pod through the headless Service, grpcurl and
+both client Jobs must work through Envoy's Service; then, under load from both
+clients (64 calls in flight each), a pod is deleted, py-server is restarted and scaled
+to 5, and a container is killed inside its pod, with no call lost. The cluster is
+torn down completely afterwards (its teardown fails on anything left behind).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from grpctest_devtools.clients import calls_per_replica, run_client
+from grpctest_devtools.envoy import EnvoyAdmin
+from grpctest_devtools.ports import free_port, port_in_use
+from grpctest_devtools.repo import REPO, command
+from grpctest_devtools.waiting import wait_until
+from grpctest_harness.cluster import Cluster
+from grpctest_harness.cluster_images import build_images
+from grpctest_harness.faults import CALLERS, CONNECTIONS
+from grpctest_harness.load import GhzLoad, PythonLoad
+
+NS = "grpctest"
+SERVERS = "deployment/py-server"
+ENVOY_ADMIN_PORT = 9901
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
+
+
+def _bin_dir() -> Path:
+    folder = os.environ.get("GRPCTEST_CLUSTER_BIN")
+    if not folder or not (Path(folder) / "kube-apiserver").exists():
+        pytest.fail("GRPCTEST_CLUSTER_BIN does not name the built cluster: run `make test-cluster`")
+    return Path(folder)
+
+
+@pytest.fixture(scope="module")
+def images_tar(tmp_path_factory: pytest.TempPathFactory, figures) -> Path:
+    """The images the manifests run, saved from an engine of their own."""
+    workdir = Path(tempfile.mkdtemp(prefix="gk8s-img-", dir="/tmp"))
+    tar = tmp_path_factory.mktemp("cluster-images") / "images.tar"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grpctest"
+    start = time.monotonic()
+    try:
+        figures["k8s: base images"] = build_images(workdir, cache / "cluster-docker", tar)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    figures["k8s: seconds to build the images"] = round(time.monotonic() - start, 1)
+    return tar
+
+
+@pytest.fixture(scope="module")
+def cluster(images_tar: Path, figures) -> Iterator[Cluster]:
+    workdir = Path(tempfile.mkdtemp(prefix="gk8s-", dir="/tmp"))
+    start = time.monotonic()
+    with Cluster(workdir, _bin_dir()) as running:
+        running.load_images(images_tar)
+        running.start_node()
+        figures["k8s: seconds to boot the cluster (images imported, node Ready, DNS up)"] = round(
+            time.monotonic() - start, 1
+        )
+        figures["k8s: boot seconds per step"] = running.boot_seconds
+        yield running
+
+
+def make(*args: str) -> str:
+    result = subprocess.run(["make", "-s", *args], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: Cluster, figures) -> Cluster:
+    """The README's commands: `make certs`, `make -s k8s | kubectl apply -f -`, wait."""
+    start = time.monotonic()
+    make("certs")
+    apply = subprocess.run(
+        [cluster.bin / "kubectl", "--kubeconfig", cluster.kubeconfig, "apply", "-f", "-"],
+        input=make("k8s"), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert apply.returncode == 0, apply.stderr
+    cluster.kubectl("-n", NS, "wait", "--for=condition=Available", "deployment", "--all",
+                    "--timeout=300s", timeout=330)  # fmt: skip
+    wait_until(lambda: envoys_see(cluster, server_ips(cluster)), 60, "Envoy to see every pod")
+    figures["k8s: seconds from apply to Available and in Envoy's rotation"] = round(
+        time.monotonic() - start, 1
+    )
+    return cluster
+
+
+def pods(cluster: Cluster, app: str) -> list[dict]:
+    selector = f"app.kubernetes.io/name={app}"
+    return cluster.kubectl_json("get", "pods", "-n", NS, "-l", selector)["items"]
+
+
+def names(cluster: Cluster) -> set[str]:
+    """The py-server pods' names (each reply names its pod)."""
+    return {p["metadata"]["name"] for p in pods(cluster, "py-server")}
+
+
+def ready(pod: dict) -> bool:
+    conditions = pod["status"].get("conditions", [])
+    deleting = "deletionTimestamp" in pod["metadata"]
+    return not deleting and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def serving_pod(cluster: Cluster) -> dict:
+    """A ready py-server pod (not one an earlier test's scale-down is still stopping)."""
+    return next(p for p in pods(cluster, "py-server") if ready(p))
+
+
+def server_ips(cluster: Cluster) -> set[str]:
+    """The ready py-server pods' gRPC addresses, as Envoy's /clusters shows them."""
+    return {f"{p['status']['podIP']}:50051" for p in pods(cluster, "py-server") if ready(p)}
+
+
+def envoy_admins(cluster: Cluster) -> list[EnvoyAdmin]:
+    """Each ready Envoy pod's admin API (the pod network is the node's own)."""
+    return [EnvoyAdmin(ENVOY_ADMIN_PORT, p["status"]["podIP"])
+            for p in pods(cluster, "envoy") if ready(p)]  # fmt: skip
+
+
+def envoys_see(cluster: Cluster, hosts: set[str]) -> bool:
+    """Every Envoy routes to exactly `hosts` (and there is at least one Envoy)."""
+    admins = envoy_admins(cluster)
+    return bool(admins) and bool(hosts) and all(a.healthy_hosts() == hosts for a in admins)
+
+
+def target(cluster: Cluster) -> str:
+    """Envoy's Service (its ClusterIP, through kube-proxy's rules, from the node)."""
+    return f"{cluster.service_ip('envoy', NS)}:8080"
+
+
+def test_py_server_pods_pass_their_grpc_probes(deployed: Cluster) -> None:
+    servers = pods(deployed, "py-server")
+    assert len(servers) == 3
+    for pod in servers:
+        probe = pod["spec"]["containers"][0]["readinessProbe"]
+        assert probe["grpc"]["service"] == "grpctest.Grpctest"
+        assert ready(pod), pod["status"]
+        assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
+def test_envoy_sees_every_pod_through_the_headless_service(deployed: Cluster) -> None:
+    hosts = server_ips(deployed)
+    assert len(hosts) == 3
+    assert len(envoy_admins(deployed)) == 2
+    assert envoys_see(deployed, hosts)
+
+
+def test_grpcurl_lists_the_services_through_envoys_service(deployed: Cluster) -> None:
+    result = subprocess.run([command("grpcurl"), "-plaintext", target(deployed), "list"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "grpctest.Grpctest" in result.stdout.split()
+
+
+def test_the_readmes_port_forward_reaches_envoy(deployed: Cluster) -> None:
+    """`kubectl -n grpctest port-forward svc/envoy PORT:8080 &` then grpcurl `list` (on a
+    free port: 8080 may be compose's)."""
+    port = free_port()
+    forward = subprocess.Popen(
+        [deployed.bin / "kubectl", "--kubeconfig", deployed.kubeconfig, "-n", NS,
+         "port-forward", "svc/envoy", f"{port}:8080"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: port_in_use(port), 30, "kubectl port-forward to listen")
+        result = subprocess.run([command("grpcurl"), "-plaintext", f"localhost:{port}", "list"],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        forward.terminate()
+        forward.wait(30)
+    assert result.returncode == 0, result.stderr
+    assert "grpctest.Grpctest" in result.stdout.split()
+
+
+def test_every_replica_answers_through_envoys_service(deployed: Cluster) -> None:
+    result = run_client("go-client", target(deployed), "--count", "60", "--timeout", "5")
+    assert result.returncode == 0, result.stderr
+    assert set(calls_per_replica(result.stdout)) == names(deployed)
+
+
+@pytest.mark.parametrize("job", ["go-client", "py-client"])
+def test_the_client_jobs_reach_every_replica(deployed: Cluster, job: str, figures) -> None:
+    """`kubectl apply -k deploy/kubernetes/clients`, as its kustomization says."""
+    deployed.kubectl("delete", "job", "-n", NS, job, "--ignore-not-found", "--wait=true")
+    deployed.kubectl("apply", "-n", NS, "-k", str(REPO / "deploy/kubernetes/clients"))
+    deployed.kubectl("wait", "-n", NS, "--for=condition=Complete", f"job/{job}",
+                     "--timeout=180s", timeout=200)  # fmt: skip
+    output = deployed.kubectl("logs", "-n", NS, f"job/{job}")
+    per_replica = calls_per_replica(output)
+    figures[f"k8s: {job} Job, calls per replica"] = per_replica
+    assert sum(per_replica.values()) == 30, output
+    assert set(per_replica) == names(deployed)
+
+
+def under_load(cluster: Cluster, fault: Callable[[], None], figures, name: str) -> PythonLoad:
+    """Runs `fault` (which returns once the cluster has recovered) under load from both
+    clients; records calls sent / failed and the seconds to recover; asserts none failed."""
+    to = target(cluster)
+    with (
+        PythonLoad(to, callers=CALLERS, connections=CONNECTIONS) as python,
+        GhzLoad(to, concurrency=CALLERS, connections=CONNECTIONS) as go,
+    ):
+        time.sleep(2)  # steady load first
+        start = time.monotonic()
+        fault()
+        recovered = time.monotonic() - start
+        time.sleep(2)  # and after
+    loads = [python.report(), go.report()]
+    figures[f"k8s: {name} under load, calls sent / failed (python, go), s to recover"] = (
+        f"{' / '.join(f'{load.sent} / {load.failed}' for load in loads)}, {recovered:.1f}"
+    )
+    assert [dict(load.failures) for load in loads] == [{}, {}]
+    assert all(load.sent > 500 for load in loads)
+    return python
+
+
+def wait_recovered(cluster: Cluster, replicas: int, timeout: float = 180) -> None:
+    """Until `replicas` pods are ready and every Envoy routes to exactly those."""
+
+    def recovered() -> bool:
+        hosts = server_ips(cluster)
+        return len(hosts) == replicas and envoys_see(cluster, hosts)
+
+    wait_until(recovered, timeout, f"{replicas} ready pods in every Envoy's rotation", 0.5)
+
+
+def test_a_deleted_pod_loses_no_call(deployed: Cluster, figures) -> None:
+    victim = serving_pod(deployed)["metadata"]["name"]
+
+    def delete() -> None:
+        deployed.kubectl("delete", "pod", "-n", NS, victim, "--wait=false")
+        wait_until(lambda: victim not in names(deployed), 60, f"{victim} to go")
+        wait_recovered(deployed, 3)
+
+    under_load(deployed, delete, figures, "pod deleted")
+
+
+def test_a_rollout_restart_loses_no_call(deployed: Cluster, figures) -> None:
+    def restart() -> None:
+        deployed.kubectl("rollout", "restart", "-n", NS, SERVERS)
+        deployed.kubectl("rollout", "status", "-n", NS, SERVERS, "--timeout=300s", timeout=330)
+        wait_recovered(deployed, 3)
+
+    under_load(deployed, restart, figures, "rollout restart")
+
+
+def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, figures) -> None:
+    seconds: dict[str, float] = {}
+
+    def scale() -> None:
+        start = time.monotonic()
+        deployed.kubectl("scale", "-n", NS, SERVERS, "--replicas=5")
+        wait_recovered(deployed, 5)
+        seconds["in rotation"] = time.monotonic() - start
+
+    python = under_load(deployed, scale, figures, "scale to 5")
+    answered = python.replicas_since(time.monotonic() - 2)
+    figures["k8s: seconds from scale 5 to 5 pods in every Envoy's rotation"] = round(
+        seconds["in rotation"], 1
+    )
+    figures["k8s: calls per replica in the last 2 s after scaling to 5"] = dict(answered)
+    assert len(answered) == 5, answered
+
+    def scale_back() -> None:
+        deployed.kubectl("scale", "-n", NS, SERVERS, "--replicas=3")
+        wait_recovered(deployed, 3)
+
+    under_load(deployed, scale_back, figures, "scale back to 3")
+
+
+def test_a_container_killed_inside_its_pod_loses_no_call(deployed: Cluster, figures) -> None:
+    victim = serving_pod(deployed)
+    container = victim["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    name = victim["metadata"]["name"]
+
+    def restarts() -> int:
+        pod = deployed.kubectl_json("get", "pod", "-n", NS, name)
+        return pod["status"]["containerStatuses"][0]["restartCount"]
+
+    def kill() -> None:
+        deployed.ctr("tasks", "kill", "--signal", "SIGKILL", container)
+        wait_until(lambda: restarts() == 1, 60, f"the kubelet to restart {name}'s container")
+        wait_recovered(deployed, 3)
+
+    under_load(deployed, kill, figures, "container killed (SIGKILL) in its pod")
