@@ -22,7 +22,7 @@ from grpctest_harness.faults import Drill, LocalReplicas
 from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
 
 _REPLY_LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+): ")
-_RESUMED_LINE = re.compile(r"^resumed after (\d+) on (replica-\d+)$")
+_RESUMED_LINE = re.compile(r"^resumed after (\d+) on ((?:replica|go)-\d+)$")
 
 
 @pytest.mark.parametrize("fault", STREAM_FAULTS)
@@ -89,8 +89,7 @@ def test_without_resumes_a_killed_replica_ends_the_stream_with_envoys_reset(
         assert process.stdout is not None
         first = _REPLY_LINE.match(process.stdout.readline())
         assert first is not None
-        serving = int(first[3].rsplit("-", 1)[1]) - 1
-        fresh_stack.replicas[serving].signal(signal.SIGKILL)
+        fresh_stack.replica(first[3]).signal(signal.SIGKILL)
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()

@@ -79,7 +79,7 @@ def test_a_server_stream_resumes_on_another_replica_when_its_replica_dies(
         page.click("#stream")
         page.wait_for_function("document.querySelectorAll('#replies tr').length >= 50")
         serving = browser.replies(page)[0][2]
-        fresh_stack.replicas[int(serving.rsplit("-", 1)[1]) - 1].signal(signal.SIGKILL)
+        fresh_stack.replica(serving).signal(signal.SIGKILL)
         page.wait_for_function(
             "/^(OK|error)/.test(document.querySelector('#status').textContent)", timeout=30_000
         )
@@ -88,7 +88,7 @@ def test_a_server_stream_resumes_on_another_replica_when_its_replica_dies(
     finally:
         context.close()
     assert re.fullmatch(
-        r"OK: stream complete, 300 of 300 replies; resumed after \d+ on replica-\d", status
+        r"OK: stream complete, 300 of 300 replies; resumed after \d+ on (replica|go)-\d", status
     ), status
     assert [row[1] for row in reversed(rows)] == [f"stream {i}/300" for i in range(1, 301)]
     assert serving not in status

@@ -85,6 +85,7 @@ class LocalStack:
             CERTS,
             [*edits, *([envoy_edit] if envoy_edit else [])],
         )
+        self.go_replicas = go_replicas
         python = len(self.ports) - go_replicas
         names = [f"replica-{i}" for i in range(1, python + 1)]
         names += [f"go-{i}" for i in range(1, go_replicas + 1)]
@@ -141,6 +142,10 @@ class LocalStack:
 
     def replica_target(self, index: int) -> str:
         return f"{LOOPBACK}:{self.ports[index]}"
+
+    def replica(self, name: str) -> Process:
+        """The replica that answers as `name` (the `replica` of its replies)."""
+        return next(replica for replica in self.replicas if replica.name == name)
 
     @property
     def processes(self) -> list[Process]:

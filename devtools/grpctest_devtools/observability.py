@@ -41,10 +41,14 @@ def prometheus_config(stack: LocalStack, scrape_seconds: float) -> dict[str, Any
     config["global"]["scrape_interval"] = config["global"]["evaluation_interval"] = (
         f"{scrape_seconds:g}s"
     )
+    replicas = [f"{LOOPBACK}:{port}" for port in stack.metrics_ports]
+    python = len(replicas) - stack.go_replicas  # the Go replicas come last
     targets = {
         "envoy": [f"{LOOPBACK}:{stack.admin_port}"],
-        "py-server": [f"{LOOPBACK}:{port}" for port in stack.metrics_ports],
+        "py-server": replicas[:python],
+        "go-server": replicas[python:],
     }
+    config["scrape_configs"] = [job for job in config["scrape_configs"] if targets[job["job_name"]]]
     for job in config["scrape_configs"]:
         job.pop("dns_sd_configs", None)
         job["static_configs"] = [{"targets": targets[job["job_name"]]}]
