@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 
-from .conformance.calls import METHOD, REPLY, exchange, status_of
+from .conformance.calls import (
+    METHOD,
+    REPLY,
+    assert_deadlines_end_ok_or_deadline_exceeded,
+    exchange,
+    status_of,
+)
 
 REPLICAS = 3
 
@@ -65,21 +71,7 @@ def test_unknown_method_is_unimplemented(stack, target: str, method: str) -> Non
 
 
 def test_expired_and_near_expired_deadlines(stack, target: str) -> None:
-    body = grpctest_pb2.Message(message="late").SerializeToString()
-    # (grpcio treats timeout=0 as "no deadline"; a negative one lies in the past.)
-    assert status_of(target, body, timeout=-1).code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    # Deadlines that expire while the call is in flight: each call ends OK or
-    # DEADLINE_EXCEEDED (which one depends on timing), never anything else.
-    outcomes = set()
-    with grpc.insecure_channel(target) as channel:
-        call = channel.unary_unary(METHOD)
-        for _ in range(200):
-            try:
-                call(body, timeout=0.0005)
-                outcomes.add(grpc.StatusCode.OK)
-            except grpc.RpcError as err:
-                outcomes.add(err.code())
-    assert outcomes <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, outcomes
+    assert_deadlines_end_ok_or_deadline_exceeded(target)
     assert_still_serving(stack)
 
 

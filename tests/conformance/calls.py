@@ -67,3 +67,22 @@ def exchange(port: int, payload: bytes, timeout: float = 10) -> bytes:
         else:
             pytest.fail(f"port {port} kept the connection open after {payload[:20]!r}")
     return received
+
+
+def assert_deadlines_end_ok_or_deadline_exceeded(target: str) -> None:
+    """An expired deadline is DEADLINE_EXCEEDED; deadlines that expire while the call is
+    in flight end each call OK or DEADLINE_EXCEEDED (which one depends on timing), never
+    anything else."""
+    body = grpctest_pb2.Message(message="late").SerializeToString()
+    # (grpcio treats timeout=0 as "no deadline"; a negative one lies in the past.)
+    assert status_of(target, body, timeout=-1).code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    outcomes = set()
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(METHOD)
+        for _ in range(200):
+            try:
+                call(body, timeout=0.0005)
+                outcomes.add(grpc.StatusCode.OK)
+            except grpc.RpcError as err:
+                outcomes.add(err.code())
+    assert outcomes <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, outcomes
