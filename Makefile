@@ -69,10 +69,15 @@ $(SYNCED): $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml proto/python
 	$(UV) sync --locked --python $(BOOTSTRAP)
 	touch $@
 
-$(GO_CLIENT): go-client/go.mod go-client/go.sum $(wildcard go-client/*.go proto/go/*.go)
+# What a Go program is built from: its module, the generated stubs' module, their sources
+# (tests excluded).
+go_sources = $(1)/go.mod $(1)/go.sum proto/go/go.mod proto/go/go.sum \
+  $(filter-out %_test.go,$(wildcard $(1)/*.go proto/go/*.go))
+
+$(GO_CLIENT): $(call go_sources,go-client)
 	cd go-client && go build -trimpath -ldflags='-s -w' -o $@ .
 
-$(GO_SERVER): go-server/go.mod go-server/go.sum $(wildcard go-server/*.go proto/go/*.go)
+$(GO_SERVER): $(call go_sources,go-server)
 	cd go-server && go build -trimpath -ldflags='-s -w' -o $@ .
 
 # protoc-gen-go and protoc-gen-go-grpc: the tool directives of go-client/go.mod.
@@ -82,10 +87,12 @@ $(PROTOC_PLUGINS) &: go-client/go.mod
 
 # $(call go_tool,NAME,PACKAGE,VERSION): bin/NAME, a link to bin/NAME@VERSION/NAME, which
 # `go install` builds once per version: a new version (and nothing else, not an edit of
-# this Makefile) builds it again.
+# this Makefile) builds it again. The link is set every time (it costs nothing): make
+# compares the times of the files links point to, so going back to a version built
+# before would otherwise leave the link on the newer one.
 define go_tool
-$(BIN)/$(1): $(BIN)/$(1)@$(3)/$(1)
-	ln -sf $(1)@$(3)/$(1) $$@
+$(BIN)/$(1): $(BIN)/$(1)@$(3)/$(1) FORCE
+	@ln -sfn $(1)@$(3)/$(1) $$@
 $(BIN)/$(1)@$(3)/$(1):
 	GOBIN=$$(@D) go install $(2)@$(3)
 endef
@@ -254,8 +261,11 @@ lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 format: setup ## Rewrite Python, Go and proto files in their canonical format
 	ruff check --fix .
 	ruff format .
-	gofmt -w go-client go-server
+	gofmt -w go-client go-server proto/go
 	buf format --write
+
+.PHONY: FORCE
+FORCE:
 
 .PHONY: clean
 clean: ## Remove the venv and the installed binaries

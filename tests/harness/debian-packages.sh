@@ -23,6 +23,10 @@ fi
 
 for spec in "$@"; do
   IFS=: read -r package command minimum <<<"$spec"
+  if ! command -v "$command" >/dev/null; then
+    echo "error: $command is still missing after installing Debian's $package" >&2
+    exit 1
+  fi
   version=$(dpkg-query -W -f='${Version}' "$package" 2>/dev/null || true)
   if [[ -z $version ]]; then
     # Installed some other way (a vendor's package, a build of one's own): used as it is.

@@ -60,9 +60,9 @@ $(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS)): $(CLUSTER_BIN)/%:
 $(CLUSTER_BIN)/etcd:
 	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3
 
-# Once per version, like the Makefile's Go tools.
-$(CLUSTER_BIN)/coredns: $(CLUSTER_BIN)/coredns@$(COREDNS_VERSION)/coredns
-	ln -sf coredns@$(COREDNS_VERSION)/coredns $@
+# Once per version, like the Makefile's Go tools (and linked the same way).
+$(CLUSTER_BIN)/coredns: $(CLUSTER_BIN)/coredns@$(COREDNS_VERSION)/coredns FORCE
+	@ln -sfn coredns@$(COREDNS_VERSION)/coredns $@
 $(CLUSTER_BIN)/coredns@$(COREDNS_VERSION)/coredns:
 	GOBIN=$(@D) nice -n 19 go install github.com/coredns/coredns@$(COREDNS_VERSION)
 
