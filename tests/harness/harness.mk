@@ -46,6 +46,7 @@ DEBIAN_CLUSTER := containernetworking-plugins:/usr/lib/cni/bridge:1.1 iptables:i
 # Named for the version and for what tools/kubernetes pins (a hash of its go.mod and go.sum),
 # so a fresh checkout finds the binaries already built, and a new pin builds them anew.
 CLUSTER_PINS := $(shell cat tools/kubernetes/go.mod tools/kubernetes/go.sum | sha256sum | cut -c1-12)
+XDG_CACHE_HOME ?=
 CLUSTER_BIN := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/grpctest/kubernetes-$(KUBERNETES_VERSION)-$(CLUSTER_PINS)
 CLUSTER_COMPONENTS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 KUBERNETES_MINOR := $(word 2,$(subst ., ,$(KUBERNETES_VERSION)))
