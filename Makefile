@@ -8,7 +8,7 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 # --- pinned tools ------------------------------------------------------------------------
 # One place per ecosystem: Python packages in uv.lock (uv itself: required-version in
 # pyproject.toml; buf comes prebuilt from PyPI's buf-bin, in the dev group); Go libraries
-# and the protoc plugins in go-client/go.mod; the web page's npm packages in
+# in go-client/, go-server/ and proto/go/go.mod, the protoc plugins in go-client/go.mod; the web page's npm packages in
 # web/package-lock.json; Go programs here.
 UV_VERSION      := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 GRPCURL_VERSION := v1.9.3
@@ -126,11 +126,11 @@ tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standar
 # --- the local run (no container engine) ---------------------------------------------------
 
 .PHONY: demo
-demo: setup ## Start 3 replicas + Envoy, call through Envoy with both clients, stop
+demo: setup ## Start 3 Python + 1 Go replicas and Envoy, call through Envoy with both clients, stop
 	grpctest-local demo
 
 .PHONY: run
-run: setup ## Start 3 replicas + Envoy on :8080 in the foreground until Ctrl-C
+run: setup ## Start 3 Python + 1 Go replicas and Envoy on :8080 in the foreground until Ctrl-C
 	grpctest-local run
 
 .PHONY: observe

@@ -8,10 +8,11 @@ that start with `make`, `docker`, `kubectl` or `git` belong to other tests (comp
 swarm, Kubernetes, the local run's own).
 
 How a sample is read (stdout, or stderr where a program reports there): no output
-shown: the command must succeed; `error: STATUS: …`:
-it must fail with exactly that line on stderr; JSON: the same objects, a replica's name
-matched as `replica-N`; anything else: line by line, every number matched as a number,
-a line of `...` matching any lines. The ports in commands and samples become the stack's.
+shown: the command must succeed; `error: STATUS: …`: it must fail with exactly that line
+on stderr; JSON: the same objects; anything else: line by line, every number matched as a
+number, a line of `...` matching any lines. A replica's name matches any replica's
+(`replica-N`, `go-N`: the stack is `make run`'s, 3 py-server replicas and one go-server).
+The ports in commands and samples become the stack's.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 PROGRAMS = {"grpctest-client", "go-client", "grpcurl", "buf", "grpc-health-probe", "curl"}
 STACK_PORTS = {"8080", "8443", "9901"}
 GAP = {"...", "…"}
-REPLICA = re.compile(r"replica-\d+")
+# A replica's name as the replies give it: replica-N (py-server), go-N (go-server).
+REPLICA = re.compile(r"(?:replica|go)-\d+")
 ADDRESS = r"(?:localhost|127\.0\.0\.1):(\d+)"
 
 
@@ -106,7 +108,9 @@ def test_the_docs_have_runnable_blocks() -> None:
 
 @pytest.fixture(scope="module")
 def docs_stack(tmp_path_factory: pytest.TempPathFactory):
-    with LocalStack.on_free_ports(log_dir=tmp_path_factory.mktemp("docs-logs")) as stack:
+    # As `make run` starts it: 3 py-server replicas and one go-server.
+    logs = tmp_path_factory.mktemp("docs-logs")
+    with LocalStack.on_free_ports(go_replicas=1, log_dir=logs) as stack:
         yield stack
 
 
@@ -122,9 +126,14 @@ def on_stack(text: str, stack: LocalStack) -> str:
 
 
 def line_pattern(line: str) -> str:
-    """A sample line as a regex: every number any number, a trailing … anything."""
-    parts = re.split(r"(\d+)", line.rstrip().removesuffix("…").removesuffix("..."))
-    pattern = "".join(r"\d+" if part.isdigit() else re.escape(part) for part in parts)
+    """A sample line as a regex: every replica's name any replica's, every number any
+    number, a trailing … anything."""
+    text = REPLICA.sub("\0", line.rstrip().removesuffix("…").removesuffix("..."))
+    parts = re.split(r"(\d+|\0)", text)
+    pattern = "".join(
+        r"\d+" if part.isdigit() else REPLICA.pattern if part == "\0" else re.escape(part)
+        for part in parts
+    )
     return pattern + (".*" if line.rstrip().endswith(("…", "...")) else "")
 
 
