@@ -18,17 +18,26 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 var logLevels = map[string]slog.Level{
 	"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "ERROR": slog.LevelError,
+}
+
+// levelNamed is the log level of that name in any case (debug, Debug), as py-server
+// takes it; false for no such level.
+func levelNamed(name string) (slog.Level, bool) {
+	level, ok := logLevels[strings.ToUpper(name)]
+	return level, ok
 }
 
 var (
@@ -58,16 +67,18 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 func main() {
 	flag.Parse()
 	checkSettings()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevels[*logLevel]})))
+	level, _ := levelNamed(*logLevel) // checked by checkSettings
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx); err != nil {
-		slog.Error("go-server: failed to start", "error", err)
+		slog.Error("go-server failed", "error", err)
 		os.Exit(1)
 	}
 }
 
-// run serves until ctx ends (SIGTERM or SIGINT), then drains and stops gracefully.
+// run serves until ctx ends (SIGTERM or SIGINT), then drains and stops gracefully;
+// it returns early with the error if the server cannot start or stops serving.
 func run(ctx context.Context) error {
 	flush, err := setupTracing(ctx)
 	if err != nil {
@@ -84,12 +95,11 @@ func run(ctx context.Context) error {
 		tlsKey:          *tlsKey,
 	})
 	if err != nil {
+		return fmt.Errorf("failed to start: %w", err)
+	}
+	if err := srv.serveUntil(ctx, seconds(*drainSeconds), seconds(*graceSeconds)); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	slog.Info("shutting down: NOT_SERVING, then grace for in-flight calls",
-		"drain_seconds", *drainSeconds, "grace_seconds", *graceSeconds)
-	srv.drainAndStop(seconds(*drainSeconds), seconds(*graceSeconds))
 	slog.Info("stopped", "replica", *replica)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectiongrpc "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -148,6 +148,9 @@ func TestStreamServerResponses(t *testing.T) {
 		{"slow", streamRequest(5, 0, 11*time.Second), 0, 0, "interval must be between 0 and 10 s, got 11 s"},
 		{"backwards", streamRequest(5, 0, -time.Second/2), 0, 0, "interval must be between 0 and 10 s, got -0.5 s"},
 		{"resume past the end", streamRequest(5, 5, 0), 0, 0, "resume_after must be less than count (5), got 5"},
+		{"resume past the end, slow", streamRequest(5, 5, 11*time.Second), 0, 0, "resume_after must be less than count (5), got 5"},
+		{"past what a Duration holds", &pb.StreamRequest{Message: "s", Count: 5, Interval: &durationpb.Duration{Seconds: 1e15}},
+			0, 0, "interval must be between 0 and 10 s, got 1e+15 s"},
 		{"empty", &pb.StreamRequest{Count: 1}, 0, 0, "message must not be empty"},
 	}
 	for _, tt := range tests {
@@ -193,7 +196,7 @@ func TestChat(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	_, conn := serve(t)
-	client := healthgrpc.NewHealthClient(conn)
+	client := healthpb.NewHealthClient(conn)
 	for _, service := range []string{"", "grpctest.Grpctest"} {
 		reply, err := client.Check(callContext(t), &healthpb.HealthCheckRequest{Service: service})
 		if err != nil || reply.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -260,5 +263,35 @@ func TestShutdownEndsOpenStreamsWithTheirProgress(t *testing.T) {
 		"replica unit-go is shutting down: "+strconv.Itoa(n)+" of 100 replies sent; continue on another replica")
 	if n < 5 || n >= 100 {
 		t.Errorf("long stream sent %d replies", n)
+	}
+}
+
+func TestLogLevelIgnoresCase(t *testing.T) {
+	for name, want := range map[string]slog.Level{"debug": slog.LevelDebug, "Warning": slog.LevelWarn, "ERROR": slog.LevelError} {
+		if level, ok := levelNamed(name); !ok || level != want {
+			t.Errorf("%q: got %v, %v", name, level, ok)
+		}
+	}
+	if _, ok := levelNamed("verbose"); ok {
+		t.Error(`"verbose" accepted`)
+	}
+}
+
+// A server whose listener fails (here: closed under it) returns Serve's error at
+// once instead of waiting for a signal with nothing served.
+func TestServeFailureIsReturned(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener.Close()
+	srv, err := startOn(listener, config{replica: testReplica, maxMessageBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.serveUntil(ctx, 0, 0); !errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+		t.Fatalf("got %v (context: %v), want the listener's error at once", err, ctx.Err())
 	}
 }

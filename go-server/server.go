@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -8,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
-	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
@@ -86,7 +87,7 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 		done:     make(chan error, 1),
 	}
 	pb.RegisterGrpctestServer(s.grpc, s.service)
-	healthgrpc.RegisterHealthServer(s.grpc, s.health)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if cfg.reflection {
 		reflection.Register(s.grpc) // v1 and v1alpha
 	}
@@ -102,6 +103,22 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 		"address", listener.Addr().String(), "tls", cfg.tlsCert != "", "reflection", cfg.reflection,
 		"metrics_port", cfg.metricsPort, "tracing", tracingEnabled())
 	return s, nil
+}
+
+// serveUntil serves until ctx ends, then drains and stops (see drainAndStop). If
+// serving fails before that (the listener breaks), it stops the server and returns
+// the error at once rather than serving nothing until a signal comes.
+func (s *server) serveUntil(ctx context.Context, drain, grace time.Duration) error {
+	select {
+	case err := <-s.done:
+		s.grpc.Stop()
+		return fmt.Errorf("stopped serving: %w", err)
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down: NOT_SERVING, then grace for in-flight calls",
+		"drain_seconds", drain.Seconds(), "grace_seconds", grace.Seconds())
+	s.drainAndStop(drain, grace)
+	return nil
 }
 
 // drainAndStop reports NOT_SERVING for every service, keeps answering for drain,

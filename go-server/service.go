@@ -176,23 +176,27 @@ func validMessage(request any, message string) error {
 	return nil
 }
 
-// validStream checks the reply count, the pause and the resume point of a stream.
+// validStream checks the reply count, the resume point and the pause of a stream,
+// in py-server's order, so that a request wrong in several ways gets the same message
+// from both servers.
 func validStream(in *pb.StreamRequest) (time.Duration, error) {
 	count := in.GetCount()
 	if count < 1 || count > maxStreamReplies {
 		return 0, status.Errorf(codes.InvalidArgument,
 			"count must be between 1 and %d, got %d", maxStreamReplies, count)
 	}
-	interval := in.GetInterval().AsDuration()
-	if interval < 0 || interval > maxInterval {
-		return 0, status.Errorf(codes.InvalidArgument, "interval must be between 0 and %s s, got %s s",
-			pyFloat(maxInterval.Seconds()), pyFloat(interval.Seconds()))
-	}
 	if in.GetResumeAfter() >= count {
 		return 0, status.Errorf(codes.InvalidArgument,
 			"resume_after must be less than count (%d), got %d", count, in.GetResumeAfter())
 	}
-	return interval, nil
+	// Checked on the Duration's own fields: AsDuration saturates at about 292 years,
+	// which would put a wrong value in the message.
+	seconds := float64(in.GetInterval().GetSeconds()) + float64(in.GetInterval().GetNanos())/1e9
+	if seconds < 0 || seconds > maxInterval.Seconds() {
+		return 0, status.Errorf(codes.InvalidArgument, "interval must be between 0 and %s s, got %s s",
+			pyFloat(maxInterval.Seconds()), pyFloat(seconds))
+	}
+	return in.GetInterval().AsDuration(), nil
 }
 
 // pyFloat formats seconds as Python's "{:g}" does (six significant digits), so that

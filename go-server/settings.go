@@ -76,7 +76,7 @@ func checkSettings() {
 			usagef("%s: no such file", file)
 		}
 	}
-	if _, ok := logLevels[*logLevel]; !ok {
+	if _, ok := levelNamed(*logLevel); !ok {
 		usagef("-log-level: want one of DEBUG, INFO, WARNING, ERROR, got %q", *logLevel)
 	}
 }

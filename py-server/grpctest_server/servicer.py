@@ -143,7 +143,9 @@ async def _valid_stream(
             grpc.StatusCode.INVALID_ARGUMENT,
             f"resume_after must be less than count ({request.count}), got {request.resume_after}",
         )
-    interval = request.interval.ToTimedelta().total_seconds()
+    # From the Duration's own fields: ToTimedelta() raises OverflowError beyond about
+    # 2.7 million years, which the caller would see as UNKNOWN.
+    interval = request.interval.seconds + request.interval.nanos / 1e9
     if not 0 <= interval <= MAX_INTERVAL_SECONDS:
         await context.abort(
             grpc.StatusCode.INVALID_ARGUMENT,

@@ -25,6 +25,13 @@ from .calls import (
 from .conftest import MAX_MESSAGE_BYTES
 
 
+def huge_interval(seconds: int = 0, nanos: int = 0) -> grpctest_pb2.StreamRequest:
+    """A stream request whose interval is set field by field, as no timedelta could."""
+    request = stream_request()
+    request.interval.seconds, request.interval.nanos = seconds, nanos
+    return request
+
+
 @pytest.fixture
 def stub(server) -> Iterator[grpctest_pb2_grpc.GrpctestStub]:
     with grpc.insecure_channel(server.target) as channel:
@@ -95,6 +102,15 @@ def test_oversized_request_is_resource_exhausted(server, stub) -> None:
         (stream_request(interval=11), "interval must be between 0 and 10 s, got 11 s"),
         (stream_request(interval=10.5), "interval must be between 0 and 10 s, got 10.5 s"),
         (stream_request(interval=-0.25), "interval must be between 0 and 10 s, got -0.25 s"),
+        # Beyond what a timedelta (Python) or a time.Duration (Go) can hold.
+        (huge_interval(seconds=10**15), "interval must be between 0 and 10 s, got 1e+15 s"),
+        (huge_interval(seconds=-(10**15)), "interval must be between 0 and 10 s, got -1e+15 s"),
+        (huge_interval(nanos=-1), "interval must be between 0 and 10 s, got -1e-09 s"),
+        # Wrong in two ways: each server names the same one (resume_after before interval).
+        (
+            stream_request(count=5, resume_after=5, interval=11),
+            "resume_after must be less than count (5), got 5",
+        ),
         (stream_request(message=""), "message must not be empty"),
     ],
 )
