@@ -59,7 +59,7 @@ func (p plan) unit() string {
 func run(ctx context.Context, client pb.GrpctestClient, p plan, out io.Writer) (map[string]int, error) {
 	perReplica := make(map[string]int)
 	received := 0
-	encoder := json.NewEncoder(out)
+	encoder := jsonEncoder(out)
 	emit := func(r *pb.MessageResponse) {
 		received++
 		perReplica[r.GetReplica()]++
@@ -85,6 +85,14 @@ func run(ctx context.Context, client pb.GrpctestClient, p plan, out io.Writer) (
 		err = unary(ctx, client, p, emit)
 	}
 	return perReplica, err
+}
+
+// jsonEncoder writes --output json: one object a line, with <, > and & as they are
+// (encoding/json would escape them for HTML), as the Python client writes it.
+func jsonEncoder(out io.Writer) *json.Encoder {
+	encoder := json.NewEncoder(out)
+	encoder.SetEscapeHTML(false)
+	return encoder
 }
 
 // printReply prints one reply as "[position/count] replica: message (received=true)".
@@ -139,7 +147,7 @@ func printJSONSummary(out io.Writer, target string, perReplica map[string]int) {
 	for _, n := range perReplica {
 		total += n
 	}
-	_ = json.NewEncoder(out).Encode(map[string]summary{"summary": {total, target, perReplica}})
+	_ = jsonEncoder(out).Encode(map[string]summary{"summary": {total, target, perReplica}})
 }
 
 func printSummary(out io.Writer, target string, perReplica map[string]int, unit string) {

@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -56,20 +57,43 @@ func resumeLoop(ctx context.Context, resumes int, attempt func() (bool, error)) 
 		if err == nil || n == resumes || !retryable(err, progress) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if !pause(ctx, min(firstBackoff<<min(n, 10), maxBackoff)) { // (no overflow)
 			return err
-		case <-time.After(min(firstBackoff<<min(n, 10), maxBackoff)): // (no overflow)
 		}
 	}
 }
 
+// pause waits for d, or less if ctx is done first; it says whether ctx is still live.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// outOfSequence is the DATA_LOSS error for what came instead of reply number expected
+// (0: no reply at all, every message sent had its reply): reply, or (nil) the end of
+// the stream. The Python client words it the same (grpctest_client/resume.py).
 func outOfSequence(expected uint32, reply *pb.MessageResponse) error {
-	return status.Errorf(codes.DataLoss, "expected reply %d, got %d from %s", expected, reply.GetSequence(), reply.GetReplica())
+	want, got := "no reply", "end of stream"
+	if expected > 0 {
+		want = fmt.Sprintf("reply %d", expected)
+	}
+	if reply != nil {
+		got = fmt.Sprintf("%d from %s", reply.GetSequence(), reply.GetReplica())
+	}
+	return status.Errorf(codes.DataLoss, "expected %s, got %s", want, got)
 }
 
 // resumableStream receives a server stream's replies, resuming after the last one
-// received until all p.count have come.
+// received until all p.count have come; a stream that ends before is DATA_LOSS.
 func resumableStream(ctx context.Context, client pb.GrpctestClient, request *pb.StreamRequest, p plan, emit func(*pb.MessageResponse)) error {
 	var last uint32
 	return resumeLoop(ctx, p.resumes, func() (bool, error) {
@@ -81,8 +105,10 @@ func resumableStream(ctx context.Context, client pb.GrpctestClient, request *pb.
 		for progress := false; ; progress = true {
 			reply, err := stream.Recv()
 			switch {
-			case errors.Is(err, io.EOF):
+			case errors.Is(err, io.EOF) && last == request.GetCount():
 				return progress, nil
+			case errors.Is(err, io.EOF):
+				return progress, outOfSequence(last+1, nil)
 			case err != nil:
 				return progress, err
 			case reply.GetSequence() != last+1:
@@ -116,30 +142,54 @@ func (o *outbox) start() (int, []string) {
 	return o.chat, append([]string(nil), o.unanswered...)
 }
 
-// take is the next new message for chat, or false when there is none (or chat is over).
-func (o *outbox) take(chat int) (string, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if chat != o.chat || o.taken == o.p.count {
+// take is the next new message for chat, p.interval after the last one, or false when
+// there is none, chat is over or ctx is done. It pauses without the lock, so that
+// replies are answered (and emitted) meanwhile.
+func (o *outbox) take(ctx context.Context, chat int) (string, bool) {
+	if open, wait := o.next(chat); !open || !pause(ctx, wait) {
 		return "", false
 	}
-	if o.taken > 0 && o.p.interval > 0 {
-		time.Sleep(o.p.interval)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.open(chat) { // the next chat may have started during the pause
+		return "", false
 	}
 	o.taken++
 	o.unanswered = append(o.unanswered, o.p.message)
 	return o.p.message, true
 }
 
-func (o *outbox) answered() {
+// next says whether chat may take a new message, and how long it waits first (none
+// before the first message).
+func (o *outbox) next(chat int) (bool, time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.taken == 0 {
+		return o.open(chat), 0
+	}
+	return o.open(chat), o.p.interval
+}
+
+// open says whether chat is the current one and has messages to come (o.mu held).
+func (o *outbox) open(chat int) bool {
+	return chat == o.chat && o.taken < o.p.count
+}
+
+// answered marks the oldest unanswered message answered; false when there is none (a
+// reply too many).
+func (o *outbox) answered() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.unanswered) == 0 {
+		return false
+	}
 	o.unanswered = o.unanswered[1:]
+	return true
 }
 
 // send writes one chat's messages to stream and closes its sending side; it reports a
 // failed send on sent (Recv then says why the stream failed).
-func (o *outbox) send(stream pb.Grpctest_ChatClient, sent chan<- error) {
+func (o *outbox) send(ctx context.Context, stream pb.Grpctest_ChatClient, sent chan<- error) {
 	chat, again := o.start()
 	for _, m := range again {
 		if err := stream.Send(&pb.Message{Message: m}); err != nil {
@@ -147,7 +197,7 @@ func (o *outbox) send(stream pb.Grpctest_ChatClient, sent chan<- error) {
 			return
 		}
 	}
-	for m, ok := o.take(chat); ok; m, ok = o.take(chat) {
+	for m, ok := o.take(ctx, chat); ok; m, ok = o.take(ctx, chat) {
 		if err := stream.Send(&pb.Message{Message: m}); err != nil {
 			sent <- err
 			return
@@ -167,7 +217,7 @@ func resumableChat(ctx context.Context, client pb.GrpctestClient, p plan, emit f
 			return false, err
 		}
 		sent := make(chan error, 1)
-		go box.send(stream, sent)
+		go box.send(ctx, stream, sent)
 		for answered := uint32(0); ; answered++ {
 			reply, err := stream.Recv()
 			switch {
@@ -180,7 +230,9 @@ func resumableChat(ctx context.Context, client pb.GrpctestClient, p plan, emit f
 			case last > 0 && answered == 0:
 				p.onResume(last, reply.GetReplica())
 			}
-			box.answered()
+			if !box.answered() {
+				return true, outOfSequence(0, reply)
+			}
 			last++
 			reply.Sequence = last
 			emit(reply)

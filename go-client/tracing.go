@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
@@ -11,6 +12,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 )
+
+// flushTimeout bounds the export of the last spans at exit (as go-server's).
+const flushTimeout = 3 * time.Second
 
 // setupTracing exports this client's spans over OTLP/gRPC when the standard
 // OTEL_EXPORTER_OTLP_ENDPOINT is set (as the Python programs do), and returns the dial
@@ -30,6 +34,11 @@ func setupTracing(ctx context.Context) ([]grpc.DialOption, func(), error) {
 	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter))
 	otel.SetTracerProvider(provider)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	flush := func() { _ = provider.Shutdown(context.Background()) }
+	// At exit, a collector that does not answer may not hold the client up for long.
+	flush := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		_ = provider.Shutdown(ctx)
+	}
 	return []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, flush, nil
 }

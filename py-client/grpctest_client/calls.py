@@ -11,7 +11,7 @@ import grpc
 from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_client.resume import OnResume, Policy, resumable_chat, resumable_stream
+from grpctest_client.resume import Messages, OnResume, Policy, resumable_chat, resumable_stream
 from grpctest_common import tracing
 
 
@@ -89,9 +89,10 @@ def stream_server_responses(
 
 
 def chat(
-    channel: grpc.Channel, messages: Iterator[str], timeout: float, *, resume: Resume
+    channel: grpc.Channel, messages: Messages, timeout: float, *, resume: Resume
 ) -> Iterator[grpctest_pb2.MessageResponse]:
-    """A bidirectional stream: sends each message, yields each reply as it arrives; a
+    """A bidirectional stream: sends the messages (`count` of them, `interval` seconds
+    apart), yields each reply as it arrives; a
     broken chat goes on in a new one (grpctest_client.resume). The whole exchange has a
     deadline of `timeout` seconds."""
     policy = Policy(resume.attempts, time.monotonic() + timeout)

@@ -32,7 +32,6 @@ import collections
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -54,7 +53,7 @@ from grpctest_client.calls import (
     open_channel,
     stream_server_responses,
 )
-from grpctest_client.resume import OutOfSequenceError
+from grpctest_client.resume import Messages, OutOfSequenceError
 from grpctest_common.tracing import tracing
 
 DEFAULT_MESSAGE = "Hello Server you there?"
@@ -182,14 +181,6 @@ def _read(parser: argparse.ArgumentParser, flag: str, path: str) -> bytes | None
         parser.error(f"cannot read {flag} {path}: {err.strerror}")
 
 
-def _messages(message: str, count: int, interval: float) -> Iterator[str]:
-    """The chat's messages: `count` of them, `interval` seconds apart."""
-    for i in range(count):
-        if i and interval:
-            time.sleep(interval)
-        yield message
-
-
 def _resumed(after: int, replica: str) -> None:
     print(f"resumed after {after} on {replica}", file=sys.stderr, flush=True)
 
@@ -202,7 +193,7 @@ def _replies(args: argparse.Namespace, channel: grpc.Channel) -> Iterator[Messag
             channel, args.message, args.count, args.interval, args.timeout, resume=resume
         )
     if args.mode == "chat":
-        messages = _messages(args.message, args.count, args.interval)
+        messages = Messages(args.message, args.count, args.interval)
         return chat(channel, messages, args.timeout, resume=resume)
     return get_server_responses(channel, args.message, args.count, args.timeout)
 
@@ -228,7 +219,7 @@ def reply_line(args: argparse.Namespace, position: int, reply: MessageResponse) 
     if args.output == "json":
         fields = {"n": position, "replica": reply.replica, "message": reply.message}
         fields |= {"received": reply.received, "sequence": reply.sequence}
-        return json.dumps(fields, separators=COMPACT)
+        return _json(fields)
     received = str(reply.received).lower()
     return f"[{position}/{args.count}] {reply.replica}: {reply.message} (received={received})"
 
@@ -237,7 +228,13 @@ def print_json_summary(target: str, per_replica: collections.Counter[str]) -> No
     """{"summary": {...}}, the last line of --output json."""
     replies, by_name = sum(per_replica.values()), dict(sorted(per_replica.items()))
     summary = {"replies": replies, "target": target, "per_replica": by_name}
-    print(json.dumps({"summary": summary}, separators=COMPACT))
+    print(_json({"summary": summary}))
+
+
+def _json(value: object) -> str:
+    """One line of --output json, byte for byte as the Go client writes it: compact, and
+    non-ASCII characters, <, > and & as they are (no \\u escapes)."""
+    return json.dumps(value, separators=COMPACT, ensure_ascii=False)
 
 
 def print_summary(target: str, per_replica: collections.Counter[str], what: str = "calls") -> None:

@@ -13,6 +13,7 @@ All attempts share the call's one deadline, and there are at most `attempts` res
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -62,15 +63,34 @@ def retryable(err: grpc.RpcError, progress: bool) -> bool:
     return code == grpc.StatusCode.UNAVAILABLE or (code == grpc.StatusCode.INTERNAL and progress)
 
 
+def _pause(seconds: float, deadline: float) -> bool:
+    """Sleeps `seconds`, or less if the deadline (time.monotonic()) comes first; says
+    whether the deadline is still ahead."""
+    if seconds <= 0:
+        return True
+    time.sleep(max(0.0, min(seconds, deadline - time.monotonic())))
+    return time.monotonic() < deadline
+
+
 def _backoff(attempt: int, policy: Policy) -> None:
     pause = FIRST_BACKOFF * 2 ** min(attempt, 10)  # (past 2**5 it is MAX_BACKOFF anyway)
-    time.sleep(max(0.0, min(pause, MAX_BACKOFF, policy.remaining())))
+    _pause(min(pause, MAX_BACKOFF), policy.deadline)
+
+
+def _out_of_sequence(
+    expected: int, reply: grpctest_pb2.MessageResponse | None
+) -> OutOfSequenceError:
+    """What came instead of reply number `expected` (0: no reply at all, every message
+    sent had its reply): `reply`, or (None) the end of the stream. The Go client words it
+    the same (go-client/resume.go)."""
+    want = f"reply {expected}" if expected else "no reply"
+    got = "end of stream" if reply is None else f"{reply.sequence} from {reply.replica}"
+    return OutOfSequenceError(f"expected {want}, got {got}")
 
 
 def _check(expected: int, reply: grpctest_pb2.MessageResponse) -> None:
     if reply.sequence != expected:
-        detail = f"expected reply {expected}, got {reply.sequence} from {reply.replica}"
-        raise OutOfSequenceError(detail)
+        raise _out_of_sequence(expected, reply)
 
 
 def resumable_stream(
@@ -79,7 +99,8 @@ def resumable_stream(
     policy: Policy,
     on_resume: OnResume,
 ) -> Iterator[grpctest_pb2.MessageResponse]:
-    """StreamServerResponses, resumed after the last reply until all `count` came."""
+    """StreamServerResponses, resumed after the last reply until all `count` came; a
+    stream that ends before is out of sequence."""
     last = 0
     for attempt in range(policy.attempts + 1):
         request.resume_after = last
@@ -91,6 +112,8 @@ def resumable_stream(
                     on_resume(last, reply.replica)
                 progress, last = True, reply.sequence
                 yield reply
+            if last != request.count:
+                raise _out_of_sequence(last + 1, None)
             return
         except grpc.RpcError as err:
             if attempt == policy.attempts or not retryable(err, progress):
@@ -98,16 +121,27 @@ def resumable_stream(
         _backoff(attempt, policy)
 
 
+@dataclass(frozen=True)
+class Messages:
+    """What a chat sends: `count` times `message`, `interval` seconds apart."""
+
+    message: str
+    count: int
+    interval: float = 0.0
+
+
 class Outbox:
-    """A chat's messages: those sent and not yet answered, and the rest still to come.
+    """A chat's messages: those sent and not yet answered, and how many are still to come.
 
     Each chat (attempt) reads its messages from `requests()`: first the unanswered
     ones again, then new ones. A broken chat's reader stops taking new messages as soon
-    as the next chat has started, so no message is sent on a dead stream only.
+    as the next chat has started, so no message is sent on a dead stream only; none is
+    taken after the deadline (time.monotonic()).
     """
 
-    def __init__(self, messages: Iterator[str]) -> None:
-        self._messages = messages
+    def __init__(self, messages: Messages, deadline: float = math.inf) -> None:
+        self._messages, self._deadline = messages, deadline
+        self._taken = 0
         self._unanswered: collections.deque[str] = collections.deque()
         self._chat = 0
         self._lock = threading.Lock()
@@ -117,27 +151,52 @@ class Outbox:
             self._chat += 1
             chat, again = self._chat, list(self._unanswered)
         yield from (grpctest_pb2.Message(message=m) for m in again)
-        while True:
-            with self._lock:
-                if chat != self._chat or (message := next(self._messages, None)) is None:
-                    return
-                self._unanswered.append(message)
+        while (message := self._take(chat)) is not None:
             yield grpctest_pb2.Message(message=message)
 
-    def answered(self) -> None:
+    def _take(self, chat: int) -> str | None:
+        """The next new message for `chat`, `interval` after the last one; None when
+        there is none, the chat is over or the deadline has passed. It pauses without
+        the lock, so that replies are answered (and yielded) meanwhile."""
+        is_open, wait = self._next(chat)
+        if not is_open or not _pause(wait, self._deadline):
+            return None
         with self._lock:
+            if not self._open(chat):  # the next chat may have started during the pause
+                return None
+            self._taken += 1
+            self._unanswered.append(self._messages.message)
+        return self._messages.message
+
+    def _next(self, chat: int) -> tuple[bool, float]:
+        """Whether `chat` may take a new message, and how long it waits first (none
+        before the first message)."""
+        with self._lock:
+            return self._open(chat), self._messages.interval if self._taken else 0.0
+
+    def _open(self, chat: int) -> bool:
+        """Whether `chat` is the current one and has messages to come (lock held)."""
+        return chat == self._chat and self._taken < self._messages.count
+
+    def answered(self) -> bool:
+        """Marks the oldest unanswered message answered; False when there is none (a
+        reply too many)."""
+        with self._lock:
+            if not self._unanswered:
+                return False
             self._unanswered.popleft()
+            return True
 
 
 def resumable_chat(
     stub: grpctest_pb2_grpc.GrpctestStub,
-    messages: Iterator[str],
+    messages: Messages,
     policy: Policy,
     on_resume: OnResume,
 ) -> Iterator[grpctest_pb2.MessageResponse]:
     """Chat, opened again on another replica when it breaks; each reply is renumbered
     to count across chats (a new chat numbers from 1)."""
-    outbox, last = Outbox(messages), 0
+    outbox, last = Outbox(messages, policy.deadline), 0
     for attempt in range(policy.attempts + 1):
         answered = 0
         try:
@@ -145,7 +204,8 @@ def resumable_chat(
                 _check(answered + 1, reply)
                 if last and not answered:
                     on_resume(last, reply.replica)
-                outbox.answered()
+                if not outbox.answered():
+                    raise _out_of_sequence(0, reply)
                 answered, last = reply.sequence, last + 1
                 reply.sequence = last
                 yield reply

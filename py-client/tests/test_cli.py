@@ -99,3 +99,13 @@ def test_json_output_is_one_object_per_reply_and_a_summary(capsys) -> None:
         {"n": 2, "replica": "r", "message": "m", "received": True, "sequence": 2},
         {"summary": {"replies": 2, "target": "t:1", "per_replica": {"r": 2}}},
     ]
+
+
+def test_json_output_writes_non_ascii_and_html_characters_as_they_are(capsys) -> None:
+    # The same bytes as the Go client (go-client/resume_test.go TestJSONOutputIsUnescaped).
+    args = cli.parse_args(["--output", "json"])
+    print(cli.reply_line(args, 1, MessageResponse(message="é<>&", replica="r")))
+    cli.print_json_summary("é<>&", collections.Counter({"r": 1}))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == '{"n":1,"replica":"r","message":"é<>&","received":false,"sequence":0}'
+    assert out[1].startswith('{"summary":{"replies":1,"target":"é<>&",')

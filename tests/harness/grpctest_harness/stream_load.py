@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from grpctest_client.calls import Resume, chat, stream_server_responses
-from grpctest_client.resume import OutOfSequenceError
+from grpctest_client.resume import Messages, OutOfSequenceError
 from grpctest_harness.faults import DRILLS, Drill, FaultReport
 from grpctest_harness.load import percentile
 
@@ -125,13 +125,8 @@ class StreamLoad:
             return stream_server_responses(
                 channel, "drill", self.count, self.interval, self.timeout, resume=resume
             )
-        messages = (self._paced(i, "drill") for i in range(self.count))
+        messages = Messages("drill", self.count, self.interval)
         return chat(channel, messages, self.timeout, resume=resume)
-
-    def _paced(self, i: int, message: str) -> str:
-        if i:
-            time.sleep(self.interval)
-        return message
 
     def _run(self, exchange: Exchange, channel: grpc.Channel) -> None:
         try:
