@@ -30,6 +30,7 @@ CGROUP_PARENT = "grpctest-docker"
 # The project's images the manifests name, by their Dockerfiles.
 PROJECT_IMAGES = {
     "grpctest/py-server:dev": "py-server/Dockerfile",
+    "grpctest/go-server:dev": "go-server/Dockerfile",
     "grpctest/py-client:dev": "py-client/Dockerfile",
     "grpctest/go-client:dev": "go-client/Dockerfile",
 }
