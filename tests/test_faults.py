@@ -8,8 +8,15 @@ overflowed their budget, replicas ejected by outlier detection.
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
+
 import pytest
 
+from grpctest_devtools.ports import free_port, port_in_use
+from grpctest_devtools.processes import Process
+from grpctest_devtools.repo import command
+from grpctest_devtools.waiting import wait_until
 from grpctest_harness.faults import DRILLS, GO_DRILLS, Drill, LocalReplicas
 
 # The fresh stack's go-server replica: go-1, after the three py-server replicas.
@@ -35,3 +42,32 @@ def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) 
         # Outlier detection took the replica out before the active health checks did.
         ejected = "cluster.py_server.outlier_detection.ejections_enforced_total"
         assert stats.get(ejected, 0) > before.get(ejected, 0), stats
+
+
+def test_the_workers_of_a_killed_replica_stop_with_it(tmp_path: Path) -> None:
+    """SIGKILL of a --workers 2 replica's parent: its workers drain and exit instead of
+    serving on as orphans on the port they share (SO_REUSEPORT), where a restarted
+    replica would share it with them."""
+    port = free_port()
+    server = Process("workers", [command("grpctest-server"), "--workers", "2",
+                                 "--port", str(port), "--drain-seconds", "1"],
+                     tmp_path / "workers.log")  # fmt: skip
+    server.start()
+    try:
+        wait_until(lambda: server.check_alive() and port_in_use(port), 30, "the workers to serve")
+        assert server.pid is not None
+        workers = children(server.pid)
+        assert len(workers) >= 2, workers  # two workers (and multiprocessing's tracker)
+        server.signal(signal.SIGKILL)
+        wait_until(lambda: not port_in_use(port), 30, "the orphaned workers to stop serving")
+        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30,
+                   "the orphaned workers to exit")  # fmt: skip
+    finally:
+        server.stop(timeout=5)
+    assert "the parent process exited; draining" in (tmp_path / "workers.log").read_text()
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: /proc/PID/task/*/children)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(child) for task in tasks for child in (task / "children").read_text().split()]

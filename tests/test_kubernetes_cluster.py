@@ -3,10 +3,11 @@ sources (`make test-cluster` builds it; grpctest_harness.cluster runs it).
 
 The manifests are applied as a user applies them (`make -s k8s | kubectl apply -f -`,
 the client Jobs with `kubectl apply -k`); then the py-server pods must pass their
-native gRPC probes, Envoy must see every pod through the headless Service, grpcurl and
-both client Jobs must work through Envoy's Service; then, under load from both
-clients (64 calls in flight each), a pod is deleted, py-server is restarted and scaled
-to 5, and a container is killed inside its pod, with no call lost. The cluster is
+native gRPC probes, Envoy must see every pod (3 py-server, 1 go-server) through the
+headless Services, grpcurl and both client Jobs must work through Envoy's Service; then,
+under load from both clients (64 calls in flight each), a pod is deleted, py-server is
+restarted and scaled to 5, a container is killed inside its pod, and the go-server pod is
+deleted, with no call lost. The cluster is
 torn down completely afterwards (its teardown fails on anything left behind).
 """
 
@@ -34,6 +35,9 @@ from grpctest_harness.load import GhzLoad, PythonLoad
 
 NS = "grpctest"
 SERVERS = "deployment/py-server"
+# The Deployments behind Envoy's one upstream cluster, and how many pods the Go one runs.
+BACKENDS = ("py-server", "go-server")
+GO_PODS = 1
 ENVOY_ADMIN_PORT = 9901
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
@@ -106,9 +110,14 @@ def pods(cluster: Cluster, app: str) -> list[dict]:
     return cluster.kubectl_json("get", "pods", "-n", NS, "-l", selector)["items"]
 
 
+def backend_pods(cluster: Cluster) -> list[dict]:
+    """The pods of every Deployment behind Envoy (py-server and go-server)."""
+    return [pod for app in BACKENDS for pod in pods(cluster, app)]
+
+
 def names(cluster: Cluster) -> set[str]:
-    """The py-server pods' names (each reply names its pod)."""
-    return {p["metadata"]["name"] for p in pods(cluster, "py-server")}
+    """The backend pods' names (each reply names its pod)."""
+    return {p["metadata"]["name"] for p in backend_pods(cluster)}
 
 
 def ready(pod: dict) -> bool:
@@ -117,14 +126,14 @@ def ready(pod: dict) -> bool:
     return not deleting and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def serving_pod(cluster: Cluster) -> dict:
-    """A ready py-server pod (not one an earlier test's scale-down is still stopping)."""
-    return next(p for p in pods(cluster, "py-server") if ready(p))
+def serving_pod(cluster: Cluster, app: str = "py-server") -> dict:
+    """A ready pod of `app` (not one an earlier test's scale-down is still stopping)."""
+    return next(p for p in pods(cluster, app) if ready(p))
 
 
 def server_ips(cluster: Cluster) -> set[str]:
-    """The ready py-server pods' gRPC addresses, as Envoy's /clusters shows them."""
-    return {f"{p['status']['podIP']}:50051" for p in pods(cluster, "py-server") if ready(p)}
+    """The ready backend pods' gRPC addresses, as Envoy's /clusters shows them."""
+    return {f"{p['status']['podIP']}:50051" for p in backend_pods(cluster) if ready(p)}
 
 
 def envoy_admins(cluster: Cluster) -> list[EnvoyAdmin]:
@@ -144,9 +153,9 @@ def target(cluster: Cluster) -> str:
     return f"{cluster.service_ip('envoy', NS)}:8080"
 
 
-def test_py_server_pods_pass_their_grpc_probes(deployed: Cluster) -> None:
-    servers = pods(deployed, "py-server")
-    assert len(servers) == 3
+def test_server_pods_pass_their_grpc_probes(deployed: Cluster) -> None:
+    servers = backend_pods(deployed)
+    assert len(servers) == 3 + GO_PODS
     for pod in servers:
         probe = pod["spec"]["containers"][0]["readinessProbe"]
         assert probe["grpc"]["service"] == "grpctest.Grpctest"
@@ -156,7 +165,7 @@ def test_py_server_pods_pass_their_grpc_probes(deployed: Cluster) -> None:
 
 def test_envoy_sees_every_pod_through_the_headless_service(deployed: Cluster) -> None:
     hosts = server_ips(deployed)
-    assert len(hosts) == 3
+    assert len(hosts) == 3 + GO_PODS
     assert len(envoy_admins(deployed)) == 2
     assert envoys_see(deployed, hosts)
 
@@ -231,24 +240,27 @@ def under_load(cluster: Cluster, fault: Callable[[], None], figures, name: str) 
 
 
 def wait_recovered(cluster: Cluster, replicas: int, timeout: float = 180) -> None:
-    """Until `replicas` pods are ready and every Envoy routes to exactly those."""
+    """Until `replicas` py-server pods and the go-server pod are ready and every Envoy
+    routes to exactly those."""
 
     def recovered() -> bool:
         hosts = server_ips(cluster)
-        return len(hosts) == replicas and envoys_see(cluster, hosts)
+        return len(hosts) == replicas + GO_PODS and envoys_see(cluster, hosts)
 
-    wait_until(recovered, timeout, f"{replicas} ready pods in every Envoy's rotation", 0.5)
+    wait_until(recovered, timeout, f"{replicas} + {GO_PODS} ready pods in Envoy's rotation", 0.5)
 
 
-def test_a_deleted_pod_loses_no_call(deployed: Cluster, figures) -> None:
-    victim = serving_pod(deployed)["metadata"]["name"]
+@pytest.mark.parametrize("app", BACKENDS)
+def test_a_deleted_pod_loses_no_call(deployed: Cluster, app: str, figures) -> None:
+    """A py-server pod, and the go-server pod: each drains (preStop, NOT_SERVING, grace)."""
+    victim = serving_pod(deployed, app)["metadata"]["name"]
 
     def delete() -> None:
         deployed.kubectl("delete", "pod", "-n", NS, victim, "--wait=false")
         wait_until(lambda: victim not in names(deployed), 60, f"{victim} to go")
         wait_recovered(deployed, 3)
 
-    under_load(deployed, delete, figures, "pod deleted")
+    under_load(deployed, delete, figures, f"{app} pod deleted")
 
 
 def test_a_rollout_restart_loses_no_call(deployed: Cluster, figures) -> None:
@@ -275,7 +287,7 @@ def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, figures)
         seconds["in rotation"], 1
     )
     figures["k8s: calls per replica in the last 2 s after scaling to 5"] = dict(answered)
-    assert len(answered) == 5, answered
+    assert len(answered) == 5 + GO_PODS, answered
 
     def scale_back() -> None:
         deployed.kubectl("scale", "-n", NS, SERVERS, "--replicas=3")

@@ -103,6 +103,9 @@ class _Snapshot:
         self.time = time.monotonic()
         self.machine = machine_busy_seconds()
         pids = {role: pids() for role, pids in roles.items()}
+        # A role with no running process would measure 0 CPU per call: say so instead.
+        if stopped := [role for role, running in pids.items() if not running]:
+            raise RuntimeError(f"no running process of {', '.join(stopped)} to measure")
         if load_pid is not None:
             pids[LOAD_ROLE] = [load_pid]
         self.usage = usage_by_role(pids)
@@ -154,8 +157,15 @@ def _measure(
         text=True,
     )
     # The moment the warm-up ends, on a timer: h2load's output only comes at its end.
-    start: list[_Snapshot] = []
-    timer = threading.Timer(warmup, lambda: start.append(_Snapshot(roles, process.pid)))
+    start: list[_Snapshot | RuntimeError] = []
+
+    def snapshot() -> None:
+        try:
+            start.append(_Snapshot(roles, process.pid))
+        except RuntimeError as err:  # raised again below, in this thread
+            start.append(err)
+
+    timer = threading.Timer(warmup, snapshot)
     timer.start()
     try:
         out, _ = process.communicate(timeout=(warmup + 60) * 5)
@@ -169,7 +179,10 @@ def _measure(
     end = _Snapshot(roles, None)
     if not start:
         raise RuntimeError(f"h2load ended before its warm-up did:\n{out}")
-    begin = start[0].usage
+    first = start[0]
+    if isinstance(first, RuntimeError):
+        raise first
+    begin = first.usage
     # h2load's own CPU: all of it (it has exited) minus what it had used at the start.
     load_cpu = _children_cpu() - children_before - begin[LOAD_ROLE].cpu_seconds
 
@@ -217,8 +230,8 @@ def _measure(
             pid: seconds - servers_before.cpu_by_process.get(pid, 0.0)
             for pid, seconds in servers.cpu_by_process.items()
         },
-        wall_seconds=end.time - start[0].time,
-        machine_busy_seconds=end.machine - start[0].machine,
+        wall_seconds=end.time - first.time,
+        machine_busy_seconds=end.machine - first.machine,
     )
 
 

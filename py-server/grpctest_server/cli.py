@@ -11,10 +11,12 @@ import asyncio
 import dataclasses
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -145,7 +147,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def _serve_forever(settings: Settings, log_level: str, event_loop: str) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (parent := multiprocessing.parent_process()) is not None:
+        threading.Thread(target=_drain_when_gone, args=(parent,), daemon=True).start()
     EVENT_LOOPS[event_loop](serve(settings))
+
+
+def _drain_when_gone(parent: multiprocessing.process.BaseProcess) -> None:
+    """A worker's watch on its parent: if the parent dies without forwarding a signal
+    (SIGKILL), the worker drains as on SIGTERM instead of serving on as an orphan that
+    still shares the port (SO_REUSEPORT) with whatever starts there next."""
+    multiprocessing.connection.wait([parent.sentinel])
+    logging.getLogger(__name__).warning("the parent process exited; draining")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _run_workers(settings: Settings, log_level: str, event_loop: str, workers: int) -> None:
