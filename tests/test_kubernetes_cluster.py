@@ -98,7 +98,11 @@ def deployed(cluster: Cluster, figures) -> Cluster:
     assert apply.returncode == 0, apply.stderr
     cluster.kubectl("-n", NS, "wait", "--for=condition=Available", "deployment", "--all",
                     "--timeout=300s", timeout=330)  # fmt: skip
-    wait_until(lambda: envoys_see(cluster, server_ips(cluster)), 60, "Envoy to see every pod")
+    try:
+        wait_until(lambda: envoys_see(cluster, server_ips(cluster)), 60, "Envoy to see every pod")
+    except TimeoutError as err:
+        seen = [sorted(admin.healthy_hosts()) for admin in envoy_admins(cluster)]
+        raise AssertionError(f"{err}: Envoys see {seen}, ready pods {sorted(server_ips(cluster))}")
     figures["k8s: seconds from apply to Available and in Envoy's rotation"] = round(
         time.monotonic() - start, 1
     )
