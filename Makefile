@@ -221,7 +221,7 @@ proto: $(SYNCED) $(NODE_MODULES) $(PROTOC_PLUGINS) ## Regenerate Python, Go and 
 # --- checks -------------------------------------------------------------------------------
 
 .PHONY: test
-test: test-tools lint test-local test-containers ## Run every check (what CI runs): lint, test-local, test-containers
+test: test-tools lint test-local test-containers test-cluster ## Run every check (what CI runs): lint, test-local, test-containers, test-cluster
 
 # What the tests use beyond the local run, installed side by side: Go builds keep the
 # CPU busy while apt and npm wait on downloads. The Debian packages of every suite go in
@@ -230,11 +230,12 @@ test: test-tools lint test-local test-containers ## Run every check (what CI run
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
 	  $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(NODE_MODULES) $(BIN)/jaeger \
-	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
+	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) \
+	  $(CLUSTER_TOOLS)
 .PHONY: test-debian-packages
 test-debian-packages:
 	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD) $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS) \
-	  $(DEBIAN_CONTAINERS)
+	  $(DEBIAN_CONTAINERS) $(DEBIAN_CLUSTER)
 
 .PHONY: test-local
 test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from grpctest_devtools.clients import calls_per_replica, run_client
+from grpctest_devtools.clients import JSON_OUTPUT, calls_per_replica, run_client
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.ports import free_port, port_in_use
 from grpctest_devtools.repo import REPO, command
@@ -86,23 +87,30 @@ def make(*args: str) -> str:
     return result.stdout
 
 
+def apply(cluster: Cluster, manifests: str) -> None:
+    """`kubectl apply -f -` of these manifests."""
+    result = subprocess.run(
+        [cluster.bin / "kubectl", "--kubeconfig", cluster.kubeconfig, "apply", "-f", "-"],
+        input=manifests, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture(scope="module")
 def deployed(cluster: Cluster, figures) -> Cluster:
     """The README's commands: `make certs`, `make -s k8s | kubectl apply -f -`, wait."""
     start = time.monotonic()
     make("certs")
-    apply = subprocess.run(
-        [cluster.bin / "kubectl", "--kubeconfig", cluster.kubeconfig, "apply", "-f", "-"],
-        input=make("k8s"), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert apply.returncode == 0, apply.stderr
+    apply(cluster, make("k8s"))
     cluster.kubectl("-n", NS, "wait", "--for=condition=Available", "deployment", "--all",
                     "--timeout=300s", timeout=330)  # fmt: skip
     try:
         wait_until(lambda: envoys_see(cluster, server_ips(cluster)), 60, "Envoy to see every pod")
     except TimeoutError as err:
         seen = [sorted(admin.healthy_hosts()) for admin in envoy_admins(cluster)]
-        raise AssertionError(f"{err}: Envoys see {seen}, ready pods {sorted(server_ips(cluster))}")
+        raise AssertionError(
+            f"{err}: Envoys see {seen}, pods {sorted(server_ips(cluster))}"
+        ) from err
     figures["k8s: seconds from apply to Available and in Envoy's rotation"] = round(
         time.monotonic() - start, 1
     )
@@ -202,16 +210,24 @@ def test_the_readmes_port_forward_reaches_envoy(deployed: Cluster) -> None:
 
 
 def test_every_replica_answers_through_envoys_service(deployed: Cluster) -> None:
-    result = run_client("go-client", target(deployed), "--count", "60", "--timeout", "5")
+    result = run_client("go-client", target(deployed), "--count", "60", "--timeout", "5",
+                        *JSON_OUTPUT)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert set(calls_per_replica(result.stdout)) == names(deployed)
 
 
 @pytest.mark.parametrize("job", ["go-client", "py-client"])
 def test_the_client_jobs_reach_every_replica(deployed: Cluster, job: str, figures) -> None:
-    """`kubectl apply -k deploy/kubernetes/clients`, as its kustomization says."""
+    """`kubectl apply -k deploy/kubernetes/clients`, as its kustomization says, with the
+    client's output as data (GRPCTEST_OUTPUT=json, as `docker compose run --env` does)."""
     deployed.kubectl("delete", "job", "-n", NS, job, "--ignore-not-found", "--wait=true")
-    deployed.kubectl("apply", "-n", NS, "-k", str(REPO / "deploy/kubernetes/clients"))
+    jobs = list(
+        yaml.safe_load_all(deployed.kubectl("kustomize", str(REPO / "deploy/kubernetes/clients")))
+    )
+    for manifest in jobs:
+        for container in manifest["spec"]["template"]["spec"]["containers"]:
+            container.setdefault("env", []).append({"name": "GRPCTEST_OUTPUT", "value": "json"})
+    apply(deployed, yaml.safe_dump_all(jobs))
     deployed.kubectl("wait", "-n", NS, "--for=condition=Complete", f"job/{job}",
                      "--timeout=180s", timeout=200)  # fmt: skip
     output = deployed.kubectl("logs", "-n", NS, f"job/{job}")
@@ -238,7 +254,13 @@ def under_load(cluster: Cluster, fault: Callable[[], None], figures, name: str) 
     figures[f"k8s: {name} under load, calls sent / failed (python, go), s to recover"] = (
         f"{' / '.join(f'{load.sent} / {load.failed}' for load in loads)}, {recovered:.1f}"
     )
-    assert [dict(load.failures) for load in loads] == [{}, {}]
+    # On failure, how each Envoy judged the replicas (health checks, ejections).
+    judged = [
+        admin.stats("cluster.py_server.health_check.")
+        | admin.stats("cluster.py_server.outlier_detection.ejections_enforced")
+        for admin in envoy_admins(cluster)
+    ]
+    assert [dict(load.failures) for load in loads] == [{}, {}], judged
     assert all(load.sent > 500 for load in loads)
     return python
 
