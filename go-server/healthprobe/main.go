@@ -40,9 +40,7 @@ var probeSettings = settings.Table{
 
 func main() {
 	probeSettings.ParseOrExit()
-	if target == "" {
-		target = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	}
+	target = probeTarget()
 	answer, err := check()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -52,6 +50,14 @@ func main() {
 	if answer != healthpb.HealthCheckResponse_SERVING.String() {
 		os.Exit(1)
 	}
+}
+
+// probeTarget is --target, or else the local server on --port.
+func probeTarget() string {
+	if target != "" {
+		return target
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // check is the service's health as the server reports it, or the status of the failed
