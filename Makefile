@@ -8,7 +8,7 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 # --- pinned tools ------------------------------------------------------------------------
 # One place per ecosystem: Python packages in uv.lock (uv itself: required-version in
 # pyproject.toml; buf comes prebuilt from PyPI's buf-bin, in the dev group); Go libraries
-# in go-client/, go-server/ and proto/go/go.mod, the protoc plugins in go-client/go.mod; the web page's npm packages in
+# in go-client/, go-server/, go-common/ and proto/go/go.mod, the protoc plugins in go-client/go.mod; the web page's npm packages in
 # web/package-lock.json; Go programs here.
 UV_VERSION      := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 GRPCURL_VERSION := v1.9.3
@@ -69,10 +69,10 @@ $(SYNCED): $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml proto/python
 	$(UV) sync --locked --python $(BOOTSTRAP)
 	touch $@
 
-# What a Go program is built from: its module, the generated stubs' module, their sources
-# (tests excluded).
-go_sources = $(1)/go.mod $(1)/go.sum proto/go/go.mod proto/go/go.sum \
-  $(filter-out %_test.go,$(wildcard $(1)/*.go proto/go/*.go))
+# What a Go program is built from: its module, the generated stubs' module, the shared
+# module (go-common: settings, tracing), their sources (tests excluded).
+go_sources = $(1)/go.mod $(1)/go.sum proto/go/go.mod proto/go/go.sum go-common/go.mod go-common/go.sum \
+  $(filter-out %_test.go,$(wildcard $(1)/*.go proto/go/*.go go-common/*/*.go))
 
 $(GO_CLIENT): $(call go_sources,go-client)
 	cd go-client && go build -trimpath -ldflags='-s -w' -o $@ .
@@ -239,6 +239,7 @@ test-debian-packages:
 
 .PHONY: test-local
 test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) bench-tools web-tools observability-tools ## Fast tests: unit, Go client, the local stack through Envoy, browser, manifests, contract and drift
+	cd go-common && go test -count=1 ./...
 	cd go-client && go test -count=1 ./...
 	cd go-server && go test -count=1 ./...
 	pytest -m "not containers and not cluster" $(PYTEST_ARGS)
@@ -251,7 +252,8 @@ test-containers: tools container-tools ## Compose and a two-node Swarm on real D
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 	ruff check .
 	ruff format --check .
-	test -z "$$(gofmt -l go-client go-server proto/go)" || { gofmt -l go-client go-server proto/go; exit 1; }
+	test -z "$$(gofmt -l go-common go-client go-server proto/go)" || { gofmt -l go-common go-client go-server proto/go; exit 1; }
+	cd go-common && go vet ./...
 	cd go-client && go vet ./...
 	cd go-server && go vet ./...
 	buf lint
@@ -261,7 +263,7 @@ lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 format: setup ## Rewrite Python, Go and proto files in their canonical format
 	ruff check --fix .
 	ruff format .
-	gofmt -w go-client go-server proto/go
+	gofmt -w go-common go-client go-server proto/go
 	buf format --write
 
 .PHONY: FORCE

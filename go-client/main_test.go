@@ -4,86 +4,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
-
-	pb "grpctest/proto/go"
 )
 
-// startPythonServer runs the real py-server (the grpctest-server command of the
-// repository's .venv, or $GRPCTEST_SERVER) on a free loopback port, waits until its
-// health service says SERVING, and returns a client connected to it. Without the
-// server the test fails, it does not skip: run `make setup` first.
-func startPythonServer(t *testing.T) pb.GrpctestClient {
-	t.Helper()
-	server := envOr("GRPCTEST_SERVER", filepath.Join("..", ".venv", "bin", "grpctest-server"))
-	if _, err := os.Stat(server); err != nil {
-		t.Fatalf("no grpctest-server (%v): run `make setup`, or set GRPCTEST_SERVER", err)
-	}
-	port := freePort(t)
-	cmd := exec.Command(server, "--port", port, "--replica", "go-test-replica", "--drain-seconds", "0")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("failed to start %s: %v", server, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		t.Logf("server log:\n%s", logs.String())
-	})
-
-	conn, err := grpc.NewClient("127.0.0.1:"+port, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("failed to create client: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	waitServing(t, healthpb.NewHealthClient(conn), 30*time.Second)
-	return pb.NewGrpctestClient(conn)
-}
-
-// waitServing polls grpc.health.v1.Health/Check for grpctest.Grpctest until SERVING.
-func waitServing(t *testing.T, health healthpb.HealthClient, limit time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		reply, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "grpctest.Grpctest"})
-		cancel()
-		if err == nil && reply.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not SERVING within %v (last: %v, %v)", limit, reply.GetStatus(), err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("failed to find a free port: %v", err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
-func TestRunAgainstRealServer(t *testing.T) {
-	client := startPythonServer(t)
+// Unary calls against the in-process server (tests/ runs the client against the real
+// servers, through Envoy).
+func TestRunUnary(t *testing.T) {
+	client := startTestServer(t)
 
 	var out bytes.Buffer
 	perReplica, err := run(context.Background(), client, plan{mode: "unary", message: "from go", count: 3, timeout: 5 * time.Second}, &out)
@@ -107,8 +41,11 @@ func TestRunAgainstRealServer(t *testing.T) {
 			t.Errorf("codeName = %q, want INVALID_ARGUMENT", got)
 		}
 	})
+}
 
-	// Table-driven, as grpc-go's examples test: every mode against the real server.
+// Table-driven, as grpc-go's examples test: every mode.
+func TestRunEveryMode(t *testing.T) {
+	client := startTestServer(t)
 	for _, tc := range []struct {
 		name    string
 		plan    plan
@@ -142,7 +79,7 @@ func TestRunAgainstRealServer(t *testing.T) {
 
 func TestJSONOutput(t *testing.T) {
 	var out bytes.Buffer
-	client := startPythonServer(t)
+	client := startTestServer(t)
 	perReplica, err := run(context.Background(), client, plan{mode: "server-stream", message: "j", count: 2, timeout: 5 * time.Second, json: true}, &out)
 	if err != nil {
 		t.Fatalf("run: %v", err)
@@ -164,19 +101,6 @@ func TestPrintSummary(t *testing.T) {
 	}
 }
 
-func TestSecondsFlag(t *testing.T) {
-	for in, want := range map[string]time.Duration{"5": 5 * time.Second, "0.25": 250 * time.Millisecond, "750ms": 750 * time.Millisecond} {
-		var s seconds
-		if err := s.Set(in); err != nil || time.Duration(s) != want {
-			t.Errorf("Set(%q) = %v, %v; want %v", in, time.Duration(s), err, want)
-		}
-	}
-	var s seconds
-	if err := s.Set("soon"); err == nil {
-		t.Error(`Set("soon") succeeded, want an error`)
-	}
-}
-
 func TestCodeName(t *testing.T) {
 	for code, want := range map[codes.Code]string{codes.OK: "OK", codes.DeadlineExceeded: "DEADLINE_EXCEEDED", codes.Unavailable: "UNAVAILABLE"} {
 		if got := codeName(code); got != want {
@@ -185,31 +109,12 @@ func TestCodeName(t *testing.T) {
 	}
 }
 
-// TestEnvBool pins the one boolean rule: strconv.ParseBool's spellings, and the same
-// list the Python programs accept (py-common/tests/test_settings.py).
-func TestEnvBool(t *testing.T) {
-	for _, v := range []string{"1", "t", "T", "TRUE", "true", "True"} {
-		t.Setenv("GRPCTEST_X", v)
-		if !envBool("GRPCTEST_X", false) {
-			t.Errorf("envBool(%q) = false, want true", v)
-		}
-	}
-	for _, v := range []string{"0", "f", "F", "FALSE", "false", "False"} {
-		t.Setenv("GRPCTEST_X", v)
-		if envBool("GRPCTEST_X", true) {
-			t.Errorf("envBool(%q) = true, want false", v)
-		}
-	}
-	t.Setenv("GRPCTEST_X", "")
-	if !envBool("GRPCTEST_X", true) {
-		t.Error("empty variable: want the fallback")
-	}
-}
-
 // TestEnvBoolRejectsOtherSpellings runs the client with GRPCTEST_TLS=yes: a usage error
-// (exit 2) naming the variable, not a silent false.
+// (exit 2) naming the variable, the flag and the rule, not a silent false. (The test runs
+// itself as the client.)
 func TestEnvBoolRejectsOtherSpellings(t *testing.T) {
 	if os.Getenv("GO_CLIENT_AS_CLI") == "1" {
+		os.Args = os.Args[:1] // (the test binary's own flags are not the client's)
 		main()
 		return
 	}
@@ -219,7 +124,58 @@ func TestEnvBoolRejectsOtherSpellings(t *testing.T) {
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 {
 		t.Fatalf("err = %v, want exit status 2; output %q", err, out)
 	}
-	if !strings.Contains(string(out), "GRPCTEST_TLS: want one of") {
-		t.Errorf("output %q does not name the variable and the rule", out)
+	want := `error: GRPCTEST_TLS (for --tls): want one of 0 1 F FALSE False T TRUE True f false t true, got "yes"` + "\n"
+	if !strings.HasPrefix(string(out), want) || !strings.Contains(string(out), "--tls\n") {
+		t.Errorf("output %q does not start with %q and the usage", out, want)
+	}
+}
+
+// clearSettings unsets every variable of the client's table for the test.
+func clearSettings(t *testing.T) {
+	for _, s := range clientSettings {
+		t.Setenv(s.Env(), "")
+	}
+}
+
+// The client's table: its defaults, flags, variables, a bad flag and a bad variable.
+func TestClientSettings(t *testing.T) {
+	clearSettings(t)
+	if err := clientSettings.Parse(nil); err != nil || target != "localhost:8080" || message != defaultMessage ||
+		mode != "unary" || count != 1 || interval != 0 || timeout != 5*time.Second || resumes != 5 || useTLS || output != "text" {
+		t.Fatalf("defaults: %v, %q %q %q %d %v %v %d %t %q", err, target, message, mode, count, interval, timeout, resumes, useTLS, output)
+	}
+	t.Setenv("GRPCTEST_COUNT", "30")
+	t.Setenv("GRPCTEST_TIMEOUT", "0.5")
+	err := clientSettings.Parse([]string{"--mode", "chat", "-interval", "10ms", "--tls", "--output=json"})
+	if err != nil || count != 30 || timeout != 500*time.Millisecond || mode != "chat" || interval != 10*time.Millisecond || !useTLS || output != "json" {
+		t.Fatalf("set: %v, %d %v %q %v %t %q", err, count, timeout, mode, interval, useTLS, output)
+	}
+	for args, want := range map[string]string{
+		"--count abc":      `--count: want a whole number, got "abc"`,
+		"--mode stream":    `--mode: want one of unary, server-stream, chat, got "stream"`,
+		"--output yaml":    `--output: want one of text, json, got "yaml"`,
+		"--timeout 5 more": `unexpected arguments: more`,
+	} {
+		if err := clientSettings.Parse(strings.Fields(args)); err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v, want %q", args, err, want)
+		}
+	}
+	t.Setenv("GRPCTEST_RESUME_ATTEMPTS", "many")
+	if err := clientSettings.Parse(nil); err == nil || err.Error() != `GRPCTEST_RESUME_ATTEMPTS (for --resume-attempts): want a whole number, got "many"` {
+		t.Errorf("bad variable: err = %v", err)
+	}
+}
+
+func TestClientHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	clientSettings.Usage(&out)
+	for _, want := range []string{
+		"  --target text\n    \thost:port to call (env GRPCTEST_TARGET, default \"localhost:8080\")\n",
+		"  --timeout seconds\n    \tdeadline of each call, or of the whole stream, in seconds (env GRPCTEST_TIMEOUT, default 5)\n",
+		"(env GRPCTEST_TOKEN, no default)", "(env GRPCTEST_RESUME_ATTEMPTS, default 5)", "(env GRPCTEST_MODE, default \"unary\")",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage %q does not contain %q", out.String(), want)
+		}
 	}
 }

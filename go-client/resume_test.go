@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pb "grpctest/proto/go"
@@ -98,7 +96,7 @@ func TestOutboxPausesWithoutTheLockUntilTheDeadline(t *testing.T) {
 // Each chat reply is emitted as it arrives, not held back until the next message is
 // sent: message n goes at (n-1)*interval, its reply well before message n+1.
 func TestChatRepliesAreNotHeldBack(t *testing.T) {
-	client := startPythonServer(t)
+	client := startTestServer(t)
 	const interval = 500 * time.Millisecond
 	var at []time.Duration
 	start := time.Now()
@@ -140,28 +138,9 @@ func (misbehaving) Chat(stream grpc.BidiStreamingServer[pb.Message, pb.MessageRe
 	}
 }
 
-// startMisbehaving serves misbehaving on a free loopback port, for the test's length.
-func startMisbehaving(t *testing.T) pb.GrpctestClient {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("failed to listen: %v", err)
-	}
-	server := grpc.NewServer()
-	pb.RegisterGrpctestServer(server, misbehaving{})
-	go func() { _ = server.Serve(listener) }()
-	t.Cleanup(server.Stop)
-	conn, err := grpc.NewClient(listener.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("failed to create client: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return pb.NewGrpctestClient(conn)
-}
-
 // A reply too many in a chat, and a server stream that ends short, are DATA_LOSS.
 func TestRepliesOutOfSequenceAreDataLoss(t *testing.T) {
-	client := startMisbehaving(t)
+	client := serveInProcess(t, misbehaving{})
 	for _, tc := range []struct {
 		plan plan
 		want string
@@ -181,7 +160,7 @@ func TestRepliesOutOfSequenceAreDataLoss(t *testing.T) {
 func TestJSONOutputIsUnescaped(t *testing.T) {
 	var out bytes.Buffer
 	p := plan{mode: "unary", message: "é<>&", count: 1, timeout: 5 * time.Second, json: true}
-	if _, err := run(context.Background(), startPythonServer(t), p, &out); err != nil {
+	if _, err := run(context.Background(), startTestServer(t), p, &out); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	if want := `received \"é<>&\" message`; !strings.Contains(out.String(), want) {

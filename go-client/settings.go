@@ -1,118 +1,70 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
+	"grpctest/go-common/settings"
 )
 
-// Settings are flags whose defaults come from GRPCTEST_* environment variables; an
-// empty variable counts as unset. Booleans are read by strconv.ParseBool, and the
-// Python programs follow the same rule (grpctest_common.settings).
+const defaultMessage = "Hello Server you there?"
 
-func envOr(name, fallback string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
-	}
-	return fallback
+var (
+	modes   = []string{"unary", "server-stream", "chat"}
+	outputs = []string{"text", "json"}
+)
+
+// The client's settings, filled from clientSettings by main.
+var (
+	target, message, mode, output string
+	count, resumes                int
+	interval, timeout             time.Duration
+	useTLS                        bool
+	caFile, cert, key, token      string
+)
+
+// clientSettings is every setting of the client, one row each: the flag -name (or
+// --name), its fallback GRPCTEST_NAME, its kind and default (go-common/settings; the
+// Python client declares the same table).
+var clientSettings = settings.Table{
+	{Name: "target", Value: settings.Text(&target), Default: "localhost:8080", Help: "host:port to call"},
+	{Name: "message", Value: settings.Text(&message), Default: defaultMessage, Help: "message to send"},
+	{Name: "mode", Value: settings.Choice(&mode, modes...), Default: "unary", Help: "unary calls, one server stream, or one chat"},
+	{Name: "count", Value: settings.Int(&count), Default: "1", Help: "calls (unary), replies (server-stream) or messages (chat)"},
+	{Name: "interval", Value: settings.Seconds(&interval), Default: "0", Help: "seconds between a stream's replies (server-stream) or messages (chat)"},
+	{Name: "timeout", Value: settings.Seconds(&timeout), Default: "5", Help: "deadline of each call, or of the whole stream, in seconds"},
+	{Name: "resume-attempts", Value: settings.Int(&resumes), Default: "5", Help: "times a broken server stream or chat is resumed on another replica, 0 for never"},
+	{Name: "tls", Value: settings.Bool(&useTLS), Default: "false", Help: "connect with TLS, e.g. to Envoy's :8443"},
+	{Name: "ca", Value: settings.Path(&caFile), Help: "CA certificate (PEM) to trust, e.g. certs/ca.crt; implies --tls; without it, the system's trust store"},
+	{Name: "cert", Value: settings.Path(&cert), Help: "client certificate (PEM) for mutual TLS, e.g. certs/client.crt; needs --key and implies --tls"},
+	{Name: "key", Value: settings.Path(&key), Help: "the client certificate's private key (PEM), e.g. certs/client.key"},
+	{Name: "output", Value: settings.Choice(&output, outputs...), Default: "text", Help: "text for people; json for programs: one JSON object per reply, then one summary object"},
+	{Name: "token", Value: settings.Text(&token), Help: `bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only`},
 }
 
-func envBool(name string, fallback bool) bool {
-	v := envOr(name, "")
-	if v == "" {
-		return fallback
+// parseSettings reads the settings and checks what the table cannot: ranges and the
+// settings that go together (with the Python client's messages).
+func parseSettings() {
+	clientSettings.ParseOrExit()
+	switch {
+	case count < 1:
+		clientSettings.Usagef("-count must be at least 1, got %d", count)
+	case timeout <= 0:
+		clientSettings.Usagef("-timeout must be positive, got %v", timeout)
+	case interval < 0:
+		clientSettings.Usagef("-interval must not be negative, got %v", interval)
+	case resumes < 0:
+		clientSettings.Usagef("-resume-attempts must not be negative, got %d", resumes)
+	case (cert == "") != (key == ""):
+		clientSettings.Usagef("-cert and -key go together")
+	case token != "" && !useTLS && caFile == "" && cert == "":
+		clientSettings.Usagef("-token needs TLS (-tls, -ca; Envoy's :8443): a token is never sent in the clear")
 	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		usagef("%s: want one of 0 1 F FALSE False T TRUE True f false t true, got %q", name, v)
-	}
-	return b
-}
-
-func envInt(name string, fallback int) int {
-	v := envOr(name, "")
-	if v == "" {
-		return fallback
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		usagef("%s must be a whole number, got %q", name, v)
-	}
-	return n
-}
-
-// seconds is a flag value that takes plain seconds ("5", "0.5"), as the Python
-// client does, or a Go duration ("500ms").
-type seconds time.Duration
-
-func (d *seconds) String() string { return time.Duration(*d).String() }
-
-func (d *seconds) Set(v string) error {
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		*d = seconds(secs * float64(time.Second))
-		return nil
-	}
-	parsed, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("want seconds or a duration like 500ms, got %q", v)
-	}
-	*d = seconds(parsed)
-	return nil
-}
-
-func secondsFlag(name, fallback, usage string) *time.Duration {
-	var value seconds
-	if err := value.Set(fallback); err != nil {
-		usagef("environment fallback for -%s: %v", name, err)
-	}
-	flag.Var(&value, name, usage)
-	return (*time.Duration)(&value)
-}
-
-// transportCredentials is plaintext unless TLS is asked for (a CA or a client
-// certificate implies it). With a CA file only that CA is trusted, otherwise the
-// system's trust store; with a certificate and key the client presents them (mutual TLS).
-func transportCredentials(useTLS bool, caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
-	if !useTLS && caFile == "" && certFile == "" {
-		return insecure.NewCredentials(), nil
-	}
-	config := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, err
-		}
-		config.RootCAs = x509.NewCertPool()
-		if !config.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, errors.New("no certificate found in " + caFile)
-		}
-	}
-	if certFile != "" {
-		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, err
-		}
-		config.Certificates = []tls.Certificate{pair}
-	}
-	return credentials.NewTLS(config), nil
 }
 
 // fatalf prints a one-line error (no timestamp: this is a CLI) and exits 1.
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
 	os.Exit(1)
-}
-
-// usagef reports a bad setting and exits 2, as the flag package does for bad flags.
-func usagef(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
-	os.Exit(2)
 }

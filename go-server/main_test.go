@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -266,14 +268,50 @@ func TestShutdownEndsOpenStreamsWithTheirProgress(t *testing.T) {
 	}
 }
 
+// clearSettings unsets every variable of the server's table for the test.
+func clearSettings(t *testing.T) {
+	for _, s := range serverSettings {
+		t.Setenv(s.Env(), "")
+	}
+}
+
 func TestLogLevelIgnoresCase(t *testing.T) {
+	clearSettings(t)
 	for name, want := range map[string]slog.Level{"debug": slog.LevelDebug, "Warning": slog.LevelWarn, "ERROR": slog.LevelError} {
-		if level, ok := levelNamed(name); !ok || level != want {
-			t.Errorf("%q: got %v, %v", name, level, ok)
+		if err := serverSettings.Parse([]string{"--log-level", name}); err != nil || logLevels[logLevel] != want {
+			t.Errorf("%q: got %q (%v), %v", name, logLevel, logLevels[logLevel], err)
 		}
 	}
-	if _, ok := levelNamed("verbose"); ok {
-		t.Error(`"verbose" accepted`)
+	if err := serverSettings.Parse([]string{"--log-level", "verbose"}); err == nil ||
+		err.Error() != `--log-level: want one of DEBUG, INFO, WARNING, ERROR, got "verbose"` {
+		t.Errorf(`"verbose": err = %v`, err)
+	}
+}
+
+// The server's table: its defaults, variables (as the conformance suite sets them), a
+// bad flag, a bad variable, and --help.
+func TestServerSettings(t *testing.T) {
+	clearSettings(t)
+	if err := serverSettings.Parse(nil); err != nil || host != "127.0.0.1" || port != 50051 || replica != hostname() ||
+		!reflect || maxMessageBytes != 1024*1024 || drainSeconds != 3 || graceSeconds != 10 || metricsPort != 0 || logLevel != "INFO" {
+		t.Fatalf("defaults: %v, %q %d %q %t %d %v %v %d %q", err, host, port, replica, reflect, maxMessageBytes, drainSeconds, graceSeconds, metricsPort, logLevel)
+	}
+	t.Setenv("GRPCTEST_REFLECTION", "false")
+	t.Setenv("GRPCTEST_DRAIN_SECONDS", "0.5")
+	if err := serverSettings.Parse([]string{"-port", "0", "--replica", "go-9"}); err != nil || reflect || drainSeconds != 0.5 || port != 0 || replica != "go-9" {
+		t.Fatalf("set: %v, %t %v %d %q", err, reflect, drainSeconds, port, replica)
+	}
+	if err := serverSettings.Parse([]string{"--port", "http"}); err == nil || err.Error() != `--port: want a whole number, got "http"` {
+		t.Errorf("bad flag: err = %v", err)
+	}
+	t.Setenv("GRPCTEST_GRACE_SECONDS", "long")
+	if err := serverSettings.Parse(nil); err == nil || err.Error() != `GRPCTEST_GRACE_SECONDS (for --grace-seconds): want a number, got "long"` {
+		t.Errorf("bad variable: err = %v", err)
+	}
+	var out bytes.Buffer
+	serverSettings.Usage(&out)
+	if want := "  --max-message-bytes whole number\n    \tlargest request accepted; larger ones get RESOURCE_EXHAUSTED (env GRPCTEST_MAX_MESSAGE_BYTES, default 1048576)\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("usage %q does not contain %q", out.String(), want)
 	}
 }
 

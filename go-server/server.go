@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"grpctest/go-common/tracing"
 	pb "grpctest/proto/go"
 )
 
@@ -101,7 +102,7 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 	s.health.SetServingStatus(pb.Grpctest_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	slog.Info("serving", "replica", cfg.replica, "service", pb.Grpctest_ServiceDesc.ServiceName,
 		"address", listener.Addr().String(), "tls", cfg.tlsCert != "", "reflection", cfg.reflection,
-		"metrics_port", cfg.metricsPort, "tracing", tracingEnabled())
+		"metrics_port", cfg.metricsPort, "tracing", tracing.Enabled())
 	return s, nil
 }
 

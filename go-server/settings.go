@@ -1,82 +1,69 @@
 package main
 
 import (
-	"flag"
-	"fmt"
+	"log/slog"
 	"os"
-	"strconv"
+
+	"grpctest/go-common/settings"
 )
 
-// Settings are flags whose defaults come from GRPCTEST_* environment variables, the
-// same names py-server reads; an empty variable counts as unset. Booleans are read by
-// strconv.ParseBool, as every program of the project does (grpctest_common.settings).
+// The server's settings, filled from serverSettings by main.
+var (
+	host, replica, tlsCert, tlsKey, logLevel string
+	port, maxMessageBytes, metricsPort       int
+	reflect                                  bool
+	drainSeconds, graceSeconds               float64
+)
 
-func envOr(name, fallback string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
-	}
-	return fallback
+// logLevels are --log-level's choices (in any case, as py-server takes them).
+var logLevels = map[string]slog.Level{
+	"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "ERROR": slog.LevelError,
 }
 
-func envBool(name string, fallback bool) bool {
-	v := envOr(name, "")
-	if v == "" {
-		return fallback
-	}
-	b, err := strconv.ParseBool(v)
+// serverSettings is every setting of the server, one row each: the flag -name (or
+// --name), its fallback GRPCTEST_NAME, its kind and default (go-common/settings), the
+// same names as py-server's.
+var serverSettings = settings.Table{
+	{Name: "host", Value: settings.Text(&host), Default: "127.0.0.1", Help: "address to listen on; 0.0.0.0 in containers"},
+	{Name: "port", Value: settings.Int(&port), Default: "50051", Help: "port to listen on; 0: any free port"},
+	{Name: "replica", Value: settings.Text(&replica), Default: hostname(), Help: "replica name put in every reply; by default the hostname"},
+	{Name: "reflection", Value: settings.Bool(&reflect), Default: "true", Help: "serve gRPC Server Reflection"},
+	{Name: "max-message-bytes", Value: settings.Int(&maxMessageBytes), Default: "1048576", Help: "largest request accepted; larger ones get RESOURCE_EXHAUSTED"},
+	{Name: "drain-seconds", Value: settings.Number(&drainSeconds), Default: "3", Help: "after SIGTERM, how long to keep serving while reporting NOT_SERVING"},
+	{Name: "grace-seconds", Value: settings.Number(&graceSeconds), Default: "10", Help: "how long in-flight calls may take to finish once the server stops"},
+	{Name: "metrics-port", Value: settings.Int(&metricsPort), Default: "0", Help: "serve Prometheus metrics at /metrics on this port; 0: none"},
+	{Name: "tls-cert", Value: settings.Path(&tlsCert), Help: "serve TLS with this certificate (PEM); needs --tls-key; without it, plaintext"},
+	{Name: "tls-key", Value: settings.Path(&tlsKey), Help: "the certificate's private key (PEM)"},
+	{Name: "log-level", Value: settings.ChoiceIgnoringCase(&logLevel, "DEBUG", "INFO", "WARNING", "ERROR"), Default: "INFO", Help: "log level, in any case"},
+}
+
+func hostname() string {
+	name, err := os.Hostname()
 	if err != nil {
-		usagef("%s: want one of 0 1 F FALSE False T TRUE True f false t true, got %q", name, v)
+		return "go-server"
 	}
-	return b
+	return name
 }
 
-func envNumber[T int | float64](name string, fallback T, parse func(string) (T, error)) T {
-	v := envOr(name, "")
-	if v == "" {
-		return fallback
-	}
-	n, err := parse(v)
-	if err != nil {
-		usagef("%s must be a number, got %q", name, v)
-	}
-	return n
-}
-
-func envInt(name string, fallback int) int {
-	return envNumber(name, fallback, strconv.Atoi)
-}
-
-func envFloat(name string, fallback float64) float64 {
-	return envNumber(name, fallback, func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
-}
-
-// usagef reports a bad setting and exits 2, as the flag package does for bad flags.
-func usagef(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
-	flag.Usage()
-	os.Exit(2)
-}
-
-// checkSettings rejects settings no server can run with, as py-server does.
-func checkSettings() {
+// parseSettings reads the settings and rejects those no server can run with, as
+// py-server does.
+func parseSettings() {
+	serverSettings.ParseOrExit()
 	switch {
-	case *port < 0 || *port > 65535:
-		usagef("-port must be between 0 (any free port) and 65535, got %d", *port)
-	case *maxMessageBytes <= 0:
-		usagef("-max-message-bytes must be positive")
-	case *drainSeconds < 0 || *graceSeconds < 0:
-		usagef("-drain-seconds and -grace-seconds must not be negative")
-	case *metricsPort < 0 || *metricsPort > 65535:
-		usagef("-metrics-port must be between 0 (none) and 65535, got %d", *metricsPort)
-	case (*tlsCert == "") != (*tlsKey == ""):
-		usagef("-tls-cert and -tls-key go together")
+	case port < 0 || port > 65535:
+		serverSettings.Usagef("-port must be between 0 (any free port) and 65535, got %d", port)
+	case maxMessageBytes <= 0:
+		serverSettings.Usagef("-max-message-bytes must be positive")
+	case drainSeconds < 0 || graceSeconds < 0:
+		serverSettings.Usagef("-drain-seconds and -grace-seconds must not be negative")
+	case metricsPort < 0 || metricsPort > 65535:
+		serverSettings.Usagef("-metrics-port must be between 0 (none) and 65535, got %d", metricsPort)
+	case (tlsCert == "") != (tlsKey == ""):
+		serverSettings.Usagef("-tls-cert and -tls-key go together")
 	}
-	for _, file := range []string{*tlsCert, *tlsKey} {
+	for _, file := range []string{tlsCert, tlsKey} {
 		if _, err := os.Stat(file); file != "" && err != nil {
-			usagef("%s: no such file", file)
+			serverSettings.Usagef("%s: no such file", file)
 		}
-	}
-	if _, ok := levelNamed(*logLevel); !ok {
-		usagef("-log-level: want one of DEBUG, INFO, WARNING, ERROR, got %q", *logLevel)
 	}
 }

@@ -3,51 +3,76 @@
 // base has no shell and no other client.
 //
 //	healthprobe -target 127.0.0.1:50051 -service grpctest.Grpctest
+//
+// Without -target it checks 127.0.0.1 on -port, which falls back to GRPCTEST_PORT as
+// the server's does (the image sets it).
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"grpctest/go-common/settings"
 )
 
 var (
-	target  = flag.String("target", "127.0.0.1:"+envOr("GRPCTEST_PORT", "50051"), "host:port to check (default 127.0.0.1 and $GRPCTEST_PORT or 50051)")
-	service = flag.String("service", "grpctest.Grpctest", "service name to check; '' for the whole server")
-	timeout = flag.Duration("timeout", 2*time.Second, "deadline of the check")
+	target, service string
+	port            int
+	timeout         time.Duration
 )
 
-func envOr(name, fallback string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return fallback
+// probeSettings is every setting of the probe, one row each (go-common/settings).
+var probeSettings = settings.Table{
+	{Name: "target", Value: settings.Text(&target), Help: "host:port to check; without it, 127.0.0.1 and --port"},
+	{Name: "port", Value: settings.Int(&port), Default: "50051", Help: "the local server's port, when --target is not given"},
+	{Name: "service", Value: settings.Text(&service), Default: "grpctest.Grpctest", Help: "service name to check; '' for the whole server"},
+	{Name: "timeout", Value: settings.Seconds(&timeout), Default: "2", Help: "deadline of the check"},
 }
 
 func main() {
-	flag.Parse()
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	probeSettings.ParseOrExit()
+	target = probeTarget()
+	answer, err := check()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	reply, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: *service})
-	answer := reply.GetStatus().String()
-	if err != nil {
-		answer = status.Code(err).String()
-	}
-	fmt.Printf("%s %s: %s\n", *target, *service, answer)
+	fmt.Printf("%s %s: %s\n", target, service, answer)
 	if answer != healthpb.HealthCheckResponse_SERVING.String() {
 		os.Exit(1)
 	}
+}
+
+// probeTarget is --target, or else the local server on --port.
+func probeTarget() string {
+	if target != "" {
+		return target
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// check is the service's health as the server reports it, or the status of the failed
+// call (UNAVAILABLE: no server there).
+func check() (string, error) {
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	reply, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+	if err != nil {
+		return status.Code(err).String(), nil
+	}
+	return reply.GetStatus().String(), nil
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"os"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"golang.org/x/oauth2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials/oauth"
+
+	"grpctest/go-common/tracing"
+)
+
+// dialOptions are the connection's credentials (TLS, a bearer token) and, with
+// tracing on, the handler that puts a W3C trace context (traceparent) on every call.
+func dialOptions() ([]grpc.DialOption, error) {
+	creds, err := transportCredentials(useTLS, caFile, cert, key)
+	if err != nil {
+		return nil, err
+	}
+	options := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if token != "" {
+		options = append(options, grpc.WithPerRPCCredentials(oauth.TokenSource{
+			TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
+		}))
+	}
+	if tracing.Enabled() {
+		options = append(options, grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	}
+	return options, nil
+}
+
+// transportCredentials is plaintext unless TLS is asked for (a CA or a client
+// certificate implies it). With a CA file only that CA is trusted, otherwise the
+// system's trust store; with a certificate and key the client presents them (mutual TLS).
+func transportCredentials(useTLS bool, caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
+	if !useTLS && caFile == "" && certFile == "" {
+		return insecure.NewCredentials(), nil
+	}
+	config := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		config.RootCAs = x509.NewCertPool()
+		if !config.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, errors.New("no certificate found in " + caFile)
+		}
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), nil
+}
