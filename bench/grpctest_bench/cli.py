@@ -26,12 +26,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_bench import h2load, report, scenarios
 from grpctest_bench.h2load import Measurement
 from grpctest_bench.scenarios import Scenario
+from grpctest_common.channels import Connection, open_channel
 from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import CERTS, REPO
 from grpctest_server.servicer import REPLY_TEMPLATE
@@ -56,11 +55,11 @@ def check(scenario: Scenario) -> None:
         return  # Envoy answering itself: no gRPC status to check
     metadata = [tuple(h.split(": ", 1)) for h in load.headers if h.startswith(("auth", "trace"))]
     if load.url.startswith("https://"):
-        credentials = grpc.ssl_channel_credentials((CERTS / "ca.crt").read_bytes())
-        channel = grpc.secure_channel(f"localhost:{target.tls_port}", credentials)
+        ca_pem = (CERTS / "ca.crt").read_bytes()
+        connection = Connection(f"localhost:{target.tls_port}", tls=True, ca_pem=ca_pem)
     else:
-        channel = grpc.insecure_channel(target.grpc_target)
-    with channel:
+        connection = Connection(target.grpc_target)
+    with open_channel(connection) as channel:
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
         if load.url.endswith(scenarios.STREAM_PATH):
             replies = list(

@@ -18,16 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
-from opentelemetry.instrumentation.grpc import (
-    aio_client_interceptors,
-    client_interceptor,
-    grpcext,
-)
 
 from grpctest_common import tracing
 
-# A channel argument, as grpc takes them: ("grpc.use_local_subchannel_pool", 1).
+# A channel argument, as grpc takes them.
 Option = tuple[str, str | int]
+# A subchannel pool of the channel's own: channels to one target that would otherwise
+# share one HTTP/2 connection each get their own (the load tests spread calls over many).
+OWN_CONNECTION: Option = ("grpc.use_local_subchannel_pool", 1)
 
 
 @dataclass(frozen=True)
@@ -67,13 +65,20 @@ def open_channel(connection: Connection, options: Sequence[Option] = ()) -> grpc
     else:
         channel = grpc.secure_channel(connection.target, credentials, options)
     if tracing.enabled():
+        # Imported only when tracing is on (about 0.1 s at start; see tracing).
+        from opentelemetry.instrumentation.grpc import client_interceptor, grpcext  # noqa: PLC0415
+
         channel = grpcext.intercept_channel(channel, client_interceptor())
     return channel
 
 
 def open_aio_channel(connection: Connection, options: Sequence[Option] = ()) -> grpc.aio.Channel:
     """A grpc.aio channel with the connection's credentials, traced when tracing is on."""
-    interceptors = aio_client_interceptors() if tracing.enabled() else None
+    interceptors = None
+    if tracing.enabled():
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors  # noqa: PLC0415
+
+        interceptors = aio_client_interceptors()
     credentials = connection.credentials()
     if credentials is None:
         return grpc.aio.insecure_channel(connection.target, options, interceptors=interceptors)

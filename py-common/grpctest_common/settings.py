@@ -164,10 +164,8 @@ class Setting:
             default = "on" if self.default else "off"
         else:
             default = str(self.default_value())
-        source = (
-            f"env {self.variable}, default {default}" if self.variable else f"default {default}"
-        )
-        return f"{self.help} ({source})".replace("%", "%%")  # argparse %-formats help
+        source = f"env {self.variable}, " if self.variable else ""
+        return f"{self.help} ({source}default: {default})".replace("%", "%%")  # %-formatted
 
 
 class Table:
