@@ -11,33 +11,23 @@ from pathlib import Path
 import pytest
 
 from grpctest_common import settings
-from grpctest_common.settings import (
-    BOOLEAN,
-    NUMBER,
-    PATH,
-    SECONDS,
-    TEXT,
-    WHOLE_NUMBER,
-    Setting,
-    Table,
-    choice,
-)
+from grpctest_common.settings import Setting, Table
 
 # Exactly what Go's strconv.ParseBool accepts (go-client's tests check the Go side).
 GO_TRUE = ["1", "t", "T", "TRUE", "true", "True"]
 GO_FALSE = ["0", "f", "F", "FALSE", "false", "False"]
 
 TABLE = Table(
-    Setting("--count", WHOLE_NUMBER, 1, "calls to make"),
-    Setting("--ratio", NUMBER, 0.5, "a share"),
-    Setting("--timeout", SECONDS, 5.0, "deadline", shown="5"),
-    Setting("--tls", BOOLEAN, False, "connect with TLS"),
-    Setting("--mode", choice(("unary", "chat")), "unary", "what to call"),
-    Setting("--log-level", choice(("DEBUG", "INFO"), str.upper), "INFO", "log level"),
-    Setting("--ca", PATH, None, "CA to trust", shown="the system's trust store"),
-    Setting("--target", TEXT, "localhost:8080", "where to", env="GRPCTEST_HEALTH_TARGET"),
-    Setting("--service", TEXT, "grpctest.Grpctest", "what to check", env=None),
-    Setting("--replica", TEXT, lambda: "from-a-function", "name", shown="the hostname"),
+    Setting("--count", settings.WHOLE_NUMBER, 1, "calls to make"),
+    Setting("--ratio", settings.NUMBER, 0.5, "a share"),
+    Setting("--timeout", settings.SECONDS, 5.0, "deadline", shown="5"),
+    Setting("--tls", settings.BOOLEAN, False, "connect with TLS"),
+    Setting("--mode", settings.choice(("unary", "chat")), "unary", "what to call"),
+    Setting("--log-level", settings.choice(("DEBUG", "INFO"), str.upper), "INFO", "log level"),
+    Setting("--ca", settings.PATH, None, "CA to trust", shown="the system's trust store"),
+    Setting("--target", settings.TEXT, "localhost:8080", "where to", env="GRPCTEST_HEALTH_TARGET"),
+    Setting("--service", settings.TEXT, "grpctest.Grpctest", "what to check", env=None),
+    Setting("--replica", settings.TEXT, lambda: "from-a-function", "name", shown="the hostname"),
 )
 
 
@@ -50,17 +40,11 @@ def _no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def parse(*argv: str):
+    return parse_args(argv)
+
+
+def parse_args(argv):
     return TABLE.parse(TABLE.parser("prog", "A program."), list(argv))
-
-
-def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    """The MESSAGE of `prog: error: MESSAGE`, after checking the exit code is 2."""
-    with pytest.raises(SystemExit) as exit_:
-        parse(*argv)
-    assert exit_.value.code == 2
-    last = capsys.readouterr().err.splitlines()[-1]
-    assert last.startswith("prog: error: ")
-    return last.removeprefix("prog: error: ")
 
 
 def test_defaults_when_nothing_is_given() -> None:
@@ -141,9 +125,9 @@ def test_seconds_that_are_not(text: str) -> None:
     ],
 )  # fmt: skip
 def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(
-    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    usage_error, argv: list[str], message: str
 ) -> None:
-    assert usage_error(capsys, *argv) == message
+    assert usage_error(parse_args, argv) == f"prog: error: {message}"
 
 
 @pytest.mark.parametrize(
@@ -162,7 +146,7 @@ def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(
 )  # fmt: skip
 def test_a_bad_environment_value_is_a_usage_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    usage_error,
     variable: str,
     text: str,
     message: str | None,
@@ -171,7 +155,7 @@ def test_a_bad_environment_value_is_a_usage_error_naming_the_variable(
     if message is None:  # empty: unset, not an error
         assert parse().target == "localhost:8080"
         return
-    assert usage_error(capsys) == message
+    assert usage_error(parse_args, []) == f"prog: error: {message}"
 
 
 def test_a_bad_variable_does_not_matter_when_the_flag_is_given(
@@ -202,14 +186,8 @@ def test_anything_else_is_not_a_boolean(text: str) -> None:
         settings.parse_bool(text)
 
 
-def test_help_lists_each_setting_with_its_variable_and_default(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        parse("--help")
-    assert exit_.value.code == 0
-    # argparse wraps the help at the terminal's width: compare it as one line.
-    text = " ".join(capsys.readouterr().out.split())
+def test_help_lists_each_setting_with_its_variable_and_default(help_text) -> None:
+    text = help_text(parse_args)
     for expected in [
         "calls to make (env GRPCTEST_COUNT, default: 1)",
         "deadline (env GRPCTEST_TIMEOUT, default: 5)",
