@@ -109,7 +109,8 @@ NUMBER = Kind("a number", float)
 SECONDS = Kind("seconds (like 5, 0.5 or 500ms)", parse_seconds)
 BOOLEAN = Kind(f"one of {' '.join(sorted(TRUE | FALSE))}", parse_bool)
 TEXT = Kind("text", str)
-PATH = Kind("a path", Path)
+# An empty path (`--ca ""`) is no path, as an empty variable is unset.
+PATH = Kind("a path", lambda text: Path(text) if text else None)
 
 
 def choice(options: Sequence[str], normalize: Callable[[str], str] = str) -> Kind:

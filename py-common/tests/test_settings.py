@@ -67,6 +67,7 @@ def test_good_flag_values_of_every_kind() -> None:
     assert (args.mode, args.log_level, args.ca) == ("chat", "DEBUG", Path("certs/ca.crt"))
     assert args.target == "envoy:8443"
     assert parse("--no-tls").tls is False
+    assert parse("--ca", "").ca is None  # an empty path is none, as in Go
 
 
 def test_the_flag_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
