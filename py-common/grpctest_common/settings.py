@@ -37,7 +37,7 @@ from typing import Any
 
 TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
-# The seconds in one of each unit a duration may carry (Go's time.ParseDuration's).
+# Seconds per unit of a duration (the units of Go's time.ParseDuration that the spec keeps).
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # One or more "number unit" parts, as Go writes a duration ("1m30s", "500ms").
 DURATION = re.compile(r"([+-]?)((?:(?:\d+\.?\d*|\.\d+)(?:ms|s|m|h))+)")
