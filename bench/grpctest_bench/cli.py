@@ -26,12 +26,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_bench import h2load, report, scenarios
 from grpctest_bench.h2load import Measurement
 from grpctest_bench.scenarios import Scenario
+from grpctest_common.channels import Connection, open_channel
+from grpctest_common.settings import BOOLEAN, PATH, SECONDS, WHOLE_NUMBER, Setting, Table
 from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import CERTS, REPO
 from grpctest_server.servicer import REPLY_TEMPLATE
@@ -56,11 +56,11 @@ def check(scenario: Scenario) -> None:
         return  # Envoy answering itself: no gRPC status to check
     metadata = [tuple(h.split(": ", 1)) for h in load.headers if h.startswith(("auth", "trace"))]
     if load.url.startswith("https://"):
-        credentials = grpc.ssl_channel_credentials((CERTS / "ca.crt").read_bytes())
-        channel = grpc.secure_channel(f"localhost:{target.tls_port}", credentials)
+        ca_pem = (CERTS / "ca.crt").read_bytes()
+        connection = Connection(f"localhost:{target.tls_port}", tls=True, ca_pem=ca_pem)
     else:
-        channel = grpc.insecure_channel(target.grpc_target)
-    with channel:
+        connection = Connection(target.grpc_target)
+    with open_channel(connection) as channel:
         stub = grpctest_pb2_grpc.GrpctestStub(channel)
         if load.url.endswith(scenarios.STREAM_PATH):
             replies = list(
@@ -80,32 +80,41 @@ def check(scenario: Scenario) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Starts every scenario's target, checks each with one call, measures them in
+    interleaved rounds, and returns the report (bench/README.md's schema)."""
     workdir = Path(tempfile.mkdtemp(prefix="grpctest-bench-"))
     try:
         with scenarios.started(workdir, args.server_workers, args.rest_workers) as all_scenarios:
             for scenario in all_scenarios:
                 check(scenario)
-            results = {s.name: Measurement() for s in all_scenarios}
-            for round_ in range(args.rounds):
-                for scenario in all_scenarios:
-                    print(
-                        f"round {round_ + 1}/{args.rounds}: {scenario.name}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    results[scenario.name].add(
-                        h2load.run(
-                            scenario.name,
-                            scenario.load,
-                            scenario.target.roles,
-                            seconds=args.seconds,
-                            warmup=args.warmup,
-                            workdir=workdir,
-                        )
-                    )
+            results = _rounds(args, all_scenarios, workdir)
             summaries = [report.summarize(s, results[s.name]) for s in all_scenarios]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return _report(args, summaries)
+
+
+def _rounds(
+    args: argparse.Namespace, all_scenarios: list[Scenario], workdir: Path
+) -> dict[str, Measurement]:
+    """Every scenario once per round, the rounds one after another, summed by scenario."""
+    results = {s.name: Measurement() for s in all_scenarios}
+    for round_ in range(args.rounds):
+        for scenario in all_scenarios:
+            print(f"round {round_ + 1}/{args.rounds}: {scenario.name}", file=sys.stderr, flush=True)
+            measured = h2load.run(
+                scenario.name,
+                scenario.load,
+                scenario.target.roles,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                workdir=workdir,
+            )
+            results[scenario.name].add(measured)
+    return results
+
+
+def _report(args: argparse.Namespace, summaries: list[report.Summary]) -> dict[str, Any]:
     return {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
@@ -145,29 +154,33 @@ def payload_bytes() -> dict[str, int]:
     return {"protobuf": proto, "json": rest}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="grpctest-bench", description="Run the grpctest benchmark."
-    )
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--seconds", type=float, default=4, help="measured seconds per round")
-    parser.add_argument("--warmup", type=float, default=1, help="warm-up seconds per round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
+# The benchmark's knobs (no environment variables: it runs from `make bench`).
+SETTINGS = Table(
+    Setting("--out", PATH, RESULTS, "where the results go", env=None, shown="bench/results"),
+    Setting("--seconds", SECONDS, 4.0, "measured seconds per round", env=None, shown="4"),
+    Setting("--warmup", SECONDS, 1.0, "warm-up seconds per round", env=None, shown="1"),
+    Setting("--rounds", WHOLE_NUMBER, 3, "rounds, every scenario once in each", env=None),
+    Setting(
         "--server-workers",
-        type=int,
-        default=2,
-        help="processes of the py-server measured alone (server_direct)",
-    )
-    parser.add_argument(
-        "--rest-workers", type=int, default=2, help="uvicorn processes of the REST server"
-    )
-    parser.add_argument(
+        WHOLE_NUMBER,
+        2,
+        "processes of the py-server measured alone (server_direct)",
+        env=None,
+    ),
+    Setting("--rest-workers", WHOLE_NUMBER, 2, "uvicorn processes of the REST server", env=None),
+    Setting(
         "--smoke",
-        action="store_true",
-        help="a short run that only proves the harness works (for make test)",
-    )
-    args = parser.parse_args(argv)
+        BOOLEAN,
+        False,
+        "a short run that only proves the harness works (for make test)",
+        env=None,
+    ),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = SETTINGS.parser("grpctest-bench", "Run the grpctest benchmark.")
+    args = SETTINGS.parse(parser, argv)
     if args.smoke:
         args.seconds, args.warmup, args.rounds = 0.5, 0.2, 1
     if shutil.which("h2load") is None:

@@ -142,13 +142,43 @@ def run(
     return _measure(timed, load, roles, log_file, warmup=warmup)
 
 
+Roles = Mapping[str, Callable[[], list[int]]]
+
+
 def _measure(
-    argv: list[str],
-    load: Load,
-    roles: Mapping[str, Callable[[], list[int]]],
-    log_file: Path,
-    warmup: float,
+    argv: list[str], load: Load, roles: Roles, log_file: Path, warmup: float
 ) -> Measurement:
+    start, end, load_cpu, out = _run_measured(argv, load, roles, log_file, warmup)
+    totals = _Totals.of(out)
+    # h2load's log covers the measurement window only (not the warm-up).
+    latencies = [int(line.split("\t")[2]) for line in log_file.read_text().splitlines() if line]
+    begin = start.usage
+    cpu, busiest, read_write = _role_deltas(begin, end.usage, roles)
+    servers_before, servers = begin.get("server", Usage()), end.usage.get("server", Usage())
+    return Measurement(
+        requests=totals.requests,
+        seconds=totals.requests / totals.rate if totals.rate else 0.0,
+        errors=totals.errors,
+        # h2load's traffic count is wrong when the server closes every connection.
+        traffic_bytes=0 if load.new_connection else totals.traffic_bytes,
+        latencies_us=latencies,
+        cpu={LOAD_ROLE: load_cpu, **cpu},
+        busiest_thread_cpu={LOAD_ROLE: load_cpu, **busiest},  # h2load: one thread
+        read_write_calls=read_write,
+        server_process_cpu={
+            pid: seconds - servers_before.cpu_by_process.get(pid, 0.0)
+            for pid, seconds in servers.cpu_by_process.items()
+        },
+        wall_seconds=end.time - start.time,
+        machine_busy_seconds=end.machine - start.machine,
+    )
+
+
+def _run_measured(
+    argv: list[str], load: Load, roles: Roles, log_file: Path, warmup: float
+) -> tuple[_Snapshot, _Snapshot, float, str]:
+    """Runs h2load: the snapshots at the end of its warm-up and at its end, its own CPU
+    seconds after the warm-up, and its output."""
     children_before = _children_cpu()
     process = subprocess.Popen(
         [*argv, "--log-file", str(log_file), load.url],
@@ -182,57 +212,58 @@ def _measure(
     first = start[0]
     if isinstance(first, RuntimeError):
         raise first
-    begin = first.usage
     # h2load's own CPU: all of it (it has exited) minus what it had used at the start.
-    load_cpu = _children_cpu() - children_before - begin[LOAD_ROLE].cpu_seconds
+    load_cpu = _children_cpu() - children_before - first.usage[LOAD_ROLE].cpu_seconds
+    return first, end, load_cpu, out
 
-    done = re.search(
-        r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, "
-        r"(\d+) failed, (\d+) errored, (\d+) timeout",
-        out,
-    )
-    codes = re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
-    traffic = re.search(r"traffic: .*?\((\d+)\) total", out)
-    # "finished in" counts the warm-up too; the rate is over the measured calls only.
-    rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
-    if not (done and codes and traffic and rate):
-        raise RuntimeError(f"unexpected h2load output:\n{out}")
-    # h2load's log covers the measurement window only (not the warm-up).
-    latencies = [int(line.split("\t")[2]) for line in log_file.read_text().splitlines() if line]
-    cpu = {role: end.usage[role].cpu_seconds - begin[role].cpu_seconds for role in roles}
+
+@dataclass(frozen=True)
+class _Totals:
+    """What h2load's summary says: calls that succeeded, those that did not, the rate
+    of the measured calls, the bytes on the wire."""
+
+    requests: int
+    errors: int
+    rate: float
+    traffic_bytes: int
+
+    @classmethod
+    def of(cls, out: str) -> _Totals:
+        done = re.search(
+            r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, "
+            r"(\d+) failed, (\d+) errored, (\d+) timeout",
+            out,
+        )
+        codes = re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+        traffic = re.search(r"traffic: .*?\((\d+)\) total", out)
+        # "finished in" counts the warm-up too; the rate is over the measured calls only.
+        rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
+        if not (done and codes and traffic and rate):
+            raise RuntimeError(f"unexpected h2load output:\n{out}")
+        # (errors, not "done - 2xx": h2load's 2xx counter can be off by one at the edge
+        # of the measurement window)
+        errors = sum(int(n) for n in (*done.groups()[2:], *codes.groups()))
+        return cls(int(done[2]), errors, float(rate[1]), int(traffic[1]))
+
+
+def _role_deltas(
+    begin: Mapping[str, Usage], end: Mapping[str, Usage], roles: Roles
+) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
+    """Per role, over the measurement: CPU seconds, the busiest thread's CPU seconds,
+    read/write system calls."""
+    cpu = {role: end[role].cpu_seconds - begin[role].cpu_seconds for role in roles}
     busiest = {
         role: max(
             (
                 seconds - begin[role].serial_threads.get(thread, 0.0)
-                for thread, seconds in end.usage[role].serial_threads.items()
+                for thread, seconds in end[role].serial_threads.items()
             ),
             default=0.0,
         )
         for role in roles
     }
-    servers_before, servers = begin.get("server", Usage()), end.usage.get("server", Usage())
-    requests = int(done[2])
-    return Measurement(
-        requests=requests,
-        seconds=requests / float(rate[1]) if float(rate[1]) else 0.0,
-        # (not "done - 2xx": h2load's 2xx counter can be off by one at the edge of the
-        # measurement window)
-        errors=sum(int(n) for n in (*done.groups()[2:], *codes.groups())),
-        # h2load's traffic count is wrong when the server closes every connection.
-        traffic_bytes=0 if load.new_connection else int(traffic[1]),
-        latencies_us=latencies,
-        cpu={LOAD_ROLE: load_cpu, **cpu},
-        busiest_thread_cpu={LOAD_ROLE: load_cpu, **busiest},  # h2load: one thread
-        read_write_calls={
-            role: end.usage[role].read_write_calls - begin[role].read_write_calls for role in roles
-        },
-        server_process_cpu={
-            pid: seconds - servers_before.cpu_by_process.get(pid, 0.0)
-            for pid, seconds in servers.cpu_by_process.items()
-        },
-        wall_seconds=end.time - first.time,
-        machine_busy_seconds=end.machine - first.machine,
-    )
+    read_write = {role: end[role].read_write_calls - begin[role].read_write_calls for role in roles}
+    return cpu, busiest, read_write
 
 
 def _children_cpu() -> float:

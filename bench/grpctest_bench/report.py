@@ -152,85 +152,58 @@ def _prediction(cpu_us: dict[str, float], m: Measurement, rps: float) -> Summary
 # -- goals ----------------------------------------------------------------------------
 
 
-def goals(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
-    s = {summary["name"]: summary for summary in summaries}
+class _Ratios:
+    """Ratios between the scenarios of one run, rounded (0.0 where the base is 0)."""
 
-    def rps(a: str, b: str) -> float:
+    def __init__(self, summaries: Sequence[Summary]) -> None:
+        self.of = {summary["name"]: summary for summary in summaries}
+
+    def rps(self, a: str, b: str) -> float:
+        s = self.of
         return round(s[a]["rps"] / s[b]["rps"], 2) if s[b]["rps"] else 0.0
 
-    def cpu(a: str, b: str, role: str) -> float:
-        base = s[b]["cpu_us_per_call"].get(role)
-        return round(s[a]["cpu_us_per_call"].get(role, 0) / base, 2) if base else 0.0
+    def cpu(self, a: str, b: str, role: str) -> float:
+        base = self.of[b]["cpu_us_per_call"].get(role)
+        return round(self.of[a]["cpu_us_per_call"].get(role, 0) / base, 2) if base else 0.0
 
+
+def goals(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
+    """Each goal of the benchmark: its value in this run, its target, whether it is met."""
+    r = _Ratios(summaries)
+    s = r.of
     proxied = [x for x in summaries if _through_envoy(x) and x["group"] != sc.LATENCY]
     worst = min(proxied, key=lambda x: x["measured_over_predicted"] or 0)
     main, one, two = sc.MAIN, sc.scaling_name(1, 1), sc.scaling_name(1, 2)
     stream = s[f"stream_{main}"]["messages_per_s"] / s[main]["rps"] if s[main]["rps"] else 0.0
     added_p50 = s["latency_c1_envoy"]["p50_ms"] - s["latency_c1_direct"]["p50_ms"]
-    grpc_bytes, rest_bytes = (
-        s["server_direct"]["bytes_per_call"],
-        s["rest_keepalive"]["bytes_per_call"],
-    )
+    grpc_bytes = s["server_direct"]["bytes_per_call"]
+    rest_bytes = s["rest_keepalive"]["bytes_per_call"]
+    bytes_ratio = round(grpc_bytes / rest_bytes, 2) if grpc_bytes and rest_bytes else 0.0
     checks = [
-        (
-            "py-server CPU per call / the Python floor's (server_direct_1w / python_floor_direct)",
-            cpu("server_direct_1w", "python_floor_direct", "server"),
-            "<=",
-            1.05,
-        ),
-        (
-            f"lowest measured / predicted throughput through Envoy ({worst['name']})",
-            worst["measured_over_predicted"] or 0.0,
-            ">=",
-            0.9,
-        ),
-        (
-            f"2 processes per replica / 1, through Envoy ({two} / {one} req/s)",
-            rps(two, one),
-            ">=",
-            1.25,
-        ),
-        (
-            f"Envoy's CPU per call in front of py-server / of grpc-go ({main} / envoy_go)",
-            cpu(main, "envoy_go", "envoy"),
-            "<=",
-            1.5,
-        ),
-        (
-            f"server-streaming messages/s / unary calls/s through Envoy ({main})",
-            round(stream, 1),
-            ">=",
-            10,
-        ),
-        (
-            "py-server / the article's server (server_direct / article_sync_direct req/s)",
-            rps("server_direct", "article_sync_direct"),
-            ">=",
-            1.5,
-        ),
+        ("py-server CPU per call / the Python floor's (server_direct_1w / python_floor_direct)",
+         r.cpu("server_direct_1w", "python_floor_direct", "server"), "<=", 1.05),
+        (f"lowest measured / predicted throughput through Envoy ({worst['name']})",
+         worst["measured_over_predicted"] or 0.0, ">=", 0.9),
+        (f"2 processes per replica / 1, through Envoy ({two} / {one} req/s)",
+         r.rps(two, one), ">=", 1.25),
+        (f"Envoy's CPU per call in front of py-server / of grpc-go ({main} / envoy_go)",
+         r.cpu(main, "envoy_go", "envoy"), "<=", 1.5),
+        (f"server-streaming messages/s / unary calls/s through Envoy ({main})",
+         round(stream, 1), ">=", 10),
+        ("py-server / the article's server (server_direct / article_sync_direct req/s)",
+         r.rps("server_direct", "article_sync_direct"), ">=", 1.5),
         ("Envoy's added p50 latency at 1 call in flight (ms)", round(added_p50, 3), "<=", 0.15),
-        (
-            f"gRPC / REST behind the same Envoy ({two} / rest_behind_envoy req/s)",
-            rps(two, "rest_behind_envoy"),
-            ">=",
-            1.0,
-        ),
-        (
-            "gRPC / REST bytes on the wire per call (server_direct / rest_keepalive)",
-            round(grpc_bytes / rest_bytes, 2) if grpc_bytes and rest_bytes else 0.0,
-            "<=",
-            0.5,
-        ),
-    ]
-    return [
-        {
-            "goal": name,
-            "value": value,
-            "target": f"{op} {target}",
-            "met": value >= target if op == ">=" else value <= target,
-        }
-        for name, value, op, target in checks
-    ]
+        (f"gRPC / REST behind the same Envoy ({two} / rest_behind_envoy req/s)",
+         r.rps(two, "rest_behind_envoy"), ">=", 1.0),
+        ("gRPC / REST bytes on the wire per call (server_direct / rest_keepalive)",
+         bytes_ratio, "<=", 0.5),
+    ]  # fmt: skip
+    return [_goal(*check) for check in checks]
+
+
+def _goal(name: str, value: float, op: str, target: float) -> dict[str, Any]:
+    met = value >= target if op == ">=" else value <= target
+    return {"goal": name, "value": value, "target": f"{op} {target}", "met": met}
 
 
 def _through_envoy(summary: Summary) -> bool:
@@ -266,17 +239,7 @@ def comparisons(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
 
 
 def write_markdown(report: dict[str, Any], path: Path) -> None:
-    settings = report["settings"]
-    lines = [
-        f"# grpctest benchmark ({report['generated_at']})",
-        "",
-        f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}; "
-        f"{settings['load_generator']}; {settings['rounds']} interleaved rounds of "
-        f"{settings['seconds_per_round']} s after {settings['warmup_seconds']} s warm-up; "
-        f"{settings['in_flight']} requests in flight. CPU per call in µs, by role: h2load "
-        "(load), Envoy, the servers. Predicted: the throughput the slowest limit allows "
-        "(see bench/README.md).",
-    ]
+    lines = _heading(report)
     groups = dict.fromkeys(s["group"] for s in report["scenarios"])
     for group in groups:
         lines += [
@@ -285,31 +248,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
             "",
             *_scenario_table([s for s in report["scenarios"] if s["group"] == group]),
         ]
-    lines += [
-        "",
-        "## Against their baselines (ratios from this run)",
-        "",
-        "| scenario | against | req/s | CPU per call (total) | Envoy | servers | what |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for row in report["comparisons"]:
-        cpu = row["cpu_per_call_ratio"]
-        lines.append(
-            f"| {row['name']} | {row['baseline']} | {row['rps_ratio']:.2f}x | "
-            f"{_ratio(cpu.get('total'))} | {_ratio(cpu.get('envoy'))} | "
-            f"{_ratio(cpu.get('server'))} | {row['note']} |"
-        )
-    lines += [
-        "",
-        "## Goals (ratios from this run)",
-        "",
-        "| goal | measured | target | met |",
-        "| --- | ---: | --- | --- |",
-    ]
-    lines += [
-        f"| {g['goal']} | {g['value']} | {g['target']} | {'yes' if g['met'] else 'no'} |"
-        for g in report["goals"]
-    ]
+    lines += _comparisons_markdown(report["comparisons"])
+    lines += _goals_markdown(report["goals"])
     lines += _mixed_markdown(report.get("mixed_rotation") or {})
     pb = report["payload_bytes"]
     lines += [
@@ -319,6 +259,53 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def _heading(report: dict[str, Any]) -> list[str]:
+    """The title and how the run was made."""
+    settings = report["settings"]
+    return [
+        f"# grpctest benchmark ({report['generated_at']})",
+        "",
+        f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}; "
+        f"{settings['load_generator']}; {settings['rounds']} interleaved rounds of "
+        f"{settings['seconds_per_round']} s after {settings['warmup_seconds']} s warm-up; "
+        f"{settings['in_flight']} requests in flight. CPU per call in µs, by role: h2load "
+        "(load), Envoy, the servers. Predicted: the throughput the slowest limit allows "
+        "(see bench/README.md).",
+    ]
+
+
+def _comparisons_markdown(comparisons: Sequence[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "## Against their baselines (ratios from this run)",
+        "",
+        "| scenario | against | req/s | CPU per call (total) | Envoy | servers | what |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in comparisons:
+        cpu = row["cpu_per_call_ratio"]
+        lines.append(
+            f"| {row['name']} | {row['baseline']} | {row['rps_ratio']:.2f}x | "
+            f"{_ratio(cpu.get('total'))} | {_ratio(cpu.get('envoy'))} | "
+            f"{_ratio(cpu.get('server'))} | {row['note']} |"
+        )
+    return lines
+
+
+def _goals_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
+    return [
+        "",
+        "## Goals (ratios from this run)",
+        "",
+        "| goal | measured | target | met |",
+        "| --- | ---: | --- | --- |",
+        *(
+            f"| {g['goal']} | {g['value']} | {g['target']} | {'yes' if g['met'] else 'no'} |"
+            for g in rows
+        ),
+    ]
 
 
 def _mixed_markdown(mixed: dict[str, Any]) -> list[str]:

@@ -152,63 +152,24 @@ def _floors(run: _Targets, server_workers: int) -> list[Scenario]:
     article = run.module("article", "article_server")
     floor = run.module("floor", "floor_server")
     server_1 = run.start(targets.server("server_1w", run.py_server, run.workdir))
-    server_n = run.start(
-        targets.server(
-            "server",
-            [*run.py_server, "--workers", str(server_workers)],
-            run.workdir,
-        )
-    )
+    server_argv = [*run.py_server, "--workers", str(server_workers)]
+    server_n = run.start(targets.server("server", server_argv, run.workdir))
     go = run.start(targets.server("go", run.go_server, run.workdir))
-    envoy_floor = run.start(
-        targets.envoy_alone("envoy_floor", run.workdir, envoy_variants.answer_itself(floor_reply()))
-    )
+    answer = envoy_variants.answer_itself(floor_reply())
+    envoy_floor = run.start(targets.envoy_alone("envoy_floor", run.workdir, answer))
     envoy_go = run.stack("envoy_go", replicas=1, workers=1, server_command=run.go_server)
-    return [
-        Scenario(
-            "article_sync_direct",
-            FLOORS,
-            article,
-            unary(article),
-            "the article's design: sync grpc.server, 10 threads",
-        ),
-        Scenario(
-            "python_floor_direct",
-            FLOORS,
-            floor,
-            unary(floor),
-            "the least grpc.aio does: a bare generated servicer, 1 process",
-        ),
-        Scenario("server_direct_1w", FLOORS, server_1, unary(server_1), "py-server, 1 process"),
-        Scenario(
-            "server_direct",
-            FLOORS,
-            server_n,
-            unary(server_n),
-            f"py-server, {server_workers} processes",
-        ),
-        Scenario(
-            "go_direct",
-            FLOORS,
-            go,
-            unary(go),
-            "the same contract in grpc-go: the runtime's ceiling",
-        ),
-        Scenario(
-            "envoy_answers_itself",
-            FLOORS,
-            envoy_floor,
-            unary(envoy_floor),
-            "Envoy's floor: every filter, no upstream (direct_response)",
-        ),
-        Scenario(
-            "envoy_go",
-            FLOORS,
-            envoy_go,
-            unary(envoy_go),
-            "Envoy in front of grpc-go: the proxy's own cost",
-        ),
-    ]
+    rows = [
+        ("article_sync_direct", article, "the article's design: sync grpc.server, 10 threads"),
+        ("python_floor_direct", floor,
+         "the least grpc.aio does: a bare generated servicer, 1 process"),
+        ("server_direct_1w", server_1, "py-server, 1 process"),
+        ("server_direct", server_n, f"py-server, {server_workers} processes"),
+        ("go_direct", go, "the same contract in grpc-go: the runtime's ceiling"),
+        ("envoy_answers_itself", envoy_floor,
+         "Envoy's floor: every filter, no upstream (direct_response)"),
+        ("envoy_go", envoy_go, "Envoy in front of grpc-go: the proxy's own cost"),
+    ]  # fmt: skip
+    return [Scenario(name, FLOORS, target, unary(target), note) for name, target, note in rows]
 
 
 def _scaling(run: _Targets) -> list[Scenario]:
@@ -230,64 +191,27 @@ def _rest(run: _Targets, rest_workers: int) -> list[Scenario]:
         ready=lambda port: targets.http_ready(port, "/healthz"),
         grpc=False,
     )
+    upstream = envoy_variants.rest_upstream("/healthz", "/v1/")
     behind_envoy = run.start(
-        targets.envoy_alone(
-            "envoy_rest",
-            run.workdir,
-            envoy_variants.rest_upstream("/healthz", "/v1/"),
-            upstream=rest_server,
-        )
+        targets.envoy_alone("envoy_rest", run.workdir, upstream, upstream=rest_server)
     )
     server_n, main = run.by_name["server"], run.by_name[MAIN]
     return [
-        Scenario(
-            "rest_keepalive",
-            REST,
-            rest_server,
-            rest(rest_server),
-            f"FastAPI on uvicorn, {rest_workers} processes, keep-alive",
-        ),
-        Scenario(
-            "rest_new_connection",
-            REST,
-            rest_server,
-            rest(rest_server, new_connection=True),
-            "the same, a new connection per request",
-        ),
-        Scenario(
-            "rest_behind_envoy",
-            REST,
-            behind_envoy,
-            rest(behind_envoy),
-            "FastAPI behind Envoy: REST paying the same proxy as gRPC",
-        ),
-        Scenario(
-            "rest_transcoded",
-            REST,
-            main,
-            rest(main),
-            f"REST/JSON through Envoy's transcoder to {MAIN}",
-            baseline=MAIN,
-        ),
-        Scenario(
-            f"stream_{MAIN}",
-            REST,
-            main,
-            stream(main),
-            f"server streams of {STREAM_REPLIES} replies",
-            STREAM_REPLIES,
-            baseline=MAIN,
-        ),
+        Scenario("rest_keepalive", REST, rest_server, rest(rest_server),
+                 f"FastAPI on uvicorn, {rest_workers} processes, keep-alive"),
+        Scenario("rest_new_connection", REST, rest_server,
+                 rest(rest_server, new_connection=True), "the same, a new connection per request"),
+        Scenario("rest_behind_envoy", REST, behind_envoy, rest(behind_envoy),
+                 "FastAPI behind Envoy: REST paying the same proxy as gRPC"),
+        Scenario("rest_transcoded", REST, main, rest(main),
+                 f"REST/JSON through Envoy's transcoder to {MAIN}", baseline=MAIN),
+        Scenario(f"stream_{MAIN}", REST, main, stream(main),
+                 f"server streams of {STREAM_REPLIES} replies", STREAM_REPLIES, baseline=MAIN),
         Scenario("server_direct_10KiB", REST, server_n, unary(server_n, LARGE_MESSAGE)),
         Scenario(f"{MAIN}_10KiB", REST, main, unary(main, LARGE_MESSAGE), baseline=MAIN),
-        Scenario(
-            "rest_keepalive_10KiB",
-            REST,
-            rest_server,
-            rest(rest_server, LARGE_MESSAGE),
-            baseline="rest_keepalive",
-        ),
-    ]
+        Scenario("rest_keepalive_10KiB", REST, rest_server, rest(rest_server, LARGE_MESSAGE),
+                 baseline="rest_keepalive"),
+    ]  # fmt: skip
 
 
 def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
@@ -333,23 +257,10 @@ def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
 
 
 def _levers(run: _Targets) -> list[Scenario]:
-    asyncio_loop = run.start(
-        targets.server(
-            "server_1w_asyncio", [*run.py_server, "--event-loop", "asyncio"], run.workdir
-        )
-    )
-    concurrency = run.stack(f"{MAIN}_concurrency_2", envoy_concurrency=2)
-    one_connection = run.stack(
-        f"{MAIN}_one_connection", envoy_edit=envoy_variants.one_connection_per_replica
-    )
+    asyncio_argv = [*run.py_server, "--event-loop", "asyncio"]
+    asyncio_loop = run.start(targets.server("server_1w_asyncio", asyncio_argv, run.workdir))
+    one_connection = envoy_variants.one_connection_per_replica
     one_worker = scaling_name(3, 1)
-    one_connection_1w = run.stack(
-        f"{one_worker}_one_connection",
-        workers=1,
-        envoy_edit=envoy_variants.one_connection_per_replica,
-    )
-    windows = run.stack(f"{MAIN}_grpc_windows", envoy_edit=envoy_variants.grpc_windows)
-    no_log = run.stack(f"{MAIN}_no_access_log", envoy_edit=envoy_variants.without_access_log)
     trace_all = run.stack(
         "envoy_go_trace_every_call",
         replicas=1,
@@ -357,58 +268,30 @@ def _levers(run: _Targets) -> list[Scenario]:
         server_command=run.go_server,
         envoy_edit=envoy_variants.trace_every_call,
     )
+    # name, target, what it changes, the scenario it is measured against
+    rows = [
+        ("server_direct_1w_asyncio", asyncio_loop,
+         "py-server on asyncio's own event loop instead of uvloop", "server_direct_1w"),
+        (f"{MAIN}_concurrency_2", run.stack(f"{MAIN}_concurrency_2", envoy_concurrency=2),
+         "Envoy --concurrency 2 (two worker threads)", MAIN),
+        (f"{MAIN}_one_connection",
+         run.stack(f"{MAIN}_one_connection", envoy_edit=one_connection),
+         "no stream limit upstream: one connection per replica", MAIN),
+        (f"{one_worker}_one_connection",
+         run.stack(f"{one_worker}_one_connection", workers=1, envoy_edit=one_connection),
+         "the same with 1 process per replica, where the limit buys nothing", one_worker),
+        (f"{MAIN}_grpc_windows",
+         run.stack(f"{MAIN}_grpc_windows", envoy_edit=envoy_variants.grpc_windows),
+         "gRPC's 64 KiB stream windows upstream", MAIN),
+        (f"{MAIN}_no_access_log",
+         run.stack(f"{MAIN}_no_access_log", envoy_edit=envoy_variants.without_access_log),
+         "no access log", MAIN),
+        ("envoy_go_trace_every_call", trace_all,
+         "Envoy's default sampling: every call traced", "envoy_go"),
+    ]  # fmt: skip
     return [
-        Scenario(
-            "server_direct_1w_asyncio",
-            LEVERS,
-            asyncio_loop,
-            unary(asyncio_loop),
-            "py-server on asyncio's own event loop instead of uvloop",
-            baseline="server_direct_1w",
-        ),
-        Scenario(
-            f"{MAIN}_concurrency_2",
-            LEVERS,
-            concurrency,
-            unary(concurrency),
-            "Envoy --concurrency 2 (two worker threads)",
-            baseline=MAIN,
-        ),
-        Scenario(
-            f"{MAIN}_one_connection",
-            LEVERS,
-            one_connection,
-            unary(one_connection),
-            "no stream limit upstream: one connection per replica",
-            baseline=MAIN,
-        ),
-        Scenario(
-            f"{one_worker}_one_connection",
-            LEVERS,
-            one_connection_1w,
-            unary(one_connection_1w),
-            "the same with 1 process per replica, where the limit buys nothing",
-            baseline=one_worker,
-        ),
-        Scenario(
-            f"{MAIN}_grpc_windows",
-            LEVERS,
-            windows,
-            unary(windows),
-            "gRPC's 64 KiB stream windows upstream",
-            baseline=MAIN,
-        ),
-        Scenario(
-            f"{MAIN}_no_access_log", LEVERS, no_log, unary(no_log), "no access log", baseline=MAIN
-        ),
-        Scenario(
-            "envoy_go_trace_every_call",
-            LEVERS,
-            trace_all,
-            unary(trace_all),
-            "Envoy's default sampling: every call traced",
-            baseline="envoy_go",
-        ),
+        Scenario(name, LEVERS, target, unary(target), note, baseline=baseline)
+        for name, target, note, baseline in rows
     ]
 
 

@@ -9,7 +9,6 @@ Envoy and each replica before, after each run and some time after the last one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from grpctest_common.settings import PATH, SECONDS, WHOLE_NUMBER, Setting, Table
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import REPO
@@ -134,19 +134,34 @@ def print_report(report: SoakReport) -> None:
         print(f"  {when}: " + " | ".join(f"{sizes.get(n, 0):.0f}" for n in names))
 
 
+DEFAULTS = SoakSettings()
+# The soak's knobs (no environment variables: it runs from `make soak`).
+SETTINGS = Table(
+    Setting("--calls", WHOLE_NUMBER, DEFAULTS.calls, "calls per run", env=None),
+    Setting("--concurrency", WHOLE_NUMBER, DEFAULTS.concurrency, "calls in flight", env=None),
+    Setting("--connections", WHOLE_NUMBER, DEFAULTS.connections, "HTTP/2 connections", env=None),
+    Setting("--runs", WHOLE_NUMBER, DEFAULTS.runs, "runs, one after another", env=None),
+    Setting(
+        "--settle-seconds",
+        SECONDS,
+        DEFAULTS.settle_seconds,
+        "how long after the runs to measure memory again",
+        env=None,
+    ),
+    Setting(
+        "--out",
+        PATH,
+        REPO / "bench" / "results" / "soak.json",
+        "where the report goes",
+        env=None,
+        shown="bench/results/soak.json",
+    ),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    defaults = SoakSettings()
-    parser = argparse.ArgumentParser(prog="grpctest-soak", description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=defaults.calls, help="calls per run")
-    parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
-    parser.add_argument("--connections", type=int, default=defaults.connections)
-    parser.add_argument("--runs", type=int, default=defaults.runs)
-    parser.add_argument(
-        "--settle-seconds", type=float, default=defaults.settle_seconds,
-        help="how long after the runs to measure memory again",
-    )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "soak.json")
-    args = parser.parse_args(argv)
+    parser = SETTINGS.parser("grpctest-soak", __doc__.splitlines()[0])
+    args = SETTINGS.parse(parser, argv)
     settings = SoakSettings(
         args.calls, args.concurrency, args.connections, args.runs, args.settle_seconds
     )

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grpctest_common import tracing
-from grpctest_common.settings import env
+from grpctest_common.settings import BOOLEAN, PATH, TEXT, WHOLE_NUMBER, Setting, Table
 from grpctest_devtools import browser as browser_steps
 from grpctest_devtools.browser import chromium
 from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
@@ -141,49 +141,52 @@ def screenshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="grpctest-local", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["demo", "run", "screenshot"])
-    parser.add_argument(
-        "--replicas",
-        type=int,
-        default=env("GRPCTEST_REPLICAS", "3"),
-        help="py-server replicas (env GRPCTEST_REPLICAS, default %(default)s)",
-    )
-    parser.add_argument(
+SETTINGS = Table(
+    Setting("--replicas", WHOLE_NUMBER, 3, "py-server replicas"),
+    Setting(
         "--go-replicas",
-        type=int,
-        default=env("GRPCTEST_GO_REPLICAS", "1"),
-        help="go-server replicas beside them, in the same rotation; their ports follow "
-        "the Python ones' (env GRPCTEST_GO_REPLICAS, default %(default)s)",
-    )
-    parser.add_argument(
-        "--base-port",
-        type=int,
-        default=50051,
-        help="first replica port; the others follow (default %(default)s)",
-    )
-    parser.add_argument("--envoy-port", type=int, default=8080)
-    parser.add_argument("--admin-port", type=int, default=9901)
-    parser.add_argument("--tls-port", type=int, default=8443)
-    parser.add_argument(
+        WHOLE_NUMBER,
+        1,
+        "go-server replicas beside them, in the same rotation; their ports follow the Python ones'",
+    ),
+    Setting("--base-port", WHOLE_NUMBER, 50051, "first replica port; the others follow", env=None),
+    Setting("--envoy-port", WHOLE_NUMBER, 8080, "Envoy's gRPC listener", env=None),
+    Setting("--admin-port", WHOLE_NUMBER, 9901, "Envoy's admin interface", env=None),
+    Setting("--tls-port", WHOLE_NUMBER, 8443, "Envoy's TLS listener", env=None),
+    Setting(
         "--metrics-base-port",
-        type=int,
-        default=9464,
-        help="run: the first replica's /metrics port; the others follow (default %(default)s)",
-    )
-    parser.add_argument(
+        WHOLE_NUMBER,
+        9464,
+        "run: the first replica's /metrics port; the others follow",
+        env=None,
+    ),
+    Setting(
         "--observe",
-        action="store_true",
-        help="run: also Prometheus (:9090, scraping Envoy and the replicas) and Jaeger "
+        BOOLEAN,
+        False,
+        "run: also Prometheus (:9090, scraping Envoy and the replicas) and Jaeger "
         "(:16686, receiving traces on :4317)",
-    )
-    parser.add_argument("--calls", type=int, default=30, help="calls per client in demo")
-    parser.add_argument("--message", default="Hello Server you there?")
-    parser.add_argument(
-        "--out", type=Path, default=REPO / "docs" / "web-page.png", help="screenshot: where to"
-    )
-    args = parser.parse_args(argv)
+        env=None,
+    ),
+    Setting("--calls", WHOLE_NUMBER, 30, "calls per client in demo", env=None),
+    Setting("--message", TEXT, "Hello Server you there?", "demo: the clients' message", env=None),
+    Setting(
+        "--out",
+        PATH,
+        REPO / "docs" / "web-page.png",
+        "screenshot: where to",
+        env=None,
+        shown="docs/web-page.png",
+    ),
+)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command and the settings (SETTINGS), checked."""
+    description = " ".join(__doc__.split("\n\n")[0].split())  # the first paragraph
+    parser = SETTINGS.parser("grpctest-local", description)
+    parser.add_argument("command", choices=["demo", "run", "screenshot"])
+    args = SETTINGS.parse(parser, argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
     if args.go_replicas < 0:

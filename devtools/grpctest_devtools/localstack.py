@@ -75,21 +75,38 @@ class LocalStack:
         self.server_command = list(server_command) or [command("grpctest-server")]
         self.admin = EnvoyAdmin(admin_port)
         self._workdir = tempfile.TemporaryDirectory(prefix="grpctest-")
+        self.go_replicas = go_replicas
+        self.replicas = self._replica_processes(log_dir, server_args, server_env)
+        config = self._envoy_config(otlp_port, envoy_edit)
+        self.envoy = envoy_process(config, envoy_args, self._log_path(log_dir, "envoy"))
+        self._stopping = False
+
+    def _envoy_config(
+        self, otlp_port: int, envoy_edit: Callable[[dict[str, Any]], None] | None
+    ) -> Path:
+        """Writes Envoy's config, derived from envoy/envoy.yaml for these ports."""
         local_ports = envoy_config.LocalPorts(
-            self.ports, envoy_port, admin_port, tls_port, otlp_port
+            self.ports, self.envoy_port, self.admin_port, self.tls_port, otlp_port
         )
-        edits = [envoy_config.upstream_tls(CERTS)] if upstream_tls else []
-        config = envoy_config.write_local_config(
+        edits = [envoy_config.upstream_tls(CERTS)] if self.upstream_tls else []
+        return envoy_config.write_local_config(
             Path(self._workdir.name) / "envoy.yaml",
             local_ports,
             CERTS,
             [*edits, *([envoy_edit] if envoy_edit else [])],
         )
-        self.go_replicas = go_replicas
-        python = len(self.ports) - go_replicas
+
+    def _replica_processes(
+        self,
+        log_dir: Path | None,
+        server_args: Sequence[str],
+        server_env: Mapping[str, str] | None,
+    ) -> list[Process]:
+        """The replicas, not yet started: replica-1..N, then go-1..M."""
+        python = len(self.ports) - self.go_replicas
         names = [f"replica-{i}" for i in range(1, python + 1)]
-        names += [f"go-{i}" for i in range(1, go_replicas + 1)]
-        self.replicas = [
+        names += [f"go-{i}" for i in range(1, self.go_replicas + 1)]
+        return [
             Process(
                 name,
                 self._server_argv(index, name, index >= python, server_args),
@@ -98,8 +115,6 @@ class LocalStack:
             )
             for index, name in enumerate(names)
         ]
-        self.envoy = envoy_process(config, envoy_args, self._log_path(log_dir, "envoy"))
-        self._stopping = False
 
     @classmethod
     def on_free_ports(cls, replicas: int = 3, go_replicas: int = 0, **kwargs: Any) -> LocalStack:

@@ -1,4 +1,5 @@
-"""Calling grpctest.Grpctest: channels and calls, with a deadline on every call."""
+"""Calling grpctest.Grpctest, with a deadline on every call (channels:
+grpctest_common.channels)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
-from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_client.resume import Messages, OnResume, Policy, resumable_chat, resumable_stream
-from grpctest_common import tracing
 
 
 @dataclass(frozen=True)
@@ -22,40 +21,6 @@ class Resume:
 
     attempts: int
     on_resume: OnResume
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where and how to connect: plaintext, or TLS trusting `ca_pem` (None: the system's
-    trust store), optionally with a client certificate (mutual TLS) and a bearer token
-    on every call (TLS only: gRPC sends no token in the clear)."""
-
-    target: str
-    tls: bool = False
-    ca_pem: bytes | None = None
-    cert_pem: bytes | None = None
-    key_pem: bytes | None = None
-    token: str | None = None
-
-
-def open_channel(connection: Connection) -> grpc.Channel:
-    """A channel with the connection's credentials, traced when tracing is on."""
-    if not connection.tls:
-        channel = grpc.insecure_channel(connection.target)
-    else:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=connection.ca_pem,
-            private_key=connection.key_pem,
-            certificate_chain=connection.cert_pem,
-        )
-        if connection.token:
-            credentials = grpc.composite_channel_credentials(
-                credentials, grpc.access_token_call_credentials(connection.token)
-            )
-        channel = grpc.secure_channel(connection.target, credentials)
-    if tracing.enabled():
-        channel = grpcext.intercept_channel(channel, client_interceptor())
-    return channel
 
 
 def get_server_responses(

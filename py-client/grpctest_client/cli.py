@@ -33,9 +33,6 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-
-from grpctest_common.settings import env, env_bool
 
 # A CLI reports a failure in one line of its own; gRPC core would also log it (e.g. a
 # failed TLS handshake, at ERROR). Set GRPC_VERBOSITY yourself to see those logs. It is
@@ -45,15 +42,20 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 import grpc
 
 from grpctest.grpctest_pb2 import MessageResponse
-from grpctest_client.calls import (
-    Connection,
-    Resume,
-    chat,
-    get_server_responses,
-    open_channel,
-    stream_server_responses,
-)
+from grpctest_client.calls import Resume, chat, get_server_responses, stream_server_responses
 from grpctest_client.resume import Messages, OutOfSequenceError
+from grpctest_common.channels import Connection, open_channel
+from grpctest_common.settings import (
+    BOOLEAN,
+    PATH,
+    SECONDS,
+    TEXT,
+    WHOLE_NUMBER,
+    Setting,
+    Table,
+    choice,
+    read_file,
+)
 from grpctest_common.tracing import tracing
 
 DEFAULT_MESSAGE = "Hello Server you there?"
@@ -63,88 +65,92 @@ OUTPUTS = ("text", "json")
 COMPACT = (",", ":")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="grpctest-client", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--target",
-        default=env("GRPCTEST_TARGET", "localhost:8080"),
-        help="host:port to call (env GRPCTEST_TARGET, default %(default)s)",
-    )
-    parser.add_argument(
-        "--message",
-        default=env("GRPCTEST_MESSAGE", DEFAULT_MESSAGE),
-        help="message to send (env GRPCTEST_MESSAGE, default %(default)r)",
-    )
-    parser.add_argument(
+SETTINGS = Table(
+    Setting("--target", TEXT, "localhost:8080", "host:port to call"),
+    Setting("--message", TEXT, DEFAULT_MESSAGE, "message to send", shown=repr(DEFAULT_MESSAGE)),
+    Setting(
         "--mode",
-        default=env("GRPCTEST_MODE", "unary"),
-        help=f"{', '.join(MODES)}: unary calls, one server stream, or one chat "
-        "(env GRPCTEST_MODE, default %(default)s)",
-    )
-    parser.add_argument(
-        "--count",
-        type=int,
-        default=env("GRPCTEST_COUNT", "1"),
-        help="calls (unary), replies (server-stream) or messages (chat) "
-        "(env GRPCTEST_COUNT, default %(default)s)",
-    )
-    parser.add_argument(
+        choice(MODES),
+        "unary",
+        f"{', '.join(MODES)}: unary calls, one server stream, or one chat",
+    ),
+    Setting(
+        "--count", WHOLE_NUMBER, 1, "calls (unary), replies (server-stream) or messages (chat)"
+    ),
+    Setting(
         "--interval",
-        type=float,
-        default=env("GRPCTEST_INTERVAL", "0"),
-        help="seconds between a stream's replies (server-stream) or messages (chat) "
-        "(env GRPCTEST_INTERVAL, default %(default)s)",
-    )
-    parser.add_argument(
+        SECONDS,
+        0.0,
+        "seconds between a stream's replies (server-stream) or messages (chat)",
+        shown="0",
+    ),
+    Setting(
         "--timeout",
-        type=float,
-        default=env("GRPCTEST_TIMEOUT", "5"),
-        help="deadline of each call, or of the whole stream, in seconds "
-        "(env GRPCTEST_TIMEOUT, default %(default)s)",
-    )
-    parser.add_argument(
+        SECONDS,
+        5.0,
+        "deadline of each call, or of the whole stream, in seconds",
+        shown="5",
+    ),
+    Setting(
         "--resume-attempts",
-        type=int,
-        default=env("GRPCTEST_RESUME_ATTEMPTS", "5"),
-        help="times a broken server stream or chat is resumed on another replica, 0 for "
-        "never (env GRPCTEST_RESUME_ATTEMPTS, default %(default)s)",
-    )
-    parser.add_argument(
-        "--tls",
-        action=argparse.BooleanOptionalAction,
-        default=env_bool(parser, "GRPCTEST_TLS", False),
-        help="connect with TLS (env GRPCTEST_TLS); e.g. Envoy's :8443",
-    )
-    parser.add_argument(
+        WHOLE_NUMBER,
+        5,
+        "times a broken server stream or chat is resumed on another replica, 0 for never",
+    ),
+    Setting("--tls", BOOLEAN, False, "connect with TLS; e.g. Envoy's :8443"),
+    Setting(
         "--ca",
-        default=env("GRPCTEST_CA", ""),
-        help="CA certificate (PEM) to trust, e.g. certs/ca.crt; implies --tls "
-        "(env GRPCTEST_CA, default: the system's trust store)",
-    )
-    parser.add_argument(
+        PATH,
+        None,
+        "CA certificate (PEM) to trust, e.g. certs/ca.crt; implies --tls",
+        shown="the system's trust store",
+    ),
+    Setting(
         "--cert",
-        default=env("GRPCTEST_CERT", ""),
-        help="client certificate (PEM) for mutual TLS, e.g. certs/client.crt; needs --key "
-        "and implies --tls (env GRPCTEST_CERT)",
-    )
-    parser.add_argument(
+        PATH,
+        None,
+        "client certificate (PEM) for mutual TLS, e.g. certs/client.crt; needs --key and "
+        "implies --tls",
+        shown="none",
+    ),
+    Setting(
         "--key",
-        default=env("GRPCTEST_KEY", ""),
-        help="the client certificate's private key (PEM), e.g. certs/client.key (env GRPCTEST_KEY)",
-    )
-    parser.add_argument(
+        PATH,
+        None,
+        "the client certificate's private key (PEM), e.g. certs/client.key",
+        shown="none",
+    ),
+    Setting(
         "--output",
-        default=env("GRPCTEST_OUTPUT", "text"),
-        help="text for people; json for programs: one JSON object per reply, then one "
-        "summary object (env GRPCTEST_OUTPUT, default %(default)s)",
-    )
-    parser.add_argument(
+        choice(OUTPUTS),
+        "text",
+        "text for people; json for programs: one JSON object per reply, then one summary object",
+    ),
+    Setting(
         "--token",
-        default=env("GRPCTEST_TOKEN", ""),
-        help='bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only '
-        "(env GRPCTEST_TOKEN)",
+        TEXT,
+        "",
+        'bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only',
+        shown="none",
+    ),
+)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The settings (SETTINGS) from the command line and the environment, checked."""
+    parser = SETTINGS.parser("grpctest-client", __doc__.splitlines()[0])
+    args = SETTINGS.parse(parser, argv)
+    _check_ranges(parser, args)
+    _check_tls(parser, args)
+    args.ca_pem, args.cert_pem, args.key_pem = (
+        read_file(parser, flag, path)
+        for flag, path in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key))
     )
-    args = parser.parse_args(argv)
+    return args
+
+
+def _check_ranges(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors for numbers the table's kinds accept but the calls cannot use."""
     if args.count < 1:
         parser.error(f"--count must be at least 1, got {args.count}")
     if args.timeout <= 0:
@@ -153,10 +159,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--interval must not be negative, got {args.interval}")
     if args.resume_attempts < 0:
         parser.error(f"--resume-attempts must not be negative, got {args.resume_attempts}")
-    if args.mode not in MODES:
-        parser.error(f"--mode must be one of {', '.join(MODES)}, got {args.mode!r}")
-    if args.output not in OUTPUTS:
-        parser.error(f"--output must be one of {', '.join(OUTPUTS)}, got {args.output!r}")
+
+
+def _check_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A CA or a client certificate implies TLS; a certificate needs its key; a token
+    needs TLS."""
     if bool(args.cert) != bool(args.key):
         parser.error("--cert and --key go together")
     args.tls = args.tls or bool(args.ca or args.cert)
@@ -164,21 +171,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(
             "--token needs TLS (--tls, --ca; Envoy's :8443): a token is never sent in the clear"
         )
-    args.ca_pem, args.cert_pem, args.key_pem = (
-        _read(parser, flag, path)
-        for flag, path in (("--ca", args.ca), ("--cert", args.cert), ("--key", args.key))
-    )
-    return args
-
-
-def _read(parser: argparse.ArgumentParser, flag: str, path: str) -> bytes | None:
-    """The file's bytes (None for no file); a usage error if it cannot be read."""
-    if not path:
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        parser.error(f"cannot read {flag} {path}: {err.strerror}")
 
 
 def _resumed(after: int, replica: str) -> None:

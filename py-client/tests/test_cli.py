@@ -39,13 +39,44 @@ def test_bad_flags_are_a_usage_error(argv: list[str], capsys) -> None:
 
 
 def test_a_boolean_that_is_not_one_is_a_usage_error(
-    monkeypatch: pytest.MonkeyPatch, capsys
+    monkeypatch: pytest.MonkeyPatch, usage_error
 ) -> None:
     monkeypatch.setenv("GRPCTEST_TLS", "yes")  # Go's ParseBool rejects it too
-    with pytest.raises(SystemExit) as exit_:
-        cli.parse_args([])
-    assert exit_.value.code == 2
-    assert "GRPCTEST_TLS: want one of" in capsys.readouterr().err
+    assert usage_error(cli.parse_args, []) == (
+        "grpctest-client: error: GRPCTEST_TLS (for --tls): want one of "
+        '0 1 F FALSE False T TRUE True f false t true, got "yes"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--count", "x"], {}, '--count: want a whole number, got "x"'),
+        ([], {"GRPCTEST_COUNT": "x"}, 'GRPCTEST_COUNT (for --count): want a whole number, got "x"'),
+        (["--timeout", "5 s"], {}, '--timeout: want seconds (like 5, 0.5 or 500ms), got "5 s"'),
+        (["--mode", "bidi"], {}, '--mode: want one of unary, server-stream, chat, got "bidi"'),
+        ([], {"GRPCTEST_OUTPUT": "yaml"},
+         'GRPCTEST_OUTPUT (for --output): want one of text, json, got "yaml"'),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_kind_names_the_flag_or_variable(
+    usage_error, argv: list[str], env: dict, message: str
+) -> None:
+    assert usage_error(cli.parse_args, argv, env) == f"grpctest-client: error: {message}"
+
+
+def test_seconds_take_a_unit_as_in_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    args = cli.parse_args(["--timeout", "500ms", "--interval", "0.25"])
+    assert (args.timeout, args.interval) == (0.5, 0.25)
+    monkeypatch.setenv("GRPCTEST_TIMEOUT", "2s")
+    monkeypatch.setenv("GRPCTEST_INTERVAL", "10ms")
+    assert (cli.parse_args([]).timeout, cli.parse_args([]).interval) == (2.0, 0.01)
+
+
+def test_help_names_every_variable_and_default(help_text) -> None:
+    text = help_text(cli.parse_args)
+    assert all(f"env {s.variable}, default: " in text for s in cli.SETTINGS.settings)
+    assert "(env GRPCTEST_TIMEOUT, default: 5)" in text
 
 
 def test_summary_lists_calls_per_replica(capsys) -> None:

@@ -18,11 +18,19 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 import uvloop
 
-from grpctest_common.settings import env, env_bool, env_choice
+from grpctest_common.settings import (
+    BOOLEAN,
+    PATH,
+    SECONDS,
+    TEXT,
+    WHOLE_NUMBER,
+    Setting,
+    Table,
+    choice,
+)
 from grpctest_server.lifecycle import Settings, serve
 
 # How each --event-loop runs a coroutine to its end.
@@ -30,112 +38,102 @@ EVENT_LOOPS = {"uvloop": uvloop.run, "asyncio": asyncio.run}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="grpctest-server", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--host",
-        default=env("GRPCTEST_HOST", "127.0.0.1"),
-        help="address to listen on; 0.0.0.0 in containers (env GRPCTEST_HOST, default %(default)s)",
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=env("GRPCTEST_PORT", "50051"),
-        help="port to listen on (env GRPCTEST_PORT, default %(default)s)",
-    )
-    parser.add_argument(
+SETTINGS = Table(
+    Setting("--host", TEXT, "127.0.0.1", "address to listen on; 0.0.0.0 in containers"),
+    Setting("--port", WHOLE_NUMBER, 50051, "port to listen on"),
+    Setting(
         "--replica",
-        default=env("GRPCTEST_REPLICA", socket.gethostname()),
-        help="replica name put in every reply (env GRPCTEST_REPLICA, default: the hostname)",
-    )
-    parser.add_argument(
-        "--reflection",
-        action=argparse.BooleanOptionalAction,
-        default=env_bool(parser, "GRPCTEST_REFLECTION", True),
-        help="serve gRPC Server Reflection (env GRPCTEST_REFLECTION, default on)",
-    )
-    parser.add_argument(
+        TEXT,
+        socket.gethostname,
+        "replica name put in every reply",
+        shown="the hostname",
+    ),
+    Setting("--reflection", BOOLEAN, True, "serve gRPC Server Reflection"),
+    Setting(
         "--max-message-bytes",
-        type=int,
-        default=env("GRPCTEST_MAX_MESSAGE_BYTES", str(1024 * 1024)),
-        help="largest request accepted; larger ones get RESOURCE_EXHAUSTED "
-        "(env GRPCTEST_MAX_MESSAGE_BYTES, default %(default)s)",
-    )
-    parser.add_argument(
+        WHOLE_NUMBER,
+        1024 * 1024,
+        "largest request accepted; larger ones get RESOURCE_EXHAUSTED",
+    ),
+    Setting(
         "--drain-seconds",
-        type=float,
-        default=env("GRPCTEST_DRAIN_SECONDS", "3"),
-        help="after SIGTERM, how long to keep serving while reporting NOT_SERVING so "
-        "that Envoy's health checks (1 s interval) take this replica out "
-        "(env GRPCTEST_DRAIN_SECONDS, default %(default)s)",
-    )
-    parser.add_argument(
+        SECONDS,
+        3.0,
+        "after SIGTERM, how long to keep serving while reporting NOT_SERVING so that "
+        "Envoy's health checks (1 s interval) take this replica out",
+        shown="3",
+    ),
+    Setting(
         "--grace-seconds",
-        type=float,
-        default=env("GRPCTEST_GRACE_SECONDS", "10"),
-        help="how long in-flight calls may take to finish once the server stops "
-        "(env GRPCTEST_GRACE_SECONDS, default %(default)s)",
-    )
-    parser.add_argument(
+        SECONDS,
+        10.0,
+        "how long in-flight calls may take to finish once the server stops",
+        shown="10",
+    ),
+    Setting(
         "--workers",
-        type=int,
-        default=env("GRPCTEST_WORKERS", "1"),
-        help="server processes sharing the port through SO_REUSEPORT; Python runs one "
-        "core per process (env GRPCTEST_WORKERS, default %(default)s)",
-    )
-    parser.add_argument(
+        WHOLE_NUMBER,
+        1,
+        "server processes sharing the port through SO_REUSEPORT; Python runs one core per process",
+    ),
+    Setting(
         "--metrics-port",
-        type=int,
-        default=env("GRPCTEST_METRICS_PORT", "0"),
-        help="serve Prometheus metrics at /metrics on this port; 0: none. With --workers N, "
-        "worker i uses this port + i (env GRPCTEST_METRICS_PORT, default %(default)s)",
-    )
-    parser.add_argument(
+        WHOLE_NUMBER,
+        0,
+        "serve Prometheus metrics at /metrics on this port; 0: none. With --workers N, "
+        "worker i uses this port + i",
+    ),
+    Setting(
         "--tls-cert",
-        type=Path,
-        default=env("GRPCTEST_TLS_CERT", "") or None,
-        help="serve TLS with this certificate (PEM), e.g. certs/replica.crt; needs --tls-key "
-        "(env GRPCTEST_TLS_CERT, default: plaintext)",
-    )
-    parser.add_argument(
-        "--tls-key",
-        type=Path,
-        default=env("GRPCTEST_TLS_KEY", "") or None,
-        help="the certificate's private key (PEM) (env GRPCTEST_TLS_KEY)",
-    )
-    parser.add_argument(
+        PATH,
+        None,
+        "serve TLS with this certificate (PEM), e.g. certs/replica.crt; needs --tls-key",
+        shown="plaintext",
+    ),
+    Setting("--tls-key", PATH, None, "the certificate's private key (PEM)", shown="none"),
+    Setting(
         "--event-loop",
-        default=env_choice(parser, "GRPCTEST_EVENT_LOOP", "uvloop", EVENT_LOOPS),
-        choices=EVENT_LOOPS,
-        help="asyncio event loop: uvloop costs about a sixth less CPU per call than "
-        "asyncio's own (bench/README.md) (env GRPCTEST_EVENT_LOOP, default %(default)s)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=env_choice(parser, "GRPCTEST_LOG_LEVEL", "INFO", LOG_LEVELS, str.upper),
-        choices=LOG_LEVELS,
-        type=str.upper,
-        help="log level (env GRPCTEST_LOG_LEVEL, default %(default)s)",
-    )
-    args = parser.parse_args(argv)
-    if not 0 <= args.port < 65536:
-        parser.error(f"--port must be between 0 (any free port) and 65535, got {args.port}")
+        choice(tuple(EVENT_LOOPS)),
+        "uvloop",
+        "asyncio event loop: uvloop costs about a sixth less CPU per call than asyncio's "
+        "own (bench/README.md)",
+    ),
+    Setting("--log-level", choice(LOG_LEVELS, str.upper), "INFO", "log level"),
+)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The settings (SETTINGS) from the command line and the environment, checked."""
+    parser = SETTINGS.parser("grpctest-server", __doc__.splitlines()[0])
+    args = SETTINGS.parse(parser, argv)
+    _check_ports(parser, args)
     if args.max_message_bytes <= 0:
         parser.error("--max-message-bytes must be positive")
+    if args.drain_seconds < 0 or args.grace_seconds < 0:
+        parser.error("--drain-seconds and --grace-seconds must not be negative")
+    _check_tls(parser, args)
+    return args
+
+
+def _check_ports(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The ports in range; several workers share one fixed port."""
+    if not 0 <= args.port < 65536:
+        parser.error(f"--port must be between 0 (any free port) and 65535, got {args.port}")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and args.port == 0:
         parser.error("--workers > 1 needs a fixed --port (the workers share it)")
-    if args.drain_seconds < 0 or args.grace_seconds < 0:
-        parser.error("--drain-seconds and --grace-seconds must not be negative")
     if not 0 <= args.metrics_port < 65536:
         parser.error(f"--metrics-port must be between 0 (none) and 65535, got {args.metrics_port}")
+
+
+def _check_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A certificate and its key, both there, or neither."""
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
         if path is not None and not path.is_file():
             parser.error(f"{flag} {path}: no such file")
-    return args
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

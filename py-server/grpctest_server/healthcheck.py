@@ -7,15 +7,14 @@ The container HEALTHCHECK, and the one readiness check of the local run and the 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from grpctest_common.settings import env
+from grpctest_common.channels import Connection, open_channel
+from grpctest_common.settings import PATH, SECONDS, TEXT, Setting, Table, env, read_file
 
 
 def check_health(
@@ -24,11 +23,7 @@ def check_health(
     """The serving status name (SERVING, NOT_SERVING, ...), or the gRPC status code name
     (UNAVAILABLE, NOT_FOUND, ...) if the check itself failed. With `ca_pem`, over TLS
     trusting that CA."""
-    if ca_pem is None:
-        channel = grpc.insecure_channel(target)
-    else:
-        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca_pem))
-    with channel:
+    with open_channel(Connection(target, tls=ca_pem is not None, ca_pem=ca_pem)) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout
@@ -38,33 +33,42 @@ def check_health(
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="grpctest-healthcheck", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
+def _default_target() -> str:
+    return f"127.0.0.1:{env('GRPCTEST_PORT', '50051')}"
+
+
+SETTINGS = Table(
+    Setting(
         "--target",
-        default=env("GRPCTEST_HEALTH_TARGET", f"127.0.0.1:{env('GRPCTEST_PORT', '50051')}"),
-        help="host:port to check (env GRPCTEST_HEALTH_TARGET; default 127.0.0.1 and "
-        "$GRPCTEST_PORT or 50051)",
-    )
-    parser.add_argument(
+        TEXT,
+        _default_target,
+        "host:port to check",
+        env="GRPCTEST_HEALTH_TARGET",
+        shown="127.0.0.1 and $GRPCTEST_PORT or 50051",
+    ),
+    Setting(
         "--service",
-        default="grpctest.Grpctest",
-        help="service name to check; '' for the whole server (default %(default)s)",
-    )
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default %(default)s)")
-    parser.add_argument(
+        TEXT,
+        "grpctest.Grpctest",
+        "service name to check; '' for the whole server",
+        env=None,
+    ),
+    Setting("--timeout", SECONDS, 2.0, "deadline of the check", env=None, shown="2"),
+    Setting(
         "--ca",
-        type=Path,
-        default=env("GRPCTEST_HEALTH_CA", "") or None,
-        help="check over TLS, trusting this CA (PEM) (env GRPCTEST_HEALTH_CA, default: plaintext)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        ca_pem = args.ca.read_bytes() if args.ca else None
-    except OSError as err:
-        parser.error(f"cannot read --ca {args.ca}: {err.strerror}")
+        PATH,
+        None,
+        "check over TLS, trusting this CA (PEM)",
+        env="GRPCTEST_HEALTH_CA",
+        shown="plaintext",
+    ),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = SETTINGS.parser("grpctest-healthcheck", __doc__.splitlines()[0])
+    args = SETTINGS.parse(parser, argv)
+    ca_pem = read_file(parser, "--ca", args.ca)
     status = check_health(args.target, args.service, args.timeout, ca_pem)
     print(f"{args.target} {args.service or '(server)'}: {status}")
     sys.exit(0 if status == "SERVING" else 1)

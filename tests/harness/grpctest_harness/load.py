@@ -28,6 +28,7 @@ from pathlib import Path
 import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest_common.channels import OWN_CONNECTION, Connection, open_aio_channel
 from grpctest_devtools.processes import DIE_WITH_PARENT
 from grpctest_devtools.repo import REPO, command
 
@@ -105,10 +106,8 @@ class PythonLoad:
             self.error = err
 
     async def _run(self) -> None:
-        options = [("grpc.use_local_subchannel_pool", 1)]
-        channels = [
-            grpc.aio.insecure_channel(self.target, options=options) for _ in range(self.connections)
-        ]
+        connection = Connection(self.target)
+        channels = [open_aio_channel(connection, [OWN_CONNECTION]) for _ in range(self.connections)]
         try:
             stubs = [grpctest_pb2_grpc.GrpctestStub(channel) for channel in channels]
             until = time.monotonic() + self.max_seconds

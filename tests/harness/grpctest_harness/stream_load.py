@@ -24,6 +24,7 @@ import grpc
 
 from grpctest_client.calls import Resume, chat, stream_server_responses
 from grpctest_client.resume import Messages, OutOfSequenceError
+from grpctest_common.channels import OWN_CONNECTION, Connection, open_channel
 from grpctest_harness.faults import DRILLS, Drill, FaultReport
 from grpctest_harness.load import percentile
 
@@ -109,9 +110,9 @@ class StreamLoad:
         timeout: float = 120,
     ) -> None:
         self.count, self.interval, self.timeout = count, interval, timeout
-        # A subchannel pool of its own per channel: each one its own HTTP/2 connection.
-        options = [("grpc.use_local_subchannel_pool", 1)]
-        self._channels = [grpc.insecure_channel(target, options) for _ in range(connections)]
+        self._channels = [
+            open_channel(Connection(target), [OWN_CONNECTION]) for _ in range(connections)
+        ]
         kinds = ["stream"] * streams + ["chat"] * chats
         self.exchanges = [Exchange(kind) for kind in kinds]
         self._threads = [

@@ -1,0 +1,78 @@
+"""Both clients read their settings by one spec (docs/settings.md): for the same bad
+value, flag or environment variable, the Python and the Go client exit 2 with the same
+message; both take seconds plain (`0.5`) or with a unit (`500ms`).
+
+The message is the one after `error: ` (argparse writes `grpctest-client: error: MESSAGE`,
+Go `error: MESSAGE`, each followed or preceded by its usage).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from grpctest_devtools.clients import CLIENTS, client_argv
+
+# Nothing listens on port 1 of loopback: a call there fails at once (UNAVAILABLE).
+NOWHERE = "127.0.0.1:1"
+BOOLEANS = "0 1 F FALSE False T TRUE True f false t true"
+SECONDS = "seconds (like 5, 0.5 or 500ms)"
+USAGE_ERROR = re.compile(r"^(?:grpctest-client: )?error: (.*)$", re.M)
+
+BAD_VALUES = [
+    (["--count", "abc"], {}, '--count: want a whole number, got "abc"'),
+    ([], {"GRPCTEST_COUNT": "abc"}, 'GRPCTEST_COUNT (for --count): want a whole number, got "abc"'),
+    (["--timeout", "soon"], {}, f'--timeout: want {SECONDS}, got "soon"'),
+    ([], {"GRPCTEST_TIMEOUT": "5 s"},
+     f'GRPCTEST_TIMEOUT (for --timeout): want {SECONDS}, got "5 s"'),
+    (["--interval", "1d"], {}, f'--interval: want {SECONDS}, got "1d"'),
+    ([], {"GRPCTEST_TLS": "yes"}, f'GRPCTEST_TLS (for --tls): want one of {BOOLEANS}, got "yes"'),
+    (["--mode", "bidi"], {}, '--mode: want one of unary, server-stream, chat, got "bidi"'),
+    ([], {"GRPCTEST_OUTPUT": "yaml"},
+     'GRPCTEST_OUTPUT (for --output): want one of text, json, got "yaml"'),
+]  # fmt: skip
+
+
+def run(client: str, flags: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GRPCTEST_")}
+    return subprocess.run(
+        client_argv(client, NOWHERE, *flags),
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(("flags", "env", "message"), BAD_VALUES, ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_bad_value_is_the_same_usage_error_in_both_clients(
+    client: str, flags: list[str], env: dict[str, str], message: str
+) -> None:
+    result = run(client, flags, env)
+    assert result.returncode == 2, result.stderr
+    assert USAGE_ERROR.findall(result.stderr)[:1] == [message], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "panic" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [
+        (["--timeout", "500ms"], {}),
+        (["--timeout", "0.5"], {}),
+        ([], {"GRPCTEST_TIMEOUT": "1.5s"}),
+        (["--mode", "server-stream", "--interval", "10ms", "--timeout", "1s"], {}),
+    ],
+)
+@pytest.mark.parametrize("client", CLIENTS)
+def test_both_clients_take_seconds_plain_or_with_a_unit(
+    client: str, flags: list[str], env: dict[str, str]
+) -> None:
+    # Accepted: the run gets as far as calling, which fails (nothing listens there).
+    result = run(client, flags, env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: UNAVAILABLE: "), result.stderr
