@@ -55,8 +55,12 @@ KUBERNETES_LDFLAGS := -s -w $(foreach p,k8s.io/component-base/version k8s.io/cli
   -X $(p).gitVersion=$(KUBERNETES_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=$(KUBERNETES_MINOR) \
   -X $(p).gitTreeState=clean)
 
-$(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS)): $(CLUSTER_BIN)/%:
-	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '$(KUBERNETES_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
+# All in one `go build` (a grouped target): the packages they share compile once, where
+# one build per program, side by side under make -j, would compile them once each.
+$(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS)) &:
+	mkdir -p $(CLUSTER_BIN)
+	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '$(KUBERNETES_LDFLAGS)' \
+	  -o $(CLUSTER_BIN)/ $(addprefix k8s.io/kubernetes/cmd/,$(CLUSTER_COMPONENTS))
 
 $(CLUSTER_BIN)/etcd:
 	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3
