@@ -15,14 +15,17 @@ microseconds, and nothing to configure.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
 import prometheus_client
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from grpctest_server import interception
 
 LABELS = ("grpc_type", "grpc_service", "grpc_method")
 STARTED = prometheus_client.Counter("grpc_server_started", "RPCs started", LABELS)
@@ -86,71 +89,32 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             return handler  # unknown method: gRPC answers UNIMPLEMENTED
         service, _, method = details.method.lstrip("/").rpartition("/")
         labels = (_rpc_type(handler), service, method)
-        codec = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            timed = _timed_unary(handler.unary_unary, labels)
-            return grpc.unary_unary_rpc_method_handler(timed, **codec)
-        if handler.unary_stream:
-            timed = _timed_stream(handler.unary_stream, labels)
-            return grpc.unary_stream_rpc_method_handler(timed, **codec)
-        if handler.stream_unary:
-            timed = _timed_unary(handler.stream_unary, labels)
-            return grpc.stream_unary_rpc_method_handler(timed, **codec)
-        timed = _timed_stream(handler.stream_stream, labels)
-        return grpc.stream_stream_rpc_method_handler(timed, **codec)
+        return interception.rebuilt(handler, functools.partial(_Call, labels))
 
 
 class _Call:
-    """The metrics of one call, from start to finish."""
+    """The metrics of one call, from start to its end (the last reply, or the error)."""
 
-    def __init__(self, labels: tuple[str, str, str]) -> None:
-        self.labels = labels
-        STARTED.labels(*labels).inc()
-        IN_FLIGHT.labels(*labels).inc()
+    def __init__(
+        self, labels: tuple[str, str, str], request: Any, context: grpc.aio.ServicerContext
+    ) -> None:
+        self.labels, self.request, self.context = labels, request, context
+
+    async def __aenter__(self) -> Any:
+        STARTED.labels(*self.labels).inc()
+        IN_FLIGHT.labels(*self.labels).inc()
         self.start = time.perf_counter()
+        return self.request
 
-    def finish(self, context: grpc.aio.ServicerContext, failed: bool) -> None:
-        code = context.code()
+    async def __aexit__(self, error: type[BaseException] | None, *_: object) -> None:
+        code = self.context.code()
         if code is None:  # no status set: a clean end, a cancelled call, or an exception
-            if not failed:
+            if error is None:
                 code = grpc.StatusCode.OK
-            elif context.cancelled():
+            elif self.context.cancelled():
                 code = grpc.StatusCode.CANCELLED
             else:
                 code = grpc.StatusCode.UNKNOWN
         HANDLED.labels(*self.labels, code.name).inc()
         SECONDS.labels(*self.labels).observe(time.perf_counter() - self.start)
         IN_FLIGHT.labels(*self.labels).dec()
-
-
-def _timed_unary(behavior: Callable[..., Awaitable[Any]], labels: tuple[str, str, str]) -> Callable:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        call = _Call(labels)
-        failed = True
-        try:
-            reply = await behavior(request, context)
-            failed = False
-            return reply
-        finally:
-            call.finish(context, failed)
-
-    return handle
-
-
-def _timed_stream(
-    behavior: Callable[..., AsyncIterator[Any]], labels: tuple[str, str, str]
-) -> Callable:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        call = _Call(labels)
-        failed = True
-        try:
-            async for reply in behavior(request, context):
-                yield reply
-            failed = False
-        finally:
-            call.finish(context, failed)
-
-    return handle
