@@ -304,6 +304,11 @@ def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
     traced.roles["collector"] = lambda: [pid for pid in [jaeger.process.pid] if pid]
     traced_load = Load(traced.url(GRPC_PATH), grpc_body(), (*GRPC_HEADERS, TRACEPARENT))
     metrics = run.stack(f"{MAIN}_metrics", metrics=True)
+    metrics_1w = run.start(
+        targets.server(
+            "server_1w_metrics", [*run.py_server, "--metrics-port", str(free_port())], run.workdir
+        )
+    )
     return [
         Scenario(
             f"{MAIN}_tls_jwt",
@@ -328,6 +333,14 @@ def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
             unary(metrics),
             "the replicas' Prometheus metrics on",
             baseline=MAIN,
+        ),
+        Scenario(
+            "server_direct_1w_metrics",
+            SETTINGS,
+            metrics_1w,
+            unary(metrics_1w),
+            "py-server's Prometheus metrics on, 1 process: their CPU per call alone",
+            baseline="server_direct_1w",
         ),
     ]
 
