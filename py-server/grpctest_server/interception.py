@@ -8,7 +8,8 @@ manager made per call) sees the whole call, the last streamed reply included.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import abc
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -53,3 +54,30 @@ def rebuilt(
         request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+class RebuildingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
+    """A server interceptor that rebuilds the handler of every method the server knows
+    (`rebuild`), once per method: grpc.aio asks the interceptors at every call."""
+
+    def __init__(self) -> None:
+        # Method path -> (the handler it was given, the one it made from it).
+        self._rebuilt: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    @abc.abstractmethod
+    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        """The handler to serve `method` (/package.Service/Method) with instead."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(details)
+        if handler is None:
+            return None  # an unknown method: gRPC answers UNIMPLEMENTED (and nothing is kept)
+        given, made = self._rebuilt.get(details.method, (None, None))
+        if given is not handler:
+            made = self.rebuild(handler, details.method)
+            self._rebuilt[details.method] = (handler, made)
+        return made

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from google.protobuf import message_factory
@@ -202,18 +202,13 @@ _DESERIALIZERS = {
 }
 
 
-class RequestValidation(grpc.aio.ServerInterceptor):
+class RequestValidation(interception.RebuildingInterceptor):
     """INVALID_ARGUMENT, with the reason, for every request of grpctest.Grpctest that
     does not parse or that `problem` finds wrong, before any handler sees it."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        deserializer = _DESERIALIZERS.get(details.method)
-        if handler is None or deserializer is None:
-            return handler  # another service, or an unknown method (UNIMPLEMENTED)
+    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        deserializer = _DESERIALIZERS.get(method)
+        if deserializer is None:
+            return handler  # another service's method
         around = _valid_requests if handler.request_streaming else _valid_request
         return interception.rebuilt(handler, around, deserializer)
