@@ -26,7 +26,8 @@ THROUGH_ENVOY = SCALING | {
 DIRECT = {
     "article_sync_direct", "python_floor_direct", "server_direct_1w", "server_direct",
     "go_direct", "rest_keepalive", "rest_new_connection", "server_direct_10KiB",
-    "rest_keepalive_10KiB", "server_direct_1w_asyncio", "latency_c1_direct",
+    "rest_keepalive_10KiB", "server_direct_1w_asyncio", "server_direct_1w_metrics",
+    "latency_c1_direct",
 }  # fmt: skip
 FIELDS = {
     "name", "group", "rps", "messages_per_s", "p50_ms", "p90_ms", "p99_ms", "errors",

@@ -142,6 +142,7 @@ def started(workdir: Path, server_workers: int, rest_workers: int) -> Iterator[l
             *_scaling(run),
             *_rest(run, rest_workers),
             *_settings(run, jaeger),
+            *_metrics(run),
             *_levers(run),
             *_latency(run),
             *_mixed(run),
@@ -227,7 +228,6 @@ def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
     )
     traced.roles["collector"] = lambda: [pid for pid in [jaeger.process.pid] if pid]
     traced_load = Load(traced.url(GRPC_PATH), grpc_body(), (*GRPC_HEADERS, TRACEPARENT))
-    metrics = run.stack(f"{MAIN}_metrics", metrics=True)
     return [
         Scenario(
             f"{MAIN}_tls_jwt",
@@ -245,6 +245,19 @@ def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
             "every call traced: Envoy and the replicas export to Jaeger",
             baseline=MAIN,
         ),
+    ]
+
+
+def _metrics(run: _Targets) -> list[Scenario]:
+    """The replicas' Prometheus metrics: through Envoy, and on one process alone (their
+    own CPU per call, against the same server without them)."""
+    metrics = run.stack(f"{MAIN}_metrics", metrics=True)
+    metrics_1w = run.start(
+        targets.server(
+            "server_1w_metrics", [*run.py_server, "--metrics-port", str(free_port())], run.workdir
+        )
+    )
+    return [
         Scenario(
             f"{MAIN}_metrics",
             SETTINGS,
@@ -252,6 +265,14 @@ def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
             unary(metrics),
             "the replicas' Prometheus metrics on",
             baseline=MAIN,
+        ),
+        Scenario(
+            "server_direct_1w_metrics",
+            SETTINGS,
+            metrics_1w,
+            unary(metrics_1w),
+            "py-server's Prometheus metrics on, 1 process: their CPU per call alone",
+            baseline="server_direct_1w",
         ),
     ]
 

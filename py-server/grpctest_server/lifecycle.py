@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
+from grpctest import grpctest_pb2_grpc
 from grpctest_common import tracing
 from grpctest_server import metrics, reflection, servicer
 from grpctest_server.health import HealthServicer
@@ -71,12 +72,13 @@ class RunningServer:
 
 
 def _interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
-    """Tracing (outermost), then the metrics of every call: each only when it is on."""
+    """Tracing (outermost), then the metrics of every call, each only when it is on; then
+    the check of every request (innermost: traces and metrics see what it answers)."""
     # Envoy's health checks (every second, per replica) are no call worth a trace.
     untraced = filters.negate(filters.health_check())
     traced = [aio_server_interceptor(filter_=untraced)] if tracing.enabled() else []
     measured = [metrics.MetricsInterceptor()] if settings.metrics_port else []
-    return [*traced, *measured]
+    return [*traced, *measured, servicer.RequestValidation()]
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
@@ -103,7 +105,7 @@ async def start(settings: Settings) -> RunningServer:
         ],
     )
     service = servicer.GrpctestServicer(settings.replica)
-    servicer.add_to_server(service, server)
+    grpctest_pb2_grpc.add_GrpctestServicer_to_server(service, server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:

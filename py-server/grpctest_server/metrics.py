@@ -9,20 +9,24 @@ The names are those of grpc-ecosystem's go-grpc-prometheus, which dashboards kno
     grpc_server_in_flight{grpc_type, grpc_service, grpc_method}
     grpc_health_serving{service}          1 while the Health service reports SERVING
 
-prometheus-client: the reference Prometheus library, a counter increment is a few
-microseconds, and nothing to configure.
+go-server serves the same names. prometheus-client (the reference Prometheus library)
+records them, from one interceptor: no gRPC metrics library for Python fits a grpc.aio
+server with these names (docs/observability.md: which were tried, and the cost).
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import grpc
 import prometheus_client
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from grpctest_server import interception
 
 LABELS = ("grpc_type", "grpc_service", "grpc_method")
 STARTED = prometheus_client.Counter("grpc_server_started", "RPCs started", LABELS)
@@ -73,84 +77,38 @@ def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
     return "server_stream" if handler.response_streaming else "unary"
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(interception.RebuildingInterceptor):
     """Counts, times and tracks every call the server handles."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return handler  # unknown method: gRPC answers UNIMPLEMENTED
-        service, _, method = details.method.lstrip("/").rpartition("/")
-        labels = (_rpc_type(handler), service, method)
-        codec = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            timed = _timed_unary(handler.unary_unary, labels)
-            return grpc.unary_unary_rpc_method_handler(timed, **codec)
-        if handler.unary_stream:
-            timed = _timed_stream(handler.unary_stream, labels)
-            return grpc.unary_stream_rpc_method_handler(timed, **codec)
-        if handler.stream_unary:
-            timed = _timed_unary(handler.stream_unary, labels)
-            return grpc.stream_unary_rpc_method_handler(timed, **codec)
-        timed = _timed_stream(handler.stream_stream, labels)
-        return grpc.stream_stream_rpc_method_handler(timed, **codec)
+    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        service, _, name = method.lstrip("/").rpartition("/")
+        labels = (_rpc_type(handler), service, name)
+        return interception.rebuilt(handler, functools.partial(_Call, labels))
 
 
 class _Call:
-    """The metrics of one call, from start to finish."""
+    """The metrics of one call, from start to its end (the last reply, or the error)."""
 
-    def __init__(self, labels: tuple[str, str, str]) -> None:
-        self.labels = labels
-        STARTED.labels(*labels).inc()
-        IN_FLIGHT.labels(*labels).inc()
+    def __init__(
+        self, labels: tuple[str, str, str], request: Any, context: grpc.aio.ServicerContext
+    ) -> None:
+        self.labels, self.request, self.context = labels, request, context
+
+    async def __aenter__(self) -> Any:
+        STARTED.labels(*self.labels).inc()
+        IN_FLIGHT.labels(*self.labels).inc()
         self.start = time.perf_counter()
+        return self.request
 
-    def finish(self, context: grpc.aio.ServicerContext, failed: bool) -> None:
-        code = context.code()
+    async def __aexit__(self, error: type[BaseException] | None, *_: object) -> None:
+        code = self.context.code()
         if code is None:  # no status set: a clean end, a cancelled call, or an exception
-            if not failed:
+            if error is None:
                 code = grpc.StatusCode.OK
-            elif context.cancelled():
+            elif self.context.cancelled():
                 code = grpc.StatusCode.CANCELLED
             else:
                 code = grpc.StatusCode.UNKNOWN
         HANDLED.labels(*self.labels, code.name).inc()
         SECONDS.labels(*self.labels).observe(time.perf_counter() - self.start)
         IN_FLIGHT.labels(*self.labels).dec()
-
-
-def _timed_unary(behavior: Callable[..., Awaitable[Any]], labels: tuple[str, str, str]) -> Callable:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        call = _Call(labels)
-        failed = True
-        try:
-            reply = await behavior(request, context)
-            failed = False
-            return reply
-        finally:
-            call.finish(context, failed)
-
-    return handle
-
-
-def _timed_stream(
-    behavior: Callable[..., AsyncIterator[Any]], labels: tuple[str, str, str]
-) -> Callable:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        call = _Call(labels)
-        failed = True
-        try:
-            async for reply in behavior(request, context):
-                yield reply
-            failed = False
-        finally:
-            call.finish(context, failed)
-
-    return handle

@@ -1,8 +1,9 @@
-"""The grpctest.Grpctest service: its servicer and its registration on a server.
+"""The grpctest.Grpctest service: its servicer, and the check of every request it gets.
 
-Every method of the service is registered from the proto's own descriptor, so a method
-added to the proto is served (or answers UNIMPLEMENTED, which the tests catch) without
-anyone keeping a hand-written method table in step.
+The servicer is registered with the generated `add_GrpctestServicer_to_server`, and its
+handlers take the proto's own messages. What a handler could not act on never reaches
+it: `RequestValidation` (a server interceptor) answers INVALID_ARGUMENT with the reason,
+for bytes that do not parse as well as for values out of range.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from google.protobuf import message_factory
-from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest_server import interception
 
 SERVICE = grpctest_pb2.DESCRIPTOR.services_by_name["Grpctest"]
 SERVICE_NAME = SERVICE.full_name
@@ -47,37 +49,34 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
         asyncio.get_running_loop().call_at(when, self._closing.set)
 
     async def GetServerResponse(
-        self, request: grpctest_pb2.Message | DecodeError, context: grpc.aio.ServicerContext
+        self, request: grpctest_pb2.Message, context: grpc.aio.ServicerContext
     ) -> grpctest_pb2.MessageResponse:
-        message = await valid_message(request, context)
-        log.debug("received message of %s characters", len(message))
-        return self.reply(message)
+        log.debug("received message of %s characters", len(request.message))
+        return self.reply(request.message)
 
     async def StreamServerResponses(
-        self, request: grpctest_pb2.StreamRequest | DecodeError, context: grpc.aio.ServicerContext
+        self, request: grpctest_pb2.StreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
-        message = await valid_message(request, context)
-        count, interval = await _valid_stream(request, context)
+        count, interval = request.count, interval_seconds(request)
         # A resumed stream (resume_after > 0) sends only the replies the caller lacks,
         # numbered as the broken stream would have numbered them.
         for sequence in range(request.resume_after + 1, count + 1):
             if self._closing.is_set():
                 await self._end_stream(context, f"{sequence - 1} of {count} replies sent")
             # Each reply waits here until HTTP/2 flow control lets it go.
-            yield self.reply(message, sequence)
+            yield self.reply(request.message, sequence)
             if interval and sequence < count:
                 await self._pause(interval)
 
     async def Chat(
         self,
-        requests: AsyncIterator[grpctest_pb2.Message | DecodeError],
+        requests: AsyncIterator[grpctest_pb2.Message],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
         sequence = 0
         while (request := await self._next_or_closing(requests)) is not None:
-            message = await valid_message(request, context)
             sequence += 1
-            yield self.reply(message, sequence)
+            yield self.reply(request.message, sequence)
         if self._closing.is_set():
             await self._end_stream(context, f"{sequence} messages answered")
 
@@ -95,8 +94,8 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
             await asyncio.wait_for(self._closing.wait(), seconds)
 
     async def _next_or_closing(
-        self, requests: AsyncIterator[grpctest_pb2.Message | DecodeError]
-    ) -> grpctest_pb2.Message | DecodeError | None:
+        self, requests: AsyncIterator[grpctest_pb2.Message]
+    ) -> grpctest_pb2.Message | None:
         """The caller's next message; None when it is done or the streams are to close."""
         if self._closing.is_set():
             return None
@@ -116,46 +115,39 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
         )
 
 
-async def valid_message(
-    request: grpctest_pb2.Message | grpctest_pb2.StreamRequest | DecodeError,
-    context: grpc.aio.ServicerContext,
-) -> str:
-    """The request's message text; aborts with INVALID_ARGUMENT if there is none."""
+def interval_seconds(request: grpctest_pb2.StreamRequest) -> float:
+    """The pause between a stream's replies, from the Duration's own fields:
+    ToTimedelta() raises OverflowError beyond about 2.7 million years, which the caller
+    would see as UNKNOWN."""
+    return request.interval.seconds + request.interval.nanos / 1e9
+
+
+def problem(request: Message | DecodeError) -> str | None:
+    """What makes a request of the service one its handler cannot act on, in the words
+    the caller gets; None when there is nothing."""
     if isinstance(request, DecodeError):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(request))
+        return str(request)
     if not request.message:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "message must not be empty")
-    return request.message
+        return "message must not be empty"
+    if isinstance(request, grpctest_pb2.StreamRequest):
+        return _stream_problem(request)
+    return None
 
 
-async def _valid_stream(
-    request: grpctest_pb2.StreamRequest, context: grpc.aio.ServicerContext
-) -> tuple[int, float]:
-    """The stream's reply count and pause in seconds; INVALID_ARGUMENT if either, or the
-    point to resume after, is out of range."""
+def _stream_problem(request: grpctest_pb2.StreamRequest) -> str | None:
+    """The first of count, resume_after and interval (in this order) out of range."""
     if not 1 <= request.count <= MAX_STREAM_REPLIES:
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"count must be between 1 and {MAX_STREAM_REPLIES}, got {request.count}",
-        )
+        return f"count must be between 1 and {MAX_STREAM_REPLIES}, got {request.count}"
     if request.resume_after >= request.count:
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"resume_after must be less than count ({request.count}), got {request.resume_after}",
-        )
-    # From the Duration's own fields: ToTimedelta() raises OverflowError beyond about
-    # 2.7 million years, which the caller would see as UNKNOWN.
-    interval = request.interval.seconds + request.interval.nanos / 1e9
+        return f"resume_after must be less than count ({request.count}), got {request.resume_after}"
+    interval = interval_seconds(request)
     if not 0 <= interval <= MAX_INTERVAL_SECONDS:
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"interval must be between 0 and {MAX_INTERVAL_SECONDS:g} s, got {interval:g} s",
-        )
-    return request.count, interval
+        return f"interval must be between 0 and {MAX_INTERVAL_SECONDS:g} s, got {interval:g} s"
+    return None
 
 
 def lenient_deserializer(message_class: type[Message]) -> Callable[[bytes], Message | DecodeError]:
-    """A request deserializer that hands a parse error to the handler instead of raising.
+    """A request deserializer that hands a parse error on instead of raising.
 
     gRPC turns a raising deserializer into an opaque INTERNAL error; this way malformed
     protobuf and invalid UTF-8 get INVALID_ARGUMENT with the parser's reason.
@@ -171,28 +163,56 @@ def lenient_deserializer(message_class: type[Message]) -> Callable[[bytes], Mess
     return parse
 
 
-_HANDLER_FACTORIES = {
-    # (client streaming, server streaming) -> handler factory
-    (False, False): grpc.unary_unary_rpc_method_handler,
-    (False, True): grpc.unary_stream_rpc_method_handler,
-    (True, False): grpc.stream_unary_rpc_method_handler,
-    (True, True): grpc.stream_stream_rpc_method_handler,
+async def _abort_if_invalid(
+    request: Message | DecodeError, context: grpc.aio.ServicerContext
+) -> None:
+    if (reason := problem(request)) is not None:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, reason)
+
+
+async def _each_valid(
+    requests: AsyncIterator[Message | DecodeError], context: grpc.aio.ServicerContext
+) -> AsyncIterator[Message]:
+    """The caller's messages, each checked as it arrives: a bad one ends the call."""
+    async for request in requests:
+        await _abort_if_invalid(request, context)
+        yield request
+
+
+class _Valid:
+    """Around one call (interception.Around): the request checked before the handler
+    sees it, or each of a request stream's messages as it arrives."""
+
+    # A class rather than contextlib.asynccontextmanager: about half the CPU per call
+    # (1.3 µs added to a unary call against 2.4, measured).
+    def __init__(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        self.request, self.context = request, context
+
+    async def __aenter__(self) -> Any:
+        if isinstance(self.request, Message | DecodeError):
+            await _abort_if_invalid(self.request, self.context)
+            return self.request
+        return _each_valid(self.request, self.context)
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+# Path (/grpctest.Grpctest/Chat) -> the deserializer of the method's request.
+_DESERIALIZERS = {
+    f"/{SERVICE_NAME}/{method.name}": lenient_deserializer(
+        message_factory.GetMessageClass(method.input_type)
+    )
+    for method in SERVICE.methods
 }
 
 
-def _handler(servicer: GrpctestServicer, method: MethodDescriptor) -> grpc.RpcMethodHandler:
-    factory = _HANDLER_FACTORIES[(method.client_streaming, method.server_streaming)]
-    request_class = message_factory.GetMessageClass(method.input_type)
-    response_class = message_factory.GetMessageClass(method.output_type)
-    return factory(
-        getattr(servicer, method.name),
-        request_deserializer=lenient_deserializer(request_class),
-        response_serializer=response_class.SerializeToString,
-    )
+class RequestValidation(interception.RebuildingInterceptor):
+    """INVALID_ARGUMENT, with the reason, for every request of grpctest.Grpctest that
+    does not parse or that `problem` finds wrong, before any handler sees it."""
 
-
-def add_to_server(servicer: GrpctestServicer, server: grpc.aio.Server) -> None:
-    """Serves every method of grpctest.Grpctest that the proto declares."""
-    handlers = {method.name: _handler(servicer, method) for method in SERVICE.methods}
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
-    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        deserializer = _DESERIALIZERS.get(method)
+        if deserializer is None:
+            return handler  # another service's method
+        return interception.rebuilt(handler, _Valid, deserializer)

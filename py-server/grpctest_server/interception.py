@@ -1,0 +1,83 @@
+"""The one piece of plumbing the server's interceptors share: a method handler rebuilt
+around its behaviour, whichever of gRPC's four kinds it is.
+
+grpc.aio tells the kinds apart by the behaviour itself: a coroutine answers once, an
+async generator streams. So the wrapper keeps the kind, and `around` (an async context
+manager made per call) sees the whole call, the last streamed reply included.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import grpc
+
+# (request streaming, response streaming) -> the handler's behaviour, its factory
+_KINDS = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+
+# Made per call from (request or request iterator, context); yields what the behaviour
+# gets instead: the same request, or a request iterator of its own.
+Around = Callable[[Any, grpc.aio.ServicerContext], AbstractAsyncContextManager[Any]]
+
+
+def rebuilt(
+    handler: grpc.RpcMethodHandler,
+    around: Around,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> grpc.RpcMethodHandler:
+    """`handler` with every call run inside `around`; its deserializer replaced if given."""
+    name, factory = _KINDS[(handler.request_streaming, handler.response_streaming)]
+    behavior = getattr(handler, name)
+    if handler.response_streaming:
+
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async with around(request, context) as request_seen:
+                async for reply in behavior(request_seen, context):
+                    yield reply
+
+    else:
+
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with around(request, context) as request_seen:
+                return await behavior(request_seen, context)
+
+    return factory(
+        handle,
+        request_deserializer=request_deserializer or handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class RebuildingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
+    """A server interceptor that rebuilds the handler of every method the server knows
+    (`rebuild`), once per method: grpc.aio asks the interceptors at every call."""
+
+    def __init__(self) -> None:
+        # Method path -> (the handler it was given, the one it made from it).
+        self._rebuilt: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    @abc.abstractmethod
+    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        """The handler to serve `method` (/package.Service/Method) with instead."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(details)
+        if handler is None:
+            return None  # an unknown method: gRPC answers UNIMPLEMENTED (and nothing is kept)
+        given, made = self._rebuilt.get(details.method, (None, None))
+        if given is not handler:
+            made = self.rebuild(handler, details.method)
+            self._rebuilt[details.method] = (handler, made)
+        return made
