@@ -210,9 +210,7 @@ class ComposeReplicas:
         self._restarts: dict[int, int] = {}
 
     def host(self, index: int) -> str:
-        networks = inspect(self.containers[index])["NetworkSettings"]["Networks"]
-        (network,) = networks.values()
-        return f"{network['IPAddress']}:50051"
+        return f"{_address(inspect(self.containers[index]))}:50051"
 
     def signal(self, index: int, sig: signal.Signals) -> None:
         """Signals the server process itself, as a crash or the kernel would (`docker
@@ -234,10 +232,27 @@ class ComposeReplicas:
         return inspect(container)["State"]["ExitCode"]
 
     def restart(self, index: int) -> None:
-        """The restart policy does it; waits until the container runs again."""
+        """The restart policy does it; waits until the container runs again, with its
+        address (while Docker restarts it, it reports Running and Restarting, and no
+        address yet)."""
         container = self.containers[index]
-        wait_until(lambda: inspect(container)["State"]["Running"], 60, f"{container} to restart")
+
+        def running() -> bool:
+            state = inspect(container)
+            return (
+                state["State"]["Running"]
+                and not state["State"]["Restarting"]
+                and bool(_address(state))
+            )
+
+        wait_until(running, 60, f"{container} to restart")
         self._restarts.pop(index, None)
+
+
+def _address(container: dict) -> str:
+    """A container's address on its one network ("" while it has none)."""
+    networks = list((container["NetworkSettings"]["Networks"] or {}).values())
+    return networks[0]["IPAddress"] if len(networks) == 1 else ""
 
 
 # The five drills every topology goes through, by name: the replica each one hurts is
