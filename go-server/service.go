@@ -145,13 +145,28 @@ func (s *service) isClosing() bool {
 	}
 }
 
+// deadlineMargin: how long before a call's deadline a pause that would outlast it
+// ends the call with DEADLINE_EXCEEDED itself. At the deadline, grpc-go's transport
+// resets the stream (RST_STREAM CANCEL), and a client whose own timer fires a moment
+// later (a busy client) reads that reset as CANCELLED; the status sent first says why.
+const deadlineMargin = 20 * time.Millisecond
+
 // pause sleeps, but wakes up at once when the streams are to close; it fails when
-// the call ends (deadline, cancellation).
+// the call ends (deadline, cancellation), or just before its deadline if it would
+// sleep past it.
 func (s *service) pause(ctx context.Context, d time.Duration) error {
+	deadline, hasDeadline := ctx.Deadline()
+	past := hasDeadline && time.Until(deadline)-deadlineMargin < d
+	if past {
+		d = max(time.Until(deadline)-deadlineMargin, 0)
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
+		if past {
+			return status.Error(codes.DeadlineExceeded, context.DeadlineExceeded.Error())
+		}
 	case <-s.closing:
 	case <-ctx.Done():
 		return status.FromContextError(ctx.Err()).Err()
