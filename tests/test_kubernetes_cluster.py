@@ -254,15 +254,19 @@ def under_load(cluster: Cluster, fault: Callable[[], None], figures, name: str) 
     figures[f"k8s: {name} under load, calls sent / failed (python, go), s to recover"] = (
         f"{' / '.join(f'{load.sent} / {load.failed}' for load in loads)}, {recovered:.1f}"
     )
-    # On failure, how each Envoy judged the replicas (health checks, ejections).
-    judged = [
+    # On failure (only then: assert's message), how each Envoy judged the replicas.
+    assert [dict(load.failures) for load in loads] == [{}, {}], envoys_judged(cluster)
+    assert all(load.sent > 500 for load in loads)
+    return python
+
+
+def envoys_judged(cluster: Cluster) -> list[dict[str, int]]:
+    """Each Envoy's health-check and ejection counters."""
+    return [
         admin.stats("cluster.py_server.health_check.")
         | admin.stats("cluster.py_server.outlier_detection.ejections_enforced")
         for admin in envoy_admins(cluster)
     ]
-    assert [dict(load.failures) for load in loads] == [{}, {}], judged
-    assert all(load.sent > 500 for load in loads)
-    return python
 
 
 def wait_recovered(cluster: Cluster, replicas: int, timeout: float = 180) -> None:

@@ -149,7 +149,7 @@ class Cluster:
         # whose policy is DROP once a Docker engine has run on this machine (dockerd sets
         # it and leaves it): accept the bridge's own traffic, first, marked for teardown.
         run("iptables", "-I", "FORWARD", "1", "-i", BRIDGE, "-o", BRIDGE,
-            "-m", "comment", "--comment", cluster_cleanup.RULE_COMMENT, "-j", "ACCEPT")  # fmt: skip
+            *cluster_cleanup.RULE_MARK, "-j", "ACCEPT")  # fmt: skip
         cluster_pki.write(self.pki, NODE_IP, API_SERVICE_IP)
         cluster_pki.kubeconfig(self.kubeconfig, self.pki, f"https://{NODE_IP}:6443")
 

@@ -24,6 +24,8 @@ TABLES = [(family, table) for family in ("iptables", "ip6tables")
           for table in ("nat", "filter", "mangle")]  # fmt: skip
 # Marks the iptables rules the harness adds itself (kube-proxy's are in KUBE-* chains).
 RULE_COMMENT = "grpctest-cluster"
+# The match that marks a rule so (iptables arguments).
+RULE_MARK = ("-m", "comment", "--comment", RULE_COMMENT)
 
 
 def clean(folder: Path, bridge: str, cgroup_root: str) -> list[str]:

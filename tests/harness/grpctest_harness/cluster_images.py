@@ -44,7 +44,7 @@ BASE_IMAGES = [
 
 
 def _rules(action: str) -> list[list[str]]:
-    mark = ["-m", "comment", "--comment", cluster_cleanup.RULE_COMMENT]
+    mark = cluster_cleanup.RULE_MARK
     return [
         ["-t", "nat", action, "POSTROUTING", "-s", SUBNET, "!", "-o", BRIDGE, *mark,
          "-j", "MASQUERADE"],
