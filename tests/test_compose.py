@@ -174,7 +174,7 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
         lambda: prometheus.value('up{job="go-server"}') == 1, 60, "Prometheus to scrape go-1"
     )
     handled = 'grpc_server_handled_total{grpc_service="grpctest.Grpctest"}'
-    envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="py_server"}'
+    envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="grpctest"}'
 
     def counts_after(moment: float) -> tuple[float | None, float | None] | None:
         """(replicas, Envoy) calls counted, once Prometheus has scraped every series of
@@ -225,7 +225,7 @@ def test_no_call_fails_through_replica_faults(topology, figures, fault: str) -> 
     # ... and kept calling through the fault and after it (a load that died is no pass).
     assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
     assert report.back_seconds < 30, report.row()
-    retry_overflow = "cluster.py_server.upstream_rq_retry_overflow"
+    retry_overflow = "cluster.grpctest.upstream_rq_retry_overflow"
     assert ADMIN.stats(retry_overflow).get(retry_overflow, 0) == 0
 
 

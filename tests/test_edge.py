@@ -12,7 +12,7 @@ import pytest
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.repo import CERTS
 
-UPSTREAM_REQUESTS = "cluster.py_server.upstream_rq_total"
+UPSTREAM_REQUESTS = "cluster.grpctest.upstream_rq_total"
 
 # (HTTP version, method, path, headers, body, HTTP status Envoy answers with)
 NOT_GRPC = [

@@ -25,10 +25,10 @@ GO_REPLICA = 3
 
 @pytest.mark.parametrize("fault", [*DRILLS, *GO_DRILLS])
 def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) -> None:
-    before = fresh_stack.admin.stats("cluster.py_server.")
+    before = fresh_stack.admin.stats("cluster.grpctest.")
     drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack))
     report = DRILLS[fault](drill) if fault in DRILLS else GO_DRILLS[fault](drill, GO_REPLICA)
-    stats = fresh_stack.admin.stats("cluster.py_server.")
+    stats = fresh_stack.admin.stats("cluster.grpctest.")
     figures[f"local {report.fault}"] = report.row()
     assert report.failures == [], report.row()
     assert all(load.sent > 1000 for load in report.loads), report.row()
@@ -37,10 +37,10 @@ def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) 
     assert report.out_seconds is not None
     assert report.out_seconds < 5, report.row()
     assert report.back_seconds < 10, report.row()
-    assert stats.get("cluster.py_server.upstream_rq_retry_overflow", 0) == 0, stats
+    assert stats.get("cluster.grpctest.upstream_rq_retry_overflow", 0) == 0, stats
     if fault in ("sigkill", "sigstop", "two-of-three-killed", "sigkill-go"):
         # Outlier detection took the replica out before the active health checks did.
-        ejected = "cluster.py_server.outlier_detection.ejections_enforced_total"
+        ejected = "cluster.grpctest.outlier_detection.ejections_enforced_total"
         assert stats.get(ejected, 0) > before.get(ejected, 0), stats
 
 

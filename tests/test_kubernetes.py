@@ -120,7 +120,7 @@ def test_every_replica_is_an_envoy_upstream(objects: dict) -> None:
     server's replicas, py-server's and go-server's: one address per pod, as compose's
     DNS gives it."""
     envoy = yaml.safe_load(ENVOY_YAML.read_text())
-    cluster = next(c for c in envoy["static_resources"]["clusters"] if c["name"] == "py_server")
+    cluster = next(c for c in envoy["static_resources"]["clusters"] if c["name"] == "grpctest")
     strict_dns = cluster["cluster_type"]["typed_config"]
     assert strict_dns["all_addresses_in_single_endpoint"] is False
     (locality,) = cluster["load_assignment"]["endpoints"]

@@ -263,8 +263,8 @@ def under_load(cluster: Cluster, fault: Callable[[], None], figures, name: str) 
 def envoys_judged(cluster: Cluster) -> list[dict[str, int]]:
     """Each Envoy's health-check and ejection counters."""
     return [
-        admin.stats("cluster.py_server.health_check.")
-        | admin.stats("cluster.py_server.outlier_detection.ejections_enforced")
+        admin.stats("cluster.grpctest.health_check.")
+        | admin.stats("cluster.grpctest.outlier_detection.ejections_enforced")
         for admin in envoy_admins(cluster)
     ]
 

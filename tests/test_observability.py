@@ -50,7 +50,7 @@ def test_prometheus_scrapes_envoy_and_every_replica_and_the_numbers_add_up(
     # Every target is up: Envoy and the three replicas.
     wait_until(lambda: counted("sum(up)", 4), 30, "Prometheus to scrape 4 targets")
     # 61 calls of the service: Envoy sent them, the replicas handled them.
-    envoy = 'sum(envoy_cluster_upstream_rq_total{envoy_cluster_name="py_server"})'
+    envoy = 'sum(envoy_cluster_upstream_rq_total{envoy_cluster_name="grpctest"})'
     replicas = f"sum(grpc_server_handled_total{{{GRPCTEST}}})"
     wait_until(lambda: counted(envoy, 61) and counted(replicas, 61), 30,
                "Envoy's and the replicas' counts of the 61 calls")  # fmt: skip

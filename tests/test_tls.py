@@ -136,7 +136,7 @@ def test_the_hop_to_the_replicas_can_be_tls_too(tls_stack) -> None:
     result = run_client("go-client", tls_stack.target, "--count", "9", *JSON_OUTPUT)
     assert result.returncode == 0, result.stderr
     assert len(calls_per_replica(result.stdout)) == REPLICAS
-    handshakes = "cluster.py_server.ssl.handshake"
+    handshakes = "cluster.grpctest.ssl.handshake"
     assert tls_stack.admin.stats(handshakes)[handshakes] >= REPLICAS
     # The replicas speak TLS only: plaintext straight to one fails, TLS with the CA works.
     replica = tls_stack.replica_target(0)

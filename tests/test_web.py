@@ -14,7 +14,7 @@ from playwright.sync_api import Page
 
 from grpctest_devtools import browser
 
-UPSTREAM = "cluster.py_server.upstream_rq_total"
+UPSTREAM = "cluster.grpctest.upstream_rq_total"
 
 
 @pytest.fixture(scope="module")

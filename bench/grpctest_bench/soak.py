@@ -73,8 +73,8 @@ ENVOY_STATS = {
 
 
 def envoy_stats(stack: LocalStack) -> dict[str, int]:
-    stats = stack.admin.stats("cluster.py_server.")
-    return {name: stats.get(f"cluster.py_server.{stat}", 0) for name, stat in ENVOY_STATS.items()}
+    stats = stack.admin.stats("cluster.grpctest.")
+    return {name: stats.get(f"cluster.grpctest.{stat}", 0) for name, stat in ENVOY_STATS.items()}
 
 
 def one_run(stack: LocalStack, calls: int, concurrency: int, connections: int) -> SoakRun:

@@ -11,7 +11,7 @@ from typing import Any
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import command
 
-UPSTREAM_CLUSTER = "py_server"
+UPSTREAM_CLUSTER = "grpctest"
 
 
 def envoy_binary() -> str:
