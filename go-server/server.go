@@ -26,6 +26,38 @@ type config struct {
 	maxMessageBytes int
 	metricsPort     int // Prometheus /metrics on this port; 0: none
 	tlsCert, tlsKey string
+	// Connections are closed (GOAWAY) after maxConnectionAge, and calls still running
+	// on them get maxConnectionAgeGrace to finish (0: never; see connectionOptions).
+	maxConnectionAge, maxConnectionAgeGrace time.Duration
+}
+
+// minClientPingInterval is the shortest interval between a client's keepalive pings
+// while it has calls open. A proxyless client (no Envoy in between) pings every second
+// so that a replica that stops answering (frozen, or its host gone) fails its calls
+// within about 2 s, in time to retry them elsewhere; grpc-go's default (5 minutes)
+// would answer those pings with GOAWAY too_many_pings. Half the clients' interval, so
+// that timer jitter never counts as a strike; the same as py-server's. With no call
+// open, pings are still refused (PermitWithoutStream false).
+const minClientPingInterval = 500 * time.Millisecond
+
+// connectionOptions are the server's limits on connections, whatever sits in front
+// (as py-server's): streams per connection; idle connections closed after 5 minutes;
+// keepalive pings allowed every minClientPingInterval while calls are open; and every
+// connection closed gracefully after maxConnectionAge, so that a client balancing over
+// DNS (dns:///) resolves again and finds replicas added since it connected. Calls in
+// flight then get maxConnectionAgeGrace to finish: long enough for a long stream; one
+// that outlasts it ends UNAVAILABLE and the clients resume it elsewhere. (grpc-go reads
+// 0 as never, and adds ±10 % jitter to the age.)
+func connectionOptions(cfg config) []grpc.ServerOption {
+	params := keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}
+	if cfg.maxConnectionAge > 0 {
+		params.MaxConnectionAge, params.MaxConnectionAgeGrace = cfg.maxConnectionAge, cfg.maxConnectionAgeGrace
+	}
+	return []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(100),
+		grpc.KeepaliveParams(params),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPingInterval}),
+	}
 }
 
 // server is a started server: the gRPC server, its services and its listener.
@@ -41,11 +73,8 @@ func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(newLenientCodec()),
 		grpc.MaxRecvMsgSize(cfg.maxMessageBytes),
-		// Own limits, whatever sits in front: streams per connection, and idle
-		// connections closed after 5 minutes (as py-server).
-		grpc.MaxConcurrentStreams(100),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
 	}
+	opts = append(opts, connectionOptions(cfg)...)
 	opts = append(opts, tracingOptions()...)
 	if metrics != nil {
 		opts = append(opts, metrics.serverOptions()...)

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"time"
 
 	"grpctest/go-common/settings"
 )
@@ -13,6 +14,7 @@ var (
 	port, maxMessageBytes, metricsPort       int
 	reflect                                  bool
 	drainSeconds, graceSeconds               float64
+	maxConnectionAge, maxConnectionAgeGrace  time.Duration
 )
 
 // logLevels are --log-level's choices (in any case, as py-server takes them).
@@ -31,6 +33,8 @@ var serverSettings = settings.Table{
 	{Name: "max-message-bytes", Value: settings.Int(&maxMessageBytes), Default: "1048576", Help: "largest request accepted; larger ones get RESOURCE_EXHAUSTED"},
 	{Name: "drain-seconds", Value: settings.Number(&drainSeconds), Default: "3", Help: "after SIGTERM, how long to keep serving while reporting NOT_SERVING"},
 	{Name: "grace-seconds", Value: settings.Number(&graceSeconds), Default: "10", Help: "how long in-flight calls may take to finish once the server stops"},
+	{Name: "max-connection-age", Value: settings.Seconds(&maxConnectionAge), Default: "30", Help: "close each client connection gracefully (GOAWAY) after this long, so that clients balancing over DNS resolve again and find new replicas; 0: never"},
+	{Name: "max-connection-age-grace", Value: settings.Seconds(&maxConnectionAgeGrace), Default: "300", Help: "how long calls still open on a connection closed for its age may take to finish (a stream that outlasts it ends UNAVAILABLE; the clients resume it)"},
 	{Name: "metrics-port", Value: settings.Int(&metricsPort), Default: "0", Help: "serve Prometheus metrics at /metrics on this port; 0: none"},
 	{Name: "tls-cert", Value: settings.Path(&tlsCert), Help: "serve TLS with this certificate (PEM); needs --tls-key; without it, plaintext"},
 	{Name: "tls-key", Value: settings.Path(&tlsKey), Help: "the certificate's private key (PEM)"},
@@ -56,6 +60,8 @@ func parseSettings() {
 		serverSettings.Usagef("-max-message-bytes must be positive")
 	case drainSeconds < 0 || graceSeconds < 0:
 		serverSettings.Usagef("-drain-seconds and -grace-seconds must not be negative")
+	case maxConnectionAge < 0 || maxConnectionAgeGrace < 0:
+		serverSettings.Usagef("-max-connection-age and -max-connection-age-grace must not be negative")
 	case metricsPort < 0 || metricsPort > 65535:
 		serverSettings.Usagef("-metrics-port must be between 0 (none) and 65535, got %d", metricsPort)
 	case (tlsCert == "") != (tlsKey == ""):

@@ -71,6 +71,22 @@ SETTINGS = Table(
         shown="10",
     ),
     Setting(
+        "--max-connection-age",
+        SECONDS,
+        30.0,
+        "close each client connection gracefully (GOAWAY) after this long, so that clients "
+        "balancing over DNS resolve again and find new replicas; 0: never",
+        shown="30",
+    ),
+    Setting(
+        "--max-connection-age-grace",
+        SECONDS,
+        300.0,
+        "how long calls still open on a connection closed for its age may take to finish "
+        "(a stream that outlasts it ends UNAVAILABLE; the clients resume it)",
+        shown="300",
+    ),
+    Setting(
         "--workers",
         WHOLE_NUMBER,
         1,
@@ -109,8 +125,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     _check_ports(parser, args)
     if args.max_message_bytes <= 0:
         parser.error("--max-message-bytes must be positive")
-    if args.drain_seconds < 0 or args.grace_seconds < 0:
+    if min(args.drain_seconds, args.grace_seconds) < 0:
         parser.error("--drain-seconds and --grace-seconds must not be negative")
+    if min(args.max_connection_age, args.max_connection_age_grace) < 0:
+        parser.error("--max-connection-age and --max-connection-age-grace must not be negative")
     _check_tls(parser, args)
     return args
 

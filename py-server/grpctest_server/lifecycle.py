@@ -42,6 +42,10 @@ class Settings:
     max_message_bytes: int = 1024 * 1024
     drain_seconds: float = 3.0
     grace_seconds: float = 10.0
+    # Connections are closed (GOAWAY) after this many seconds, and calls still running on
+    # them get the grace to finish (0: never): see connection_options.
+    max_connection_age: float = 30.0
+    max_connection_age_grace: float = 300.0
     # Several server processes share the port (SO_REUSEPORT) only when asked to.
     reuse_port: bool = False
     # Prometheus /metrics on this port (0: none).
@@ -81,6 +85,39 @@ def _interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
     return [*traced, *measured, servicer.RequestValidation()]
 
 
+# The shortest interval between a client's keepalive pings while it has calls open. A
+# proxyless client (no Envoy in between) pings every second so that a replica that stops
+# answering (frozen, or its host gone) fails its calls within about 2 s, in time to
+# retry them elsewhere; gRPC's default (5 minutes) would answer those pings with GOAWAY
+# too_many_pings. Half the clients' interval, so that timer jitter never counts as a
+# strike. A ping costs a few bytes and no call; with no call open the default (one per
+# 2 hours) holds.
+MIN_CLIENT_PING_INTERVAL_MS = 500
+
+
+def connection_options(settings: Settings) -> list[tuple[str, int]]:
+    """The server's limits on connections, whatever sits in front.
+
+    Streams per connection; idle connections closed after 5 minutes; keepalive pings
+    allowed every MIN_CLIENT_PING_INTERVAL_MS while calls are open; and every connection
+    closed gracefully after --max-connection-age, so that a client balancing over DNS
+    (dns:///) resolves again and finds replicas added since it connected. Calls in
+    flight then get --max-connection-age-grace to finish: long enough for a long
+    stream; one that outlasts it ends UNAVAILABLE and the clients resume it elsewhere.
+    """
+    options = [
+        ("grpc.max_concurrent_streams", 100),
+        ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+    ]
+    if settings.max_connection_age > 0:
+        options += [
+            ("grpc.max_connection_age_ms", round(settings.max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", round(settings.max_connection_age_grace * 1000)),
+        ]
+    return options
+
+
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
     address = f"{settings.host}:{settings.port}"
     if settings.tls_cert is None or settings.tls_key is None:
@@ -95,10 +132,7 @@ async def start(settings: Settings) -> RunningServer:
         interceptors=_interceptors(settings),
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
-            # Own limits, whatever sits in front: streams per connection, and idle
-            # connections closed after 5 minutes.
-            ("grpc.max_concurrent_streams", 100),
-            ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
+            *connection_options(settings),
             # Only the workers of one server share a port; otherwise a second server
             # on a taken port fails loudly instead of silently sharing it.
             ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
