@@ -13,17 +13,20 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/credentials/oauth"
 
+	"grpctest/go-common/balancing"
 	"grpctest/go-common/tracing"
 )
 
-// dialOptions are the connection's credentials (TLS, a bearer token) and, with
-// tracing on, the handler that puts a W3C trace context (traceparent) on every call.
+// dialOptions are how the target is reached (go-common/balancing: keepalive, and
+// client-side balancing for dns:, ipv4: and ipv6: targets), the connection's
+// credentials (TLS, a bearer token) and, with tracing on, the handler that puts a W3C
+// trace context (traceparent) on every call.
 func dialOptions() ([]grpc.DialOption, error) {
 	creds, err := transportCredentials(useTLS, caFile, cert, key)
 	if err != nil {
 		return nil, err
 	}
-	options := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	options := append(balancing.DialOptions(target), grpc.WithTransportCredentials(creds))
 	if token != "" {
 		options = append(options, grpc.WithPerRPCCredentials(oauth.TokenSource{
 			TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),

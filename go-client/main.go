@@ -48,6 +48,13 @@ func main() {
 	if err != nil {
 		fatalf("failed to set up tracing: %v", err)
 	}
+	if adminPort != 0 {
+		stopAdmin, err := serveAdmin(adminPort)
+		if err != nil {
+			fatalf("failed to serve the admin services on 127.0.0.1:%d: %v", adminPort, err)
+		}
+		defer stopAdmin()
+	}
 	conn, err := grpc.NewClient(target, options...)
 	if err != nil {
 		fatalf("failed to create client for %s: %v", target, err)

@@ -170,7 +170,7 @@ func TestClientHelpListsEveryVariable(t *testing.T) {
 	var out bytes.Buffer
 	clientSettings.Usage(&out)
 	for _, want := range []string{
-		"  --target text\n    \thost:port to call (env GRPCTEST_TARGET, default \"localhost:8080\")\n",
+		"  --target text\n    \twhere to call: host:port (through Envoy), xds:///grpctest (proxyless), dns:///host:port or ipv4:ADDR,ADDR (balanced by the client); docs/load-balancing.md (env GRPCTEST_TARGET, default \"localhost:8080\")\n",
 		"  --timeout seconds\n    \tdeadline of each call, or of the whole stream, in seconds (env GRPCTEST_TIMEOUT, default 5)\n",
 		"(env GRPCTEST_TOKEN, no default)", "(env GRPCTEST_RESUME_ATTEMPTS, default 5)", "(env GRPCTEST_MODE, default \"unary\")",
 	} {

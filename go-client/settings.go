@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"grpctest/go-common/balancing"
 	"grpctest/go-common/settings"
 )
 
@@ -18,7 +19,7 @@ var (
 // The client's settings, filled from clientSettings by main.
 var (
 	target, message, mode, output string
-	count, resumes                int
+	count, resumes, adminPort     int
 	interval, timeout             time.Duration
 	useTLS                        bool
 	caFile, cert, key, token      string
@@ -28,7 +29,7 @@ var (
 // --name), its fallback GRPCTEST_NAME, its kind and default (go-common/settings; the
 // Python client declares the same table).
 var clientSettings = settings.Table{
-	{Name: "target", Value: settings.Text(&target), Default: "localhost:8080", Help: "host:port to call"},
+	{Name: "target", Value: settings.Text(&target), Default: "localhost:8080", Help: "where to call: host:port (through Envoy), xds:///grpctest (proxyless), dns:///host:port or ipv4:ADDR,ADDR (balanced by the client); docs/load-balancing.md"},
 	{Name: "message", Value: settings.Text(&message), Default: defaultMessage, Help: "message to send"},
 	{Name: "mode", Value: settings.Choice(&mode, modes...), Default: "unary", Help: "unary calls, one server stream, or one chat"},
 	{Name: "count", Value: settings.Int(&count), Default: "1", Help: "calls (unary), replies (server-stream) or messages (chat)"},
@@ -41,6 +42,7 @@ var clientSettings = settings.Table{
 	{Name: "key", Value: settings.Path(&key), Help: "the client certificate's private key (PEM), e.g. certs/client.key"},
 	{Name: "output", Value: settings.Choice(&output, outputs...), Default: "text", Help: "text for people; json for programs: one JSON object per reply, then one summary object"},
 	{Name: "token", Value: settings.Text(&token), Help: `bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only`},
+	{Name: "admin-port", Value: settings.Int(&adminPort), Default: "0", Help: "serve gRPC's admin services (CSDS: what the xDS control plane sent; channelz) and reflection on 127.0.0.1 at this port while the client runs; 0: none"},
 }
 
 // parseSettings reads the settings and checks what the table cannot: ranges and the
@@ -60,6 +62,10 @@ func parseSettings() {
 		clientSettings.Usagef("-cert and -key go together")
 	case token != "" && !useTLS && caFile == "" && cert == "":
 		clientSettings.Usagef("-token needs TLS (-tls, -ca; Envoy's :8443): a token is never sent in the clear")
+	case adminPort < 0 || adminPort > 65535:
+		clientSettings.Usagef("-admin-port must be between 0 (none) and 65535, got %d", adminPort)
+	case balancing.NeedsBootstrap(target):
+		clientSettings.Usagef("-target %s needs an xDS bootstrap: set GRPC_XDS_BOOTSTRAP (a file) or GRPC_XDS_BOOTSTRAP_CONFIG (its JSON)", target)
 	}
 }
 

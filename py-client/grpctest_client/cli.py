@@ -21,6 +21,16 @@ code 1.
         --cert certs/client.crt --key certs/client.key                 # mutual TLS
     grpctest-client --target localhost:8443 --ca certs/ca.crt \
         --token "$(cat certs/token.jwt)"                               # a bearer token
+    GRPC_XDS_BOOTSTRAP=bootstrap.json grpctest-client \
+        --target xds:///grpctest --count 30 --admin-port 9902          # proxyless
+    grpctest-client --target dns:///py-server:50051 --count 30         # balanced here
+
+Where the calls go follows from --target (grpctest_common.channels): a host:port is one
+connection (to Envoy, which balances); xds:///NAME asks the xDS control plane named by
+the bootstrap (GRPC_XDS_BOOTSTRAP, a file, or GRPC_XDS_BOOTSTRAP_CONFIG, its JSON) for
+the replicas and how to balance; dns:///NAME:PORT and ipv4:ADDR,ADDR are balanced here,
+round robin over every address. --admin-port serves gRPC's admin services (CSDS: what
+the control plane sent) for grpcurl.
 
 Tracing: set OTEL_EXPORTER_OTLP_ENDPOINT and every call starts a trace (W3C traceparent).
 """
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import sys
@@ -44,7 +55,7 @@ import grpc
 from grpctest.grpctest_pb2 import MessageResponse
 from grpctest_client.calls import Resume, chat, get_server_responses, stream_server_responses
 from grpctest_client.resume import Messages, OutOfSequenceError
-from grpctest_common.channels import Connection, open_channel
+from grpctest_common.channels import Connection, needs_bootstrap, open_channel
 from grpctest_common.settings import (
     BOOLEAN,
     PATH,
@@ -66,7 +77,13 @@ COMPACT = (",", ":")
 
 
 SETTINGS = Table(
-    Setting("--target", TEXT, "localhost:8080", "host:port to call"),
+    Setting(
+        "--target",
+        TEXT,
+        "localhost:8080",
+        "where to call: host:port (through Envoy), xds:///grpctest (proxyless), "
+        "dns:///host:port or ipv4:ADDR,ADDR (balanced by the client); docs/load-balancing.md",
+    ),
     Setting("--message", TEXT, DEFAULT_MESSAGE, "message to send", shown=repr(DEFAULT_MESSAGE)),
     Setting(
         "--mode",
@@ -133,6 +150,13 @@ SETTINGS = Table(
         'bearer token sent with every call, e.g. "$(cat certs/token.jwt)"; TLS only',
         shown="none",
     ),
+    Setting(
+        "--admin-port",
+        WHOLE_NUMBER,
+        0,
+        "serve gRPC's admin services (CSDS: what the xDS control plane sent; channelz) and "
+        "reflection on 127.0.0.1 at this port while the client runs; 0: none",
+    ),
 )
 
 
@@ -159,6 +183,13 @@ def _check_ranges(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(f"--interval must not be negative, got {args.interval}")
     if args.resume_attempts < 0:
         parser.error(f"--resume-attempts must not be negative, got {args.resume_attempts}")
+    if not 0 <= args.admin_port < 65536:
+        parser.error(f"--admin-port must be between 0 (none) and 65535, got {args.admin_port}")
+    if needs_bootstrap(args.target):
+        parser.error(
+            f"--target {args.target} needs an xDS bootstrap: set GRPC_XDS_BOOTSTRAP (a file) "
+            "or GRPC_XDS_BOOTSTRAP_CONFIG (its JSON)"
+        )
 
 
 def _check_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -238,10 +269,25 @@ def print_summary(target: str, per_replica: collections.Counter[str], what: str 
         print(f"  {replica}: {count} {what}")
 
 
+@contextlib.contextmanager
+def admin_services(port: int) -> Iterator[None]:
+    """gRPC's admin services on 127.0.0.1:`port` while the calls run (0: none)."""
+    if not port:
+        yield
+        return
+    from grpctest_client.admin import serve_admin  # noqa: PLC0415 (xDS types: slow import)
+
+    server = serve_admin(port)
+    try:
+        yield
+    finally:
+        server.stop(grace=None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        with tracing("grpctest-client"):
+        with tracing("grpctest-client"), admin_services(args.admin_port):
             per_replica = run(args)
     except grpc.RpcError as err:
         print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
