@@ -47,6 +47,7 @@ SYNCED    := $(VENV)/.synced
 NODE_MODULES := web/node_modules/.package-lock.json
 GO_CLIENT := $(BIN)/go-client
 GO_SERVER := $(BIN)/go-server
+GRPCTEST_LOAD := $(BIN)/grpctest-load
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -72,13 +73,17 @@ $(SYNCED): $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml proto/python
 # What a Go program is built from: its module, the generated stubs' module, the shared
 # module (go-common: settings, tracing), their sources (tests excluded).
 go_sources = $(1)/go.mod $(1)/go.sum proto/go/go.mod proto/go/go.sum go-common/go.mod go-common/go.sum \
-  $(filter-out %_test.go,$(wildcard $(1)/*.go proto/go/*.go go-common/*/*.go))
+  $(filter-out %_test.go,$(wildcard $(1)/*.go proto/go/*.go go-common/*/*.go go-common/*/*.json))
 
 $(GO_CLIENT): $(call go_sources,go-client)
 	cd go-client && go build -trimpath -ldflags='-s -w' -o $@ .
 
 $(GO_SERVER): $(call go_sources,go-server)
 	cd go-server && go build -trimpath -ldflags='-s -w' -o $@ .
+
+# The benchmark's gRPC load: one client for every way to the replicas (bench/load).
+$(GRPCTEST_LOAD): $(call go_sources,bench/load)
+	cd bench/load && go build -trimpath -ldflags='-s -w' -o $@ .
 
 # protoc-gen-go and protoc-gen-go-grpc: the tool directives of go-client/go.mod.
 PROTOC_PLUGINS := $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
@@ -189,7 +194,7 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 
 # The benchmark's grpc-go baseline is the real go-server (make setup builds it).
 .PHONY: bench-tools
-bench-tools: $(GO_SERVER)
+bench-tools: $(GO_SERVER) $(GRPCTEST_LOAD)
 	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
 
 .PHONY: bench
@@ -252,10 +257,11 @@ test-containers: tools container-tools ## Compose and a two-node Swarm on real D
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 	ruff check .
 	ruff format --check .
-	test -z "$$(gofmt -l go-common go-client go-server proto/go)" || { gofmt -l go-common go-client go-server proto/go; exit 1; }
+	test -z "$$(gofmt -l go-common go-client go-server proto/go bench/load)" || { gofmt -l go-common go-client go-server proto/go bench/load; exit 1; }
 	cd go-common && go vet ./...
 	cd go-client && go vet ./...
 	cd go-server && go vet ./...
+	cd bench/load && go vet ./...
 	buf lint
 	buf format --diff --exit-code
 
@@ -263,7 +269,7 @@ lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 format: setup ## Rewrite Python, Go and proto files in their canonical format
 	ruff check --fix .
 	ruff format .
-	gofmt -w go-common go-client go-server proto/go
+	gofmt -w go-common go-client go-server proto/go bench/load
 	buf format --write
 
 .PHONY: FORCE
