@@ -1,16 +1,16 @@
-// Command grpctest-load is the benchmark's gRPC load: GetServerResponse called back to
-// back by -concurrency callers over -connections client connections, dialled exactly as
-// go-client dials (go-common/balancing), so that the three ways to the replicas are
-// measured with one client:
+// Command grpctest-load calls GetServerResponse back to back from -concurrency callers
+// over -connections client connections, dialled exactly as go-client dials
+// (go-common/balancing). The benchmark measures the three ways to the replicas with it,
+// and the fault drills use it as the Go client beside the Python one:
 //
 //	grpctest-load -target 127.0.0.1:8080                           # through Envoy
 //	GRPC_XDS_BOOTSTRAP=bootstrap.json grpctest-load -target xds:///grpctest   # proxyless
 //	grpctest-load -target ipv4:127.0.0.1:50051,127.0.0.1:50052     # client-side
 //
-// It calls for -warmup, then measures for -duration and prints one JSON object
-// (report): the calls answered and failed in the measured window, their latencies and
-// the replicas that answered. At the end of the warm-up it writes "measuring" to
-// stderr, so that a caller can read every process's CPU at that moment.
+// It calls for -warmup, then for -duration (0: until SIGINT or SIGTERM, at most -max);
+// when stopped it starts no new call and lets those in flight finish. At the end of the
+// warm-up it writes "measuring" on stderr (a caller may read every process's CPU at that
+// moment); at the end it prints one JSON object (report) on stdout.
 package main
 
 import (
@@ -19,116 +19,96 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"grpctest/go-common/balancing"
 	pb "grpctest/proto/go"
 )
 
-// report is what a run measured, after its warm-up.
+// report is what the calls that ended after the warm-up saw.
 type report struct {
-	Calls      int            `json:"calls"`
-	Failures   map[string]int `json:"failures"`
-	Seconds    float64        `json:"seconds"`
+	Calls      int            `json:"calls"`    // answered and failed
+	Failures   map[string]int `json:"failures"` // by "CODE: message"
+	Seconds    float64        `json:"seconds"`  // from the end of the warm-up to the last call's end
 	LatencyUS  []int64        `json:"latencies_us"`
 	PerReplica map[string]int `json:"per_replica"`
+	// When each answered call ended: milliseconds since StartMS (Unix time, ms).
+	StartMS    int64   `json:"start_unix_ms"`
+	AnsweredMS []int64 `json:"answered_ms"`
 }
 
-// result is one caller's share of the measured window.
-type result struct {
-	latencies  []int64
-	failures   map[string]int
-	perReplica map[string]int
+// plan is what to call, how hard and for how long.
+type plan struct {
+	target                     string
+	concurrency, connections   int
+	warmup, duration, deadline time.Duration
+	message                    string
 }
 
 func main() {
-	target := flag.String("target", "127.0.0.1:8080", "where to call (go-common/balancing: host:port, xds:///NAME, dns:///, ipv4:)")
-	concurrency := flag.Int("concurrency", 32, "callers, each calling back to back")
-	connections := flag.Int("connections", 1, "client connections (grpc.ClientConn) the callers share round robin")
-	warmup := flag.Duration("warmup", time.Second, "calls before the measured window")
-	duration := flag.Duration("duration", 4*time.Second, "the measured window")
-	timeout := flag.Duration("timeout", 5*time.Second, "deadline of each call")
-	message := flag.String("message", "Hello Server you there?", "message to send")
+	var p plan
+	flag.StringVar(&p.target, "target", "127.0.0.1:8080", "where to call, as go-client's -target")
+	flag.IntVar(&p.concurrency, "concurrency", 32, "callers, each calling back to back")
+	flag.IntVar(&p.connections, "connections", 1, "client connections (grpc.ClientConn) the callers share in turn")
+	flag.DurationVar(&p.warmup, "warmup", 0, "calls not counted, first")
+	flag.DurationVar(&p.duration, "duration", 0, "calls counted; 0: until SIGINT or SIGTERM")
+	maximum := flag.Duration("max", 10*time.Minute, "with -duration 0, stop after this long anyway")
+	flag.DurationVar(&p.deadline, "timeout", 5*time.Second, "deadline of each call")
+	flag.StringVar(&p.message, "message", "Hello Server you there?", "message to send")
 	flag.Parse()
-	if err := run(*target, *concurrency, *connections, *warmup, *duration, *timeout, *message); err != nil {
+	if p.concurrency < 1 || p.connections < 1 {
+		fmt.Fprintln(os.Stderr, "error: -concurrency and -connections must be at least 1")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if p.duration == 0 {
+		p.duration = *maximum
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.warmup+p.duration)
+	defer cancel()
+	r, err := run(ctx, p)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(1)
 	}
+	_ = json.NewEncoder(os.Stdout).Encode(r)
 }
 
-func run(target string, concurrency, connections int, warmup, duration, timeout time.Duration, message string) error {
-	clients := make([]pb.GrpctestClient, connections)
+// run calls until ctx ends; the calls in flight then finish.
+func run(ctx context.Context, p plan) (report, error) {
+	clients := make([]pb.GrpctestClient, p.connections)
 	for i := range clients {
-		options := append(balancing.DialOptions(target), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		conn, err := grpc.NewClient(target, options...)
+		options := append(balancing.DialOptions(p.target), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(p.target, options...)
 		if err != nil {
-			return err
+			return report{}, err
 		}
 		defer conn.Close()
 		clients[i] = pb.NewGrpctestClient(conn)
 	}
-	start := time.Now()
-	measureFrom, end := start.Add(warmup), start.Add(warmup+duration)
-	results := make([]result, concurrency)
+	measureFrom := time.Now().Add(p.warmup)
+	callers := make([]*caller, p.concurrency)
 	var wg sync.WaitGroup
-	for i := range results {
+	for i := range callers {
+		callers[i] = &caller{client: clients[i%p.connections], measureFrom: measureFrom}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = call(clients[i%connections], &pb.Message{Message: message}, timeout, measureFrom, end)
+			callers[i].callUntil(ctx, &pb.Message{Message: p.message}, p.deadline)
 		}()
 	}
-	time.Sleep(time.Until(measureFrom))
-	fmt.Fprintln(os.Stderr, "measuring")
+	select {
+	case <-time.After(time.Until(measureFrom)):
+		fmt.Fprintln(os.Stderr, "measuring")
+	case <-ctx.Done():
+	}
 	wg.Wait()
-	return json.NewEncoder(os.Stdout).Encode(merge(results, time.Since(measureFrom)))
-}
-
-// call calls back to back until end; it keeps what the calls that ended after
-// measureFrom saw.
-func call(client pb.GrpctestClient, request *pb.Message, timeout time.Duration, measureFrom, end time.Time) result {
-	r := result{failures: map[string]int{}, perReplica: map[string]int{}}
-	for time.Now().Before(end) {
-		begin := time.Now()
-		reply, err := unary(client, request, timeout)
-		done := time.Now()
-		if done.Before(measureFrom) || done.After(end) {
-			continue
-		}
-		if err != nil {
-			s := status.Convert(err)
-			r.failures[fmt.Sprintf("%s: %s", s.Code(), s.Message())]++
-			continue
-		}
-		r.latencies = append(r.latencies, done.Sub(begin).Microseconds())
-		r.perReplica[reply.GetReplica()]++
-	}
-	return r
-}
-
-func unary(client pb.GrpctestClient, request *pb.Message, timeout time.Duration) (*pb.MessageResponse, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return client.GetServerResponse(ctx, request)
-}
-
-func merge(results []result, measured time.Duration) report {
-	out := report{Failures: map[string]int{}, PerReplica: map[string]int{}, LatencyUS: []int64{}}
-	for _, r := range results {
-		out.LatencyUS = append(out.LatencyUS, r.latencies...)
-		for k, n := range r.failures {
-			out.Failures[k] += n
-		}
-		for k, n := range r.perReplica {
-			out.PerReplica[k] += n
-		}
-	}
-	out.Calls = len(out.LatencyUS)
-	out.Seconds = measured.Seconds()
-	return out
+	return merge(callers, measureFrom), nil
 }

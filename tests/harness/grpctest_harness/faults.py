@@ -1,10 +1,12 @@
 """Fault drills: kill, stop, freeze or restart replicas under concurrent load, and measure.
 
-A drill runs a Python caller and a Go caller (ghz) through Envoy, injects one fault into
-the replicas, waits until Envoy has taken the hurt replicas out of rotation and back in,
-and reports per caller the calls sent and failed and the p99 latency, plus how long the
-replicas took to leave and to rejoin. The same drills run on the local stack and on
-the compose topology; only the way a replica is signalled and restarted differs.
+A drill runs a Python caller and a Go caller (ghz) through Envoy, and the same pair on
+every other way to the replicas it is given (proxyless over xDS: grpctest-load for Go),
+all at once; injects one fault into the replicas, waits until Envoy has taken the hurt
+replicas out of rotation and back in, and reports per caller the calls sent and failed
+and the p99 latency, plus how long the replicas took to leave and to rejoin. The same
+drills run on the local stack and on the compose topology; only the way a replica is
+signalled and restarted differs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
-from grpctest_harness.load import GhzLoad, LoadReport, PythonLoad
+from grpctest_harness.load import CallPath, LoadReport, both_clients
 
 CALLERS = 64
 CONNECTIONS = 8
@@ -61,24 +63,33 @@ class FaultReport:
         def seconds(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}"
 
+        callers = ", ".join(load.caller for load in self.loads)
         calls = " / ".join(f"{load.sent} / {load.failed}" for load in self.loads)
         since = " / ".join(str(load.ok_since_fault) for load in self.loads)
         p99 = " / ".join(f"{load.p99_ms:.0f}" for load in self.loads)
         rotation = f"{seconds(self.out_seconds)} / {seconds(self.back_seconds)}"
         return (
-            f"calls sent / failed (python, go) {calls}; answered since the fault {since}; "
+            f"calls sent / failed ({callers}) {calls}; answered since the fault {since}; "
             f"p99 ms {p99}; "
             f"s out of / back into rotation {rotation}"
         )
 
 
 class Drill:
-    """One fault drill against the replicas behind the Envoy at `target`."""
+    """One fault drill against the replicas behind the Envoy at `target`, and reached
+    without it on each of `proxyless` (the same load beside Envoy's, in the same drill)."""
 
-    def __init__(self, target: str, admin: EnvoyAdmin, replicas: Replicas) -> None:
+    def __init__(
+        self,
+        target: str,
+        admin: EnvoyAdmin,
+        replicas: Replicas,
+        proxyless: Sequence[CallPath] = (),
+    ) -> None:
         self.target = target
         self.admin = admin
         self.replicas = replicas
+        self.paths = [CallPath("envoy", target), *proxyless]
 
     def wait_rotation(
         self, indexes: Sequence[int], in_rotation: bool, timeout: float = 30
@@ -93,17 +104,16 @@ class Drill:
         return wait_until(done, timeout, f"{sorted(hosts)} to {word} Envoy's rotation")
 
     def run(self, fault: str, inject: Callable[[FaultReport], None]) -> FaultReport:
-        """Runs `inject` (which fills in the rotation figures) under load from both callers."""
+        """Runs `inject` (which fills in the rotation figures) under load from both
+        callers on every path."""
         report = FaultReport(fault)
-        python_load = PythonLoad(self.target, callers=CALLERS, connections=CONNECTIONS)
-        go_load = GhzLoad(self.target, concurrency=CALLERS, connections=CONNECTIONS)
-        with python_load as python, go_load as go:
+        with both_clients(self.paths, CALLERS, CONNECTIONS) as loads:
             time.sleep(1)  # steady load first
             start, start_epoch = time.monotonic(), time.time()
             inject(report)
             end = time.monotonic()
             time.sleep(1)  # and after
-        report.loads = [python.report(start, end), go.report(start_epoch)]
+        report.loads = loads.reports(start, end, start_epoch)
         return report
 
     # -- the faults ----------------------------------------------------------------------

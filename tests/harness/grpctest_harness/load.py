@@ -6,22 +6,31 @@ Two callers, so that both gRPC stacks are exercised while replicas fail:
         ...inject a fault...
     py.report(), go.report()     # calls sent, failed (status: detail), p99
 
+    with both_clients([envoy, proxyless]) as loads:    # each CallPath, both clients
+        ...inject a fault...
+    [load.report(start, end, start_epoch) for load in loads]
+
 PythonLoad runs grpc.aio in a background thread; GhzLoad runs ghz (grpc-go, pinned in
-the Makefile). Every call has a deadline.
+the Makefile); GoLoad runs grpctest-load (bench/load: grpc-go dialled as go-client
+dials, for the ways ghz cannot take: xds:/// with our keepalive, ipv4: lists). Every
+call has a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime
 import json
+import os
 import re
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +66,32 @@ class LoadReport:
         )
 
 
+@dataclass(frozen=True)
+class CallPath:
+    """One way from the clients to the replicas: `name` ("envoy", "xds", "dns"), the
+    target the clients dial, and what their environment needs for it (an xDS bootstrap)."""
+
+    name: str
+    target: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `variables` set, restored afterwards: gRPC reads
+    the xDS bootstrap from it when a channel first resolves an xds:/// target."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
@@ -87,8 +122,14 @@ class PythonLoad:
         connections: int = 8,
         deadline: float = 5.0,
         max_seconds: float = 180,
+        env: Mapping[str, str] | None = None,
+        caller: str = "python",
     ) -> None:
+        """`env`: variables this process's environment needs for the target (while the
+        load runs); `caller`: how its report names it."""
         self.target = target
+        self.env = dict(env or {})
+        self.caller = caller
         self.callers = callers
         self.connections = connections
         self.deadline = deadline
@@ -101,7 +142,8 @@ class PythonLoad:
     def _main(self) -> None:
         """The thread: runs the callers; whatever ends it early is kept for __exit__."""
         try:
-            asyncio.run(self._run())
+            with environment(self.env):
+                asyncio.run(self._run())
         except BaseException as err:
             self.error = err
 
@@ -154,7 +196,7 @@ class PythonLoad:
         window = [c.seconds * 1000 for c in self.calls if since <= c.ended <= until]
         failures = collections.Counter(c.failure for c in self.calls if c.failure)
         ok = sum(1 for c in self.calls if c.ended >= since and not c.failure)
-        return LoadReport("python", len(self.calls), failures, percentile(window, 0.99), ok)
+        return LoadReport(self.caller, len(self.calls), failures, percentile(window, 0.99), ok)
 
 
 class GhzLoad:
@@ -238,6 +280,121 @@ class GhzLoad:
             if call.get("status") == "OK" and _epoch(call["timestamp"]) >= since_epoch
         )
         return LoadReport("go (ghz)", int(result.get("count", 0)), failures, p99, ok)
+
+
+class GoLoad:
+    """grpctest-load (grpc-go, dialled as go-client dials: go-common/balancing) with
+    `concurrency` callers over `connections` client connections, until stopped (SIGINT;
+    calls in flight then finish, none is cut) but at most max_seconds."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        concurrency: int = 64,
+        connections: int = 8,
+        deadline: float = 5.0,
+        max_seconds: float = 180,
+        env: Mapping[str, str] | None = None,
+        caller: str = "go",
+    ) -> None:
+        self.argv = [
+            command("grpctest-load"), "--target", target, "--message", "load",
+            "--concurrency", str(concurrency), "--connections", str(connections),
+            "--timeout", f"{deadline}s", "--max", f"{max_seconds}s",
+        ]  # fmt: skip
+        self.env = {**os.environ, **(env or {})}
+        self.caller = caller
+        self._process: subprocess.Popen[str] | None = None
+        self.result: dict | None = None
+
+    def __enter__(self) -> GoLoad:
+        # The report comes at the end, in one piece (calls answered: a few MB at most).
+        self._process = subprocess.Popen(
+            [*DIE_WITH_PARENT, *self.argv],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> dict:
+        """Stops grpctest-load (if it still runs) and returns its JSON report."""
+        if self.result is None and self._process is not None:
+            if self._process.poll() is None:
+                self._process.send_signal(signal.SIGINT)
+            try:
+                out, err = self._process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.communicate()
+                raise RuntimeError("grpctest-load did not stop within 60 s of SIGINT") from None
+            if self._process.returncode != 0 or not out:
+                raise RuntimeError(f"grpctest-load failed ({self._process.returncode}): {err}")
+            self.result = json.loads(out)
+        return self.result or {}
+
+    def report(self, since_epoch: float = 0.0) -> LoadReport:
+        """Its figures; answered since the fault: the calls that ended at or after
+        `since_epoch` (wall-clock seconds) and got OK."""
+        result = self.stop()
+        since_ms = since_epoch * 1000 - result["start_unix_ms"]
+        ok = sum(1 for ended in result["answered_ms"] if ended >= since_ms)
+        p99 = percentile(result["latencies_us"], 0.99) / 1000
+        failures = collections.Counter(result["failures"])
+        return LoadReport(self.caller, result["calls"], failures, p99, ok)
+
+
+@dataclass
+class ClientLoads:
+    """A Python and a Go load on each CallPath, started together."""
+
+    python: list[PythonLoad]
+    go: list[GhzLoad | GoLoad]
+
+    def reports(self, since: float, until: float, since_epoch: float) -> list[LoadReport]:
+        """Per path: the Python load's, then the Go load's."""
+        return [
+            report
+            for python, go in zip(self.python, self.go, strict=True)
+            for report in (python.report(since, until), go.report(since_epoch))
+        ]
+
+
+def python_load(path: CallPath, callers: int, connections: int) -> PythonLoad:
+    """grpc.aio callers on the path, named for it (through Envoy: plain "python")."""
+    caller = "python" if path.name == "envoy" else f"python via {path.name}"
+    return PythonLoad(
+        path.target, callers=callers, connections=connections, env=path.environment, caller=caller
+    )
+
+
+def go_load(path: CallPath, callers: int, connections: int) -> GhzLoad | GoLoad:
+    """ghz through Envoy (as ever); grpctest-load where the Go client balances itself."""
+    if path.name == "envoy":
+        return GhzLoad(path.target, concurrency=callers, connections=connections)
+    return GoLoad(path.target, concurrency=callers, connections=connections,
+                  env=path.environment, caller=f"go via {path.name}")  # fmt: skip
+
+
+@contextlib.contextmanager
+def both_clients(
+    paths: Sequence[CallPath], callers: int, connections: int
+) -> Iterator[ClientLoads]:
+    """Per path, a Python and a Go load of `callers` callers over `connections`
+    connections each, all running at once; stopped (and checked) on the way out."""
+    loads = ClientLoads(
+        [python_load(path, callers, connections) for path in paths],
+        [go_load(path, callers, connections) for path in paths],
+    )
+    with contextlib.ExitStack() as running:
+        for load in [*loads.python, *loads.go]:
+            running.enter_context(load)
+        yield loads
 
 
 def _epoch(timestamp: str) -> float:
