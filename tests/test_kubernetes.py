@@ -4,7 +4,8 @@ Checked as far as that goes without a cluster (test_kubernetes_cluster.py runs t
 a real one, in `make test-cluster`): rendered with the pinned kustomize, validated
 against the pinned Kubernetes versions' schemas (strict: an unknown field fails), held
 to what the rest of the project promises (gRPC health probes, every replica behind
-Envoy, a drain the kubelet waits for, no root), and the Envoy config they carry is
+Envoy through the control plane, a drain the kubelet waits for, no root), and the Envoy
+config they carry is
 envoy/envoy.yaml itself, which Envoy accepts with the files mounted exactly as the pod
 would see them.
 """
@@ -115,22 +116,27 @@ def test_envoy_config_is_envoy_yaml_itself(objects: dict) -> None:
         assert files[f"/etc/envoy/{name}"] == (REPO / "envoy" / name).read_bytes(), name
 
 
-def test_every_replica_is_an_envoy_upstream(objects: dict) -> None:
-    """Each endpoint of envoy.yaml's upstream (strict DNS) is a headless Service over a
-    server's replicas, py-server's and go-server's: one address per pod, as compose's
-    DNS gives it."""
+def test_every_replica_reaches_envoy_through_the_control_plane(objects: dict) -> None:
+    """Envoy's upstream cluster takes its endpoints from the control plane (EDS over
+    ADS), which Envoy reaches as the Service `control-plane`; the control plane finds
+    every replica of each server through its headless Service: one address per pod."""
     envoy = yaml.safe_load(ENVOY_YAML.read_text())
-    cluster = next(c for c in envoy["static_resources"]["clusters"] if c["name"] == "grpctest")
-    strict_dns = cluster["cluster_type"]["typed_config"]
-    assert strict_dns["all_addresses_in_single_endpoint"] is False
-    (locality,) = cluster["load_assignment"]["endpoints"]
-    sockets = [e["endpoint"]["address"]["socket_address"] for e in locality["lb_endpoints"]]
-    assert {s["address"] for s in sockets} == set(SERVERS)
-    for socket in sockets:
-        service = objects["Service", socket["address"]]["spec"]
+    clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
+    assert clusters["grpctest"]["type"] == "EDS"
+    (endpoint,) = clusters["control_plane"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    socket = endpoint["endpoint"]["address"]["socket_address"]
+    service = objects["Service", socket["address"]]["spec"]
+    assert socket["port_value"] in [p["port"] for p in service["ports"]]
+    assert service["selector"].items() <= pod_labels(objects, "control-plane").items()
+    (control_plane,) = pod(objects, "Deployment", "control-plane")["containers"]
+    env = {e["name"]: e.get("value") for e in control_plane["env"]}
+    servers = dict(s.split(":") for s in env["GRPCTEST_SERVERS"].split(","))
+    assert servers.keys() == set(SERVERS)
+    for name, port in servers.items():
+        service = objects["Service", name]["spec"]
         assert service["clusterIP"] == "None"
-        assert socket["port_value"] in [p["port"] for p in service["ports"]]
-        assert service["selector"].items() <= pod_labels(objects, socket["address"]).items()
+        assert int(port) in [p["port"] for p in service["ports"]]
+        assert service["selector"].items() <= pod_labels(objects, name).items()
 
 
 def pod_labels(objects: dict, deployment: str) -> dict[str, str]:
@@ -195,7 +201,7 @@ def test_every_container_is_bounded_and_unprivileged(objects: dict) -> None:
         assert security["capabilities"]["drop"] == ["ALL"], name
         for kind in ("requests", "limits"):
             assert {"cpu", "memory"} <= container["resources"][kind].keys(), (name, kind)
-    assert seen == {*SERVERS, "envoy", "go-client", "py-client"}
+    assert seen == {*SERVERS, "control-plane", "envoy", "go-client", "py-client"}
 
 
 def test_images_are_the_ones_compose_runs(objects: dict) -> None:

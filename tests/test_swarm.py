@@ -57,7 +57,10 @@ def swarm(images, figures) -> Iterator[LocalSwarm]:
     local_swarm = LocalSwarm()
     with local_swarm:
         local_swarm.load_images(
-            "grpctest/py-server:dev", "grpctest/go-server:dev", "grpctest/go-client:dev"
+            "grpctest/py-server:dev",
+            "grpctest/go-server:dev",
+            "grpctest/control-plane:dev",
+            "grpctest/go-client:dev",
         )
         try:
             sh(

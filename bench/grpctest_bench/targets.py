@@ -164,14 +164,12 @@ def envoy_alone(
 ) -> Iterator[Target]:
     """Envoy with an edited config in front of `upstream` (a REST server, health-checked
     as the edit says), or of nothing (an edit that answers everything itself)."""
-    ports = envoy_config.LocalPorts(
-        upstreams=[upstream.port if upstream else free_port()],
-        grpc=free_port(),
-        admin=free_port(),
-        tls=free_port(),
-    )
+    ports = envoy_config.LocalPorts(grpc=free_port(), admin=free_port(), tls=free_port())
+    alone = envoy_config.without_control_plane([upstream.port if upstream else free_port()])
     with tempfile.TemporaryDirectory(prefix="grpctest-bench-envoy-") as folder:
-        config = envoy_config.write_local_config(Path(folder) / "envoy.yaml", ports, CERTS, [edit])
+        config = envoy_config.write_local_config(
+            Path(folder) / "envoy.yaml", ports, CERTS, [alone, edit]
+        )
         envoy = envoy_process(
             config, ["--log-level", "error", "--concurrency", "1"], workdir / f"{name}-envoy.log"
         )

@@ -1,5 +1,5 @@
-"""`grpctest-local`: the local run, py-server and go-server replicas and Envoy with no
-container engine.
+"""`grpctest-local`: the local run, py-server and go-server replicas, the xDS control
+plane and Envoy with no container engine.
 
 grpctest-local demo         # start, wait for health, call with both clients, stop
 grpctest-local run          # start and supervise in the foreground until Ctrl-C
@@ -23,6 +23,7 @@ from grpctest_common.settings import BOOLEAN, PATH, TEXT, WHOLE_NUMBER, Setting,
 from grpctest_devtools import browser as browser_steps
 from grpctest_devtools.browser import chromium
 from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
+from grpctest_devtools.control_plane import BOOTSTRAP_VARIABLE, XDS_TARGET
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.observability import Jaeger, Prometheus
 from grpctest_devtools.processes import signals_raise_interrupt
@@ -37,6 +38,7 @@ def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
         envoy_port=args.envoy_port,
         admin_port=args.admin_port,
         tls_port=args.tls_port,
+        control_plane_port=args.control_plane_port,
         **kwargs,
     )
 
@@ -92,13 +94,21 @@ JAEGER_PORTS = {"otlp_port": 4317, "ui_port": 16686, "grpc_port": 16685}
 
 def run(args: argparse.Namespace) -> int:
     """The stack in the foreground; with --observe, Prometheus and Jaeger next to it."""
-    metrics_ports = [args.metrics_base_port + i for i in range(args.replicas + args.go_replicas)]
+    replicas = args.replicas + args.go_replicas
+    # The control plane's /metrics port follows the replicas'.
+    metrics_ports = [args.metrics_base_port + i for i in range(replicas + 1)]
     with contextlib.ExitStack() as running:
         if args.observe:
             jaeger = running.enter_context(Jaeger(**JAEGER_PORTS))
             # The replicas (started next) send their spans to Jaeger.
             os.environ[tracing.ENDPOINT] = jaeger.otlp_endpoint
-        stack = running.enter_context(_stack(args, metrics_ports=metrics_ports))
+        stack = running.enter_context(
+            _stack(
+                args,
+                metrics_ports=metrics_ports[:replicas],
+                control_plane_metrics_port=metrics_ports[replicas],
+            )
+        )
         if args.observe:
             running.enter_context(Prometheus(stack, PROMETHEUS_PORT, scrape_seconds=5))
         print(_where_to_look(stack, args.observe), flush=True)
@@ -108,11 +118,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _where_to_look(stack: LocalStack, observed: bool) -> str:
-    metrics = ", ".join(f"http://127.0.0.1:{port}/metrics" for port in stack.metrics_ports)
+    ports = [*stack.metrics_ports, stack.control_plane_metrics_port]
+    metrics = ", ".join(f"http://127.0.0.1:{port}/metrics" for port in ports)
     lines = [
         f"\nready: {len(stack.replicas)} replicas behind Envoy at {stack.target}; "
         f"TLS on {stack.tls_target} (CA: certs/ca.crt); the web page: http://{stack.target}/",
-        f"metrics: Envoy http://127.0.0.1:{stack.admin_port}/stats/prometheus, replicas {metrics}",
+        f"metrics: Envoy http://127.0.0.1:{stack.admin_port}/stats/prometheus, "
+        f"replicas and the control plane {metrics}",
+        f"the xDS control plane: {stack.xds_address}; proxyless clients: "
+        f"{BOOTSTRAP_VARIABLE}={stack.xds_bootstrap} and --target {XDS_TARGET}",
     ]
     if observed:
         lines += [
@@ -154,10 +168,17 @@ SETTINGS = Table(
     Setting("--admin-port", WHOLE_NUMBER, 9901, "Envoy's admin interface", env=None),
     Setting("--tls-port", WHOLE_NUMBER, 8443, "Envoy's TLS listener", env=None),
     Setting(
+        "--control-plane-port",
+        WHOLE_NUMBER,
+        18000,
+        "the xDS control plane's port (ADS, for Envoy and proxyless clients)",
+        env=None,
+    ),
+    Setting(
         "--metrics-base-port",
         WHOLE_NUMBER,
         9464,
-        "run: the first replica's /metrics port; the others follow",
+        "run: the first replica's /metrics port; the others', then the control plane's, follow",
         env=None,
     ),
     Setting(

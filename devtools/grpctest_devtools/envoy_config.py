@@ -1,12 +1,12 @@
 """Derives the local run's Envoy config from envoy/envoy.yaml.
 
 envoy/envoy.yaml is the one source of truth (written for docker compose, where the
-replicas are found by DNS as py-server:50051). The local run changes only where
-things are: the upstream endpoints become 127.0.0.1 ports, the listeners and admin
-bind on loopback (on ports the caller chooses), and the files Envoy reads (certificates,
-the descriptor set, the web page) come from the checkout instead of the container's
-mounts. Every other setting (health checks, retries, timeouts, balancing, limits) is
-used exactly as written.
+control plane that pushes the replicas' endpoints is control-plane:18000). The local
+run changes only where things are: the control plane's address becomes a 127.0.0.1
+port, the listeners and admin bind on loopback (on ports the caller chooses), and the
+files Envoy reads (certificates, the descriptor set, the web page) come from the
+checkout instead of the container's mounts. Every other setting (health checks,
+retries, timeouts, balancing, limits) is used exactly as written.
 
 Whatever changes the config (this module, an opt-in such as upstream_tls, the benchmark's
 levers) finds what it edits by name, never by position: listener(), cluster(),
@@ -41,15 +41,19 @@ UPSTREAM_TLS_CONTEXT = (
 )
 
 
+CONTROL_PLANE_CLUSTER = "control_plane"
+
+
 @dataclass(frozen=True)
 class LocalPorts:
-    """Where the local run listens: the replicas, Envoy's listeners and admin, and the
-    OTLP collector Envoy sends its spans to (if one runs)."""
+    """Where the local run listens: Envoy's listeners and admin, the control plane
+    Envoy asks for the replicas' endpoints, and the OTLP collector Envoy sends its spans
+    to (if one runs)."""
 
-    upstreams: Sequence[int]
     grpc: int
     admin: int
     tls: int
+    control_plane: int = 18000
     otlp: int = 4317
 
 
@@ -101,7 +105,7 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> Config:
     for name, port in ((GRPC_LISTENER, ports.grpc), (TLS_LISTENER, ports.tls)):
         listener(config, name)["address"]["socket_address"] = _loopback(port)
     relocate_files(config, {**compose_mounts("envoy"), CONTAINER_CERTS: certs_dir})
-    _endpoints(cluster(config, UPSTREAM_CLUSTER), ports.upstreams)
+    _endpoints(cluster(config, CONTROL_PLANE_CLUSTER), [ports.control_plane])
     _endpoints(cluster(config, OTLP_CLUSTER), [ports.otlp])
     return config
 
@@ -109,6 +113,23 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> Config:
 def _endpoints(cluster: dict[str, Any], ports: Sequence[int]) -> None:
     endpoints = [{"endpoint": {"address": {"socket_address": _loopback(p)}}} for p in ports]
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
+
+
+def without_control_plane(upstreams: Sequence[int]) -> Edit:
+    """For an Envoy that runs alone (the benchmark's): the upstream cluster's endpoints
+    are these loopback ports, written into the config, and there is no control plane."""
+
+    def edit(config: Config) -> None:
+        upstream = cluster(config, UPSTREAM_CLUSTER)
+        del upstream["eds_cluster_config"]
+        upstream["type"] = "STATIC"
+        upstream["load_assignment"] = {"cluster_name": UPSTREAM_CLUSTER}
+        _endpoints(upstream, upstreams)
+        del config["dynamic_resources"]
+        clusters = config["static_resources"]["clusters"]
+        clusters.remove(cluster(config, CONTROL_PLANE_CLUSTER))
+
+    return edit
 
 
 def upstream_tls(certs_dir: Path) -> Edit:

@@ -1,12 +1,17 @@
-"""A local stack: py-server (and go-server) replicas and Envoy as plain processes on loopback.
+"""A local stack: py-server (and go-server) replicas, the xDS control plane and Envoy as
+plain processes on loopback.
 
     with LocalStack(ports=[...], envoy_port=..., ...) as stack:   # started and healthy
         stack.target            # Envoy, what clients call
+        stack.xds_bootstrap     # for proxyless clients: GRPC_XDS_BOOTSTRAP, xds:///grpctest
         stack.replicas[1].signal(signal.SIGTERM)
 
-`make demo`, `make run`, the end-to-end tests and the benchmark all use it. Envoy's
-config is derived from envoy/envoy.yaml (see envoy_config). Every process started here
-is stopped again: on success, on failure, on Ctrl-C and on SIGTERM.
+`make demo`, `make run`, the end-to-end tests and the benchmark all use it. The control
+plane (bin/control-plane) checks the replicas' health and pushes their endpoints to
+Envoy, whose config is derived from envoy/envoy.yaml (see envoy_config), and to
+proxyless clients, whose bootstrap is derived from control-plane/xds-bootstrap.json
+(see control_plane). Every process started here is stopped again: on success, on
+failure, on Ctrl-C and on SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from grpctest_devtools import envoy_config
+from grpctest_devtools.control_plane import control_plane_process, write_bootstrap
 from grpctest_devtools.envoy import EnvoyAdmin, envoy_process
 from grpctest_devtools.ports import LOOPBACK, free_port, port_in_use
 from grpctest_devtools.processes import Process
@@ -33,7 +39,8 @@ log = logging.getLogger(__name__)
 
 class LocalStack:
     """N py-server replicas (replica-1..N) and M go-server replicas (go-1..M) on
-    127.0.0.1, in one upstream cluster of the Envoy in front of them."""
+    127.0.0.1, published by the control plane to the Envoy in front of them (one
+    upstream cluster) and to proxyless clients."""
 
     def __init__(
         self,
@@ -44,11 +51,13 @@ class LocalStack:
         envoy_port: int = 8080,
         admin_port: int = 9901,
         tls_port: int = 8443,
+        control_plane_port: int = 18000,
         log_dir: Path | None = None,
         server_args: Sequence[str] = (),
         envoy_args: Sequence[str] = ("--log-level", "warn"),
         ports: Sequence[int] | None = None,
         metrics_ports: Sequence[int] = (),
+        control_plane_metrics_port: int = 0,
         upstream_tls: bool = False,
         otlp_port: int = 4317,
         server_command: Sequence[str] = (),
@@ -56,6 +65,7 @@ class LocalStack:
         envoy_edit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """`metrics_ports`: each replica's Prometheus port (none: no metrics);
+        `control_plane_metrics_port`: the control plane's (0: none);
         `upstream_tls`: the hop from Envoy to the replicas is TLS too; `otlp_port`: where
         Envoy sends spans (the replicas follow OTEL_EXPORTER_OTLP_ENDPOINT);
         `server_command`: another server as the replicas (the benchmark's baselines),
@@ -63,20 +73,26 @@ class LocalStack:
         `server_env`: environment variables for the replicas (e.g. tracing's);
         `envoy_edit`: changes the derived Envoy config in place (the benchmark's levers);
         `go_replicas`: how many of the replicas (the last ones) are go-server, given the
-        same settings."""
+        same settings; `control_plane_port`: the control plane's ADS port (xds_address)."""
         self.ports = (
             list(ports) if ports else [base_port + i for i in range(replicas + go_replicas)]
         )
         self.envoy_port = envoy_port
         self.admin_port = admin_port
         self.tls_port = tls_port
+        self.control_plane_port = control_plane_port
         self.metrics_ports = list(metrics_ports)
+        self.control_plane_metrics_port = control_plane_metrics_port
         self.upstream_tls = upstream_tls
         self.server_command = list(server_command) or [command("grpctest-server")]
         self.admin = EnvoyAdmin(admin_port)
         self._workdir = tempfile.TemporaryDirectory(prefix="grpctest-")
         self.go_replicas = go_replicas
         self.replicas = self._replica_processes(log_dir, server_args, server_env)
+        self.control_plane = self._control_plane_process(log_dir)
+        self.xds_bootstrap = write_bootstrap(
+            Path(self._workdir.name) / "xds-bootstrap.json", self.xds_address
+        )
         config = self._envoy_config(otlp_port, envoy_edit)
         self.envoy = envoy_process(config, envoy_args, self._log_path(log_dir, "envoy"))
         self._stopping = False
@@ -86,7 +102,7 @@ class LocalStack:
     ) -> Path:
         """Writes Envoy's config, derived from envoy/envoy.yaml for these ports."""
         local_ports = envoy_config.LocalPorts(
-            self.ports, self.envoy_port, self.admin_port, self.tls_port, otlp_port
+            self.envoy_port, self.admin_port, self.tls_port, self.control_plane_port, otlp_port
         )
         edits = [envoy_config.upstream_tls(CERTS)] if self.upstream_tls else []
         return envoy_config.write_local_config(
@@ -116,6 +132,16 @@ class LocalStack:
             for index, name in enumerate(names)
         ]
 
+    def _control_plane_process(self, log_dir: Path | None) -> Process:
+        """The control plane, publishing every replica; over TLS if the replicas serve it."""
+        targets = [self.replica_target(i) for i in range(len(self.ports))]
+        args = ["--metrics-port", str(self.control_plane_metrics_port)]
+        if self.upstream_tls:
+            args += ["--tls-ca", str(CERTS / "ca.crt"), "--tls-server-name", "py-server"]
+        return control_plane_process(
+            self.control_plane_port, targets, self._log_path(log_dir, "control-plane"), args
+        )
+
     @classmethod
     def on_free_ports(cls, replicas: int = 3, go_replicas: int = 0, **kwargs: Any) -> LocalStack:
         """A stack whose replicas, Envoy, admin and TLS listener each take a free port
@@ -126,6 +152,7 @@ class LocalStack:
             envoy_port=free_port(),
             admin_port=free_port(),
             tls_port=free_port(),
+            control_plane_port=free_port(),
             **kwargs,
         )
 
@@ -155,6 +182,11 @@ class LocalStack:
         """Envoy's TLS listener, by the name its certificate carries."""
         return f"localhost:{self.tls_port}"
 
+    @property
+    def xds_address(self) -> str:
+        """The control plane's ADS server (what xds_bootstrap names)."""
+        return f"{LOOPBACK}:{self.control_plane_port}"
+
     def replica_target(self, index: int) -> str:
         return f"{LOOPBACK}:{self.ports[index]}"
 
@@ -164,19 +196,29 @@ class LocalStack:
 
     @property
     def processes(self) -> list[Process]:
-        return [*self.replicas, self.envoy]
+        return [*self.replicas, self.control_plane, self.envoy]
 
     def pids(self) -> dict[str, list[int]]:
-        """The running processes by role: {"envoy": [pid], "replicas": [pid, ...]}."""
+        """The running processes by role: {"envoy": [pid], "control_plane": [pid],
+        "replicas": [pid, ...]}."""
         return {
             "envoy": [p.pid for p in [self.envoy] if p.running and p.pid],
+            "control_plane": [p.pid for p in [self.control_plane] if p.running and p.pid],
             "replicas": [p.pid for p in self.replicas if p.running and p.pid],
         }
 
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        ports = [*self.ports, *self.metrics_ports, self.envoy_port, self.admin_port, self.tls_port]
+        ports = [
+            *self.ports,
+            *self.metrics_ports,
+            *[p for p in [self.control_plane_metrics_port] if p],
+            self.envoy_port,
+            self.admin_port,
+            self.tls_port,
+            self.control_plane_port,
+        ]
         taken = [p for p in ports if port_in_use(p)]
         if taken:
             raise RuntimeError(
@@ -190,17 +232,19 @@ class LocalStack:
         for process in self.processes:
             process.start()
         log.info(
-            "started %s replicas on ports %s and Envoy on %s (admin %s)",
+            "started %s replicas on ports %s, the control plane on %s and Envoy on %s (admin %s)",
             len(self.replicas),
             self.ports,
+            self.control_plane_port,
             self.envoy_port,
             self.admin_port,
         )
 
     def stop(self) -> None:
-        """Stops Envoy, then the replicas; safe to call more than once."""
+        """Stops Envoy, the control plane, then the replicas; safe to call more than once."""
         self._stopping = True
         self.envoy.stop(timeout=10)
+        self.control_plane.stop(timeout=10)
         for replica in self.replicas:
             replica.signal(signal.SIGTERM)  # all drain at once, not one after another
         for replica in self.replicas:
@@ -250,7 +294,8 @@ class LocalStack:
     # -- supervision (make run) --------------------------------------------------------
 
     def restart_exited(self) -> None:
-        """Restarts any replica or Envoy that died, as compose's restart policy would."""
+        """Restarts any replica, the control plane or Envoy if it died, as compose's
+        restart policy would."""
         for process in self.processes:
             if not self._stopping and process.returncode is not None:
                 process.restart()

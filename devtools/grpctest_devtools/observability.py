@@ -47,6 +47,7 @@ def prometheus_config(stack: LocalStack, scrape_seconds: float) -> dict[str, Any
         "envoy": [f"{LOOPBACK}:{stack.admin_port}"],
         "py-server": replicas[:python],
         "go-server": replicas[python:],
+        "control-plane": [f"{LOOPBACK}:{p}" for p in [stack.control_plane_metrics_port] if p],
     }
     config["scrape_configs"] = [job for job in config["scrape_configs"] if targets[job["job_name"]]]
     for job in config["scrape_configs"]:

@@ -1,14 +1,17 @@
 """The one piece of plumbing the server's interceptors share: a method handler rebuilt
 around its behaviour, whichever of gRPC's four kinds it is.
 
-grpc.aio tells the kinds apart by the behaviour itself: a coroutine answers once, an
-async generator streams. So the wrapper keeps the kind, and `around` (an async context
-manager made per call) sees the whole call, the last streamed reply included.
+A streaming reply comes from an async generator, or from a coroutine that writes each
+reply itself (`await context.write(...)`, as grpcio-health-checking's Health.Watch
+does); a single reply is a coroutine's return value. The wrapper keeps the behaviour's
+kind, and `around` (an async context manager made per call) sees the whole call, the
+last streamed reply included.
 """
 
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -36,7 +39,7 @@ def rebuilt(
     """`handler` with every call run inside `around`; its deserializer replaced if given."""
     name, factory = _KINDS[(handler.request_streaming, handler.response_streaming)]
     behavior = getattr(handler, name)
-    if handler.response_streaming:
+    if handler.response_streaming and not inspect.iscoroutinefunction(behavior):
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with around(request, context) as request_seen:

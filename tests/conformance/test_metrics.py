@@ -6,6 +6,7 @@ import urllib.request
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
@@ -46,6 +47,18 @@ def test_calls_and_health_are_counted(start_server) -> None:
     assert total(samples, "grpc_server_handling_seconds_count", **METHOD) == 3
     for service in ("", "grpctest.Grpctest"):
         assert total(samples, "grpc_health_serving", service=service) == 1, service
+
+
+def test_health_watch_streams_with_metrics_on(start_server) -> None:
+    """Health/Watch (a stream whose replies the handler writes itself) answers with the
+    metrics' interceptor in place, as the control plane asks it of every replica."""
+    server = start_server(metrics_port=str(free_port()))
+    with grpc.insecure_channel(server.target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service="grpctest.Grpctest"), timeout=5
+        )
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
 
 
 def test_streams_are_counted_when_they_end(start_server) -> None:

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+)
+
+// replica is what the controller knows of one replica.
+type replica struct {
+	stop      context.CancelFunc // ends its checks
+	serving   bool               // its Watch stream's last status was SERVING
+	answering bool               // it answered its last Check in time
+	watched   bool               // its Watch stream has said something (or failed)
+	reason    string             // why it is unhealthy, for the log
+}
+
+func (r *replica) healthy() bool { return r.serving && r.answering }
+
+// controller owns the replicas' state: it starts and stops their checks as discovery
+// finds and loses them, folds in what the checks observe, and publishes every change.
+// One goroutine (run) does all of it, so nothing here needs a lock.
+type controller struct {
+	checking     checking
+	publisher    *publisher
+	replicas     map[string]*replica
+	observations chan observation
+	discovered   bool // discovery has reported at least once
+	published    bool // a first snapshot went out
+}
+
+func newController(c checking, p *publisher) *controller {
+	return &controller{
+		checking: c, publisher: p,
+		replicas:     map[string]*replica{},
+		observations: make(chan observation, 64),
+	}
+}
+
+// run consumes discovery's reports until ctx ends. The first snapshot waits until
+// every replica found has been heard from (or failed to answer within the check
+// timeout), so that a restarted control plane never tells the data planes that
+// healthy replicas are unhealthy just because it has not asked them yet.
+func (c *controller) run(ctx context.Context, found <-chan []string) {
+	var startup <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case addresses := <-found:
+			c.update(ctx, addresses)
+			if !c.discovered {
+				c.discovered = true
+				startup = time.After(c.checking.timeout + c.checking.interval)
+			}
+		case o := <-c.observations:
+			c.observe(o)
+		case <-startup:
+			c.publishNow(ctx, "startup: not every replica answered yet")
+		}
+		if c.discovered && (c.published || c.allHeardFrom()) {
+			c.publishNow(ctx, "")
+		}
+	}
+}
+
+// update starts checking new replicas and forgets those discovery no longer lists.
+func (c *controller) update(ctx context.Context, addresses []string) {
+	slog.Info("replicas found", "addresses", addresses)
+	for address, r := range c.replicas {
+		if !slices.Contains(addresses, address) {
+			r.stop()
+			delete(c.replicas, address)
+		}
+	}
+	for _, address := range addresses {
+		if _, known := c.replicas[address]; known {
+			continue
+		}
+		checkCtx, stop := context.WithCancel(ctx)
+		c.replicas[address] = &replica{stop: stop, answering: true, reason: "not checked yet"}
+		go func() {
+			if err := c.checking.checkReplica(checkCtx, address, c.observations); err != nil {
+				slog.Error("cannot check replica", "address", address, "error", err)
+			}
+		}()
+	}
+}
+
+// observe folds one observation into the replica's state and logs health changes.
+func (c *controller) observe(o observation) {
+	r, known := c.replicas[o.address]
+	if !known {
+		return // forgotten meanwhile
+	}
+	was := r.healthy()
+	if o.watch {
+		r.serving, r.watched = o.ok, true
+	} else {
+		r.answering = o.ok
+	}
+	if !o.ok {
+		r.reason = o.reason
+	}
+	if now := r.healthy(); now != was {
+		if now {
+			slog.Info("replica healthy", "address", o.address)
+		} else {
+			slog.Warn("replica unhealthy", "address", o.address, "reason", r.reason)
+		}
+	}
+}
+
+func (c *controller) allHeardFrom() bool {
+	for _, r := range c.replicas {
+		if !r.watched && r.answering {
+			return false
+		}
+	}
+	return true
+}
+
+// health is every replica's address and whether it is healthy.
+func (c *controller) health() map[string]bool {
+	health := make(map[string]bool, len(c.replicas))
+	for address, r := range c.replicas {
+		health[address] = r.healthy()
+	}
+	return health
+}
+
+// publishNow publishes the replicas' health if it changed since the last snapshot.
+func (c *controller) publishNow(ctx context.Context, note string) {
+	if err := c.publisher.publish(ctx, c.health(), note); err != nil {
+		slog.Error("cannot publish", "error", err)
+		return
+	}
+	c.published = true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// A source finds the replicas: it sends every replica's address (IP:port, sorted) on
+// found, first as soon as it knows them, then each time they change, until ctx ends.
+type source func(ctx context.Context, found chan<- []string) error
+
+// newSource is the source --discovery names, for --replicas.
+func newSource(kind string, replicas []hostPort, refresh time.Duration) (source, error) {
+	switch kind {
+	case discoverList:
+		return listSource(replicas)
+	case discoverDNS:
+		return dnsSource(replicas, refresh, net.DefaultResolver), nil
+	}
+	return nil, fmt.Errorf("unknown discovery %q", kind)
+}
+
+// listSource is the replicas as given (the local run's): IP addresses, never re-read.
+func listSource(replicas []hostPort) (source, error) {
+	addresses := make([]string, 0, len(replicas))
+	for _, r := range replicas {
+		if net.ParseIP(r.host) == nil {
+			return nil, fmt.Errorf("--discovery list takes IP addresses, got %q (use --discovery dns for names)", r.host)
+		}
+		addresses = append(addresses, r.String())
+	}
+	slices.Sort(addresses)
+	return func(ctx context.Context, found chan<- []string) error {
+		send(ctx, found, addresses)
+		<-ctx.Done()
+		return nil
+	}, nil
+}
+
+// dnsSource resolves each name every refresh (compose's and Swarm's service names: one
+// IPv4 address per container or task); each address is one replica on the name's port.
+// A name that does not resolve has no replicas; a lookup that fails otherwise (a DNS
+// server that does not answer) keeps what the name resolved to last.
+func dnsSource(replicas []hostPort, refresh time.Duration, resolver *net.Resolver) source {
+	return func(ctx context.Context, found chan<- []string) error {
+		last := map[hostPort][]string{}
+		var sent []string
+		for first := true; ctx.Err() == nil; first = false {
+			addresses := []string{}
+			for _, r := range replicas {
+				last[r] = resolve(ctx, resolver, r, last[r], refresh)
+				addresses = append(addresses, last[r]...)
+			}
+			slices.Sort(addresses)
+			addresses = slices.Compact(addresses)
+			if first || !slices.Equal(addresses, sent) {
+				send(ctx, found, addresses)
+				sent = addresses
+			}
+			sleep(ctx, refresh)
+		}
+		return nil
+	}
+}
+
+// resolve is the addresses of one name on its port; previous if the lookup failed
+// other than with "no such host".
+func resolve(ctx context.Context, resolver *net.Resolver, r hostPort, previous []string, timeout time.Duration) []string {
+	ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Second))
+	defer cancel()
+	ips, err := resolver.LookupIP(ctx, "ip4", r.host)
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return nil
+	}
+	if err != nil {
+		slog.Warn("cannot resolve; keeping its last addresses", "name", r.host, "error", err, "addresses", previous)
+		return previous
+	}
+	addresses := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		addresses = append(addresses, net.JoinHostPort(ip.String(), strconv.Itoa(r.port)))
+	}
+	return addresses
+}
+
+func send(ctx context.Context, found chan<- []string, addresses []string) {
+	select {
+	case found <- addresses:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,46 @@
+"""The xDS control plane of the local run, and the bootstrap proxyless clients dial it with.
+
+control-plane/xds-bootstrap.json is the one source of truth for gRPC clients' xDS
+bootstrap (written for compose, where the control plane is control-plane:18000); the
+local run changes only the server's address, as it does for Envoy's config.
+
+    process = control_plane_process(18000, ["127.0.0.1:50051", ...], log_path)
+    write_bootstrap(path, "127.0.0.1:18000")   # then GRPC_XDS_BOOTSTRAP=path, xds:///grpctest
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from grpctest_devtools.processes import Process
+from grpctest_devtools.repo import REPO, command
+
+BOOTSTRAP = REPO / "control-plane" / "xds-bootstrap.json"
+# What a proxyless client dials: the Listener the control plane serves.
+XDS_TARGET = "xds:///grpctest"
+# The variable gRPC (C-core and grpc-go) reads the bootstrap file's path from.
+BOOTSTRAP_VARIABLE = "GRPC_XDS_BOOTSTRAP"
+
+
+def control_plane_process(
+    port: int, replicas: Sequence[str], log_path: Path | None, args: Sequence[str] = ()
+) -> Process:
+    """bin/control-plane on 127.0.0.1:port, publishing `replicas` (ip:port), not started."""
+    argv = [command("control-plane"), "--port", str(port), "--servers", ",".join(replicas), *args]
+    return Process("control-plane", argv, log_path)
+
+
+def bootstrap(server: str) -> dict[str, Any]:
+    """control-plane/xds-bootstrap.json with every xDS server's address set to `server`."""
+    config = json.loads(BOOTSTRAP.read_text(encoding="utf-8"))
+    for xds_server in config["xds_servers"]:
+        xds_server["server_uri"] = server
+    return config
+
+
+def write_bootstrap(path: Path, server: str) -> Path:
+    path.write_text(json.dumps(bootstrap(server), indent=2) + "\n", encoding="utf-8")
+    return path
