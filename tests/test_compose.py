@@ -32,7 +32,12 @@ from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
 from grpctest_harness.docker_engine import sh
 from grpctest_harness.faults import DRILLS, GO_DRILLS, ComposeReplicas, Drill
-from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
+from grpctest_harness.stream_load import (
+    STREAM_FAULTS,
+    assert_no_reply_lost,
+    rows,
+    stream_drill,
+)
 
 COMPOSE = ComposeProject("grpctest-e2e")
 TARGET = "localhost:8080"
@@ -237,9 +242,9 @@ def test_streams_and_chats_lose_no_reply_through_replica_faults(
     wait_until(
         lambda: len(ADMIN.healthy_hosts()) == REPLICAS, 60, "every replica healthy to start from"
     )
-    report, unary = stream_drill(Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)), fault)
-    figures[f"compose streams, {unary.fault}"] = f"{report.row()}; unary: {unary.row()}"
-    assert_no_reply_lost(report, unary)
+    reports, unary = stream_drill(Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)), fault)
+    figures[f"compose streams, {unary.fault}"] = f"{rows(reports)}; unary: {unary.row()}"
+    assert_no_reply_lost(reports, unary)
 
 
 # -- scaling (last: it leaves 5 py-server replicas) ------------------------------------------

@@ -1,9 +1,12 @@
 """Replica faults at realistic concurrency on the local stack: no call may fail.
 
 Each drill runs 64 Python callers over 8 connections and ghz (Go) with 64 more over 8
-connections through Envoy, injects one fault into the replicas, and waits until Envoy
-has them out of rotation and back. Envoy's own stats show how: retries that never
-overflowed their budget, replicas ejected by outlier detection.
+connections through Envoy and, at the same time, the same two loads proxyless over xDS
+(xds:///grpctest: the Python callers and grpctest-load, grpc-go, balancing every call
+themselves as the control plane tells them); injects one fault into the replicas, and
+waits until Envoy has them out of rotation and back. Envoy's own stats show how it
+coped: retries that never overflowed their budget, replicas ejected by outlier
+detection.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import command
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.faults import DRILLS, GO_DRILLS, Drill, LocalReplicas
+from grpctest_harness.load import proxyless
 
 # The fresh stack's go-server replica: go-1, after the three py-server replicas.
 GO_REPLICA = 3
@@ -26,7 +30,10 @@ GO_REPLICA = 3
 @pytest.mark.parametrize("fault", [*DRILLS, *GO_DRILLS])
 def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) -> None:
     before = fresh_stack.admin.stats("cluster.grpctest.")
-    drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack))
+    replicas = LocalReplicas(fresh_stack)
+    drill = Drill(
+        fresh_stack.target, fresh_stack.admin, replicas, [proxyless(fresh_stack.xds_bootstrap)]
+    )
     report = DRILLS[fault](drill) if fault in DRILLS else GO_DRILLS[fault](drill, GO_REPLICA)
     stats = fresh_stack.admin.stats("cluster.grpctest.")
     figures[f"local {report.fault}"] = report.row()

@@ -1,11 +1,14 @@
-"""Streams that survive a replica's fault: at concurrency through Envoy on the local
-stack, 12 server streams and 6 chats (plus the unary fault drill's load) while one
-replica is SIGTERMed, SIGKILLed or SIGSTOPped; and both clients as a user runs them.
+"""Streams that survive a replica's fault: at concurrency on the local stack, through
+Envoy and proxyless over xDS at once, 12 server streams and 6 chats on each (plus the
+unary fault drill's load) while one replica is SIGTERMed, SIGKILLed or SIGSTOPped; and
+both clients as a user runs them, both ways.
 
 A stream on a replica that shuts down ends with UNAVAILABLE saying how far it got; one
-on a replica that dies is reset by Envoy (the caller sees INTERNAL); one on a frozen
-replica only pauses. The clients resume the broken ones on another replica, after the
-last reply they got: no reply may be lost or repeated, and no unary call may fail.
+on a replica that dies is reset by Envoy (the caller sees INTERNAL) or, proxyless, ends
+with the connection (UNAVAILABLE); one on a frozen replica pauses behind Envoy, and
+proxyless ends once the client's keepalive ping goes unanswered. The clients resume the
+broken ones on another replica, after the last reply they got: no reply may be lost or
+repeated, and no unary call may fail.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ import pytest
 
 from grpctest_devtools.clients import CLIENTS, client_argv
 from grpctest_harness.faults import Drill, LocalReplicas
-from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
+from grpctest_harness.load import proxyless
+from grpctest_harness.stream_load import (
+    STREAM_FAULTS,
+    assert_no_reply_lost,
+    rows,
+    stream_drill,
+)
 
 _REPLY_LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+): ")
 _RESUMED_LINE = re.compile(r"^resumed after (\d+) on ((?:replica|go)-\d+)$")
@@ -29,10 +38,11 @@ _RESUMED_LINE = re.compile(r"^resumed after (\d+) on ((?:replica|go)-\d+)$")
 def test_streams_and_chats_lose_no_reply_through_replica_faults(
     fresh_stack, figures, fault: str
 ) -> None:
-    drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack))
-    report, unary = stream_drill(drill, fault)
-    figures[f"local streams, {unary.fault}"] = f"{report.row()}; unary: {unary.row()}"
-    assert_no_reply_lost(report, unary)
+    replicas, xds = LocalReplicas(fresh_stack), [proxyless(fresh_stack.xds_bootstrap)]
+    drill = Drill(fresh_stack.target, fresh_stack.admin, replicas, xds)
+    reports, unary = stream_drill(drill, fault)
+    figures[f"local streams, {unary.fault}"] = f"{rows(reports)}; unary: {unary.row()}"
+    assert_no_reply_lost(reports, unary)
 
 
 def sequences(stdout: str) -> list[int]:

@@ -38,6 +38,7 @@ import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_common.channels import OWN_CONNECTION, Connection, open_aio_channel
+from grpctest_devtools.control_plane import BOOTSTRAP_VARIABLE, XDS_TARGET
 from grpctest_devtools.processes import DIE_WITH_PARENT
 from grpctest_devtools.repo import REPO, command
 
@@ -76,10 +77,18 @@ class CallPath:
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
+def proxyless(bootstrap: Path | str) -> CallPath:
+    """Proxyless over xDS (xds:///grpctest), with the bootstrap file that names the
+    control plane."""
+    return CallPath("xds", XDS_TARGET, {BOOTSTRAP_VARIABLE: str(bootstrap)})
+
+
 @contextlib.contextmanager
-def environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """This process's environment with `variables` set, restored afterwards: gRPC reads
-    the xDS bootstrap from it when a channel first resolves an xds:/// target."""
+def environment(paths: Sequence[CallPath]) -> Iterator[None]:
+    """This process's environment with what the paths need set, restored afterwards:
+    gRPC reads the xDS bootstrap from it when a channel first resolves an xds:/// target
+    (set it from one thread only, around everything that uses it)."""
+    variables = {name: value for path in paths for name, value in path.environment.items()}
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
     try:
@@ -122,13 +131,11 @@ class PythonLoad:
         connections: int = 8,
         deadline: float = 5.0,
         max_seconds: float = 180,
-        env: Mapping[str, str] | None = None,
         caller: str = "python",
     ) -> None:
-        """`env`: variables this process's environment needs for the target (while the
-        load runs); `caller`: how its report names it."""
+        """`caller`: how its report names it. An xds:/// target needs the bootstrap in
+        this process's environment (`environment`) until the first calls are answered."""
         self.target = target
-        self.env = dict(env or {})
         self.caller = caller
         self.callers = callers
         self.connections = connections
@@ -142,8 +149,7 @@ class PythonLoad:
     def _main(self) -> None:
         """The thread: runs the callers; whatever ends it early is kept for __exit__."""
         try:
-            with environment(self.env):
-                asyncio.run(self._run())
+            asyncio.run(self._run())
         except BaseException as err:
             self.error = err
 
@@ -368,9 +374,7 @@ class ClientLoads:
 def python_load(path: CallPath, callers: int, connections: int) -> PythonLoad:
     """grpc.aio callers on the path, named for it (through Envoy: plain "python")."""
     caller = "python" if path.name == "envoy" else f"python via {path.name}"
-    return PythonLoad(
-        path.target, callers=callers, connections=connections, env=path.environment, caller=caller
-    )
+    return PythonLoad(path.target, callers=callers, connections=connections, caller=caller)
 
 
 def go_load(path: CallPath, callers: int, connections: int) -> GhzLoad | GoLoad:
@@ -385,13 +389,16 @@ def go_load(path: CallPath, callers: int, connections: int) -> GhzLoad | GoLoad:
 def both_clients(
     paths: Sequence[CallPath], callers: int, connections: int
 ) -> Iterator[ClientLoads]:
-    """Per path, a Python and a Go load of `callers` callers over `connections`
-    connections each, all running at once; stopped (and checked) on the way out."""
+    """A Python and a Go load of `callers` callers each, split evenly between the paths,
+    each over `connections` connections, all running at once; stopped (and checked) on
+    the way out."""
+    share = max(1, callers // len(paths))
     loads = ClientLoads(
-        [python_load(path, callers, connections) for path in paths],
-        [go_load(path, callers, connections) for path in paths],
+        [python_load(path, share, connections) for path in paths],
+        [go_load(path, share, connections) for path in paths],
     )
     with contextlib.ExitStack() as running:
+        running.enter_context(environment(paths))
         for load in [*loads.python, *loads.go]:
             running.enter_context(load)
         yield loads

@@ -1,11 +1,12 @@
-"""Long streams through Envoy while replicas fail: every reply once, in order.
+"""Long streams through Envoy (and proxyless) while replicas fail: every reply once, in order.
 
     with StreamLoad(target, streams=12, chats=6, connections=6) as load:
         load.wait_started()
         ...inject a fault...
     load.report()    # started, completed, resumed; replies lost, duplicated; p99 resume
 
-    streams, unary = stream_drill(drill, "sigkill")   # the same around a fault drill
+    streams, unary = stream_drill(drill, "sigkill")   # the same on each of the drill's
+                                                      # paths, around a fault drill
 
 Each stream and chat runs in a thread of its own through the Python client's library
 (grpctest_client.calls), which resumes a broken one on another replica. Every reply's
@@ -15,6 +16,7 @@ the client's own check.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +28,7 @@ from grpctest_client.calls import Resume, chat, stream_server_responses
 from grpctest_client.resume import Messages, OutOfSequenceError
 from grpctest_common.channels import OWN_CONNECTION, Connection, open_channel
 from grpctest_harness.faults import DRILLS, Drill, FaultReport
-from grpctest_harness.load import percentile
+from grpctest_harness.load import environment, percentile
 
 
 @dataclass
@@ -54,10 +56,11 @@ class Exchange:
 
 @dataclass
 class StreamReport:
-    """What the streams and chats of one drill saw."""
+    """What the streams and chats of one drill saw on one path ("envoy", "xds")."""
 
     count: int
     exchanges: list[Exchange]
+    path: str = "envoy"
 
     def of(self, kind: str) -> list[Exchange]:
         return [e for e in self.exchanges if e.kind == kind]
@@ -88,7 +91,7 @@ class StreamReport:
 
         p99 = f"{percentile(self.resumes, 0.99):.2f} s" if self.resumes else "-"
         return (
-            f"{counts('stream')}; {counts('chat')}; resumes {len(self.resumes)}, "
+            f"{self.path}: {counts('stream')}; {counts('chat')}; resumes {len(self.resumes)}, "
             f"p99 time to resume {p99}; replies lost {self.lost}, "
             f"duplicated {self.duplicated}"
         )
@@ -108,8 +111,11 @@ class StreamLoad:
         count: int = 5000,
         interval: float = 0.004,
         timeout: float = 120,
+        path: str = "envoy",
     ) -> None:
-        self.count, self.interval, self.timeout = count, interval, timeout
+        """`path`: how the report names the way to the replicas. An xds:/// target needs
+        the bootstrap in this process's environment until the streams have started."""
+        self.count, self.interval, self.timeout, self.path = count, interval, timeout, path
         self._channels = [
             open_channel(Connection(target), [OWN_CONNECTION]) for _ in range(connections)
         ]
@@ -160,28 +166,45 @@ class StreamLoad:
             channel.close()
 
     def report(self) -> StreamReport:
-        return StreamReport(self.count, self.exchanges)
+        return StreamReport(self.count, self.exchanges, self.path)
 
 
 # The faults of one replica a stream drill goes through (names of faults.DRILLS).
 STREAM_FAULTS = ["sigterm", "sigkill", "sigstop"]
 
 
-def stream_drill(drill: Drill, fault: str) -> tuple[StreamReport, FaultReport]:
+def stream_drill(drill: Drill, fault: str) -> tuple[list[StreamReport], FaultReport]:
     """The fault drill `fault` (faults.DRILLS: its unary load included) while 12 server
-    streams and 6 chats of 5,000 replies, one every 4 ms, run over 6 connections: long
-    enough to outlast a replica's drain and grace period."""
-    with StreamLoad(drill.target, streams=12, chats=6, connections=6) as streams:
-        streams.wait_started()
+    streams and 6 chats of 5,000 replies, one every 4 ms, run over 6 connections, split
+    evenly between the drill's paths (as its unary load is): long enough to outlast a
+    replica's drain and grace period."""
+    share = len(drill.paths)
+    with environment(drill.paths), contextlib.ExitStack() as running:
+        loads = [
+            running.enter_context(
+                StreamLoad(path.target, streams=12 // share, chats=6 // share,
+                           connections=6 // share, path=path.name)
+            )
+            for path in drill.paths
+        ]  # fmt: skip
+        for load in loads:
+            load.wait_started()
         unary = DRILLS[fault](drill)
-    return streams.report(), unary
+    return [load.report() for load in loads], unary
 
 
-def assert_no_reply_lost(report: StreamReport, unary: FaultReport) -> None:
-    """Every stream and chat completed, each reply once; no unary call failed; where a
-    replica went away (not only froze), streams were resumed."""
-    assert report.failures == [], report.row()
-    assert (report.lost, report.duplicated) == (0, 0), report.row()
+def rows(reports: list[StreamReport]) -> str:
+    """Every path's row, in one line."""
+    return "; ".join(report.row() for report in reports)
+
+
+def assert_no_reply_lost(reports: list[StreamReport], unary: FaultReport) -> None:
+    """On every path, every stream and chat completed, each reply once; no unary call
+    failed; where a replica went away (not only froze), streams were resumed."""
+    rows_ = rows(reports)
+    for report in reports:
+        assert report.failures == [], rows_
+        assert (report.lost, report.duplicated) == (0, 0), rows_
     assert unary.failures == [], unary.row()
     if "SIGSTOP" not in unary.fault:  # a frozen replica's streams only wait for it
-        assert report.resumes, report.row()
+        assert all(report.resumes for report in reports), rows_
