@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from grpctest_devtools.clients import proxyless
 from grpctest_devtools.ports import free_port, port_in_use
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import command
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.faults import DRILLS, GO_DRILLS, Drill, LocalReplicas
-from grpctest_harness.load import proxyless
 
 # The fresh stack's go-server replica: go-1, after the three py-server replicas.
 GO_REPLICA = 3

@@ -114,28 +114,31 @@ def stack_command(subcommand: str, *extra: str) -> tuple[list[str], list[int]]:
     """`grpctest-local SUBCOMMAND` on free ports; returns it and every port it uses."""
     # 3 py-server replicas and 1 go-server replica (grpctest-local's default).
     base, metrics = free_port_block(REPLICAS + 1), free_port_block(REPLICAS + 1)
-    envoy, admin, tls = free_port(), free_port(), free_port()
+    envoy, admin, tls, xds = free_port(), free_port(), free_port(), free_port()
     argv = [command("grpctest-local"), subcommand, "--base-port", str(base),
             "--metrics-base-port", str(metrics), "--envoy-port", str(envoy),
-            "--admin-port", str(admin), "--tls-port", str(tls), *extra]  # fmt: skip
+            "--admin-port", str(admin), "--tls-port", str(tls),
+            "--control-plane-port", str(xds), *extra]  # fmt: skip
     replicas = [base + i for i in range(REPLICAS + 1)] + [metrics + i for i in range(REPLICAS + 1)]
-    return argv, [*replicas, envoy, admin, tls]
+    return argv, [*replicas, envoy, admin, tls, xds]
 
 
-def test_demo_calls_every_replica_with_both_clients_and_stops_everything() -> None:
-    """Both languages answer both clients: round robin over 3 Python and 1 Go replica."""
+def test_demo_calls_every_replica_with_both_clients_every_way_and_stops_everything() -> None:
+    """Both languages answer both clients, through Envoy (round robin over 3 Python and
+    1 Go replica), proxyless over xDS and balanced by the client over a list."""
     argv, ports = stack_command("demo", "--calls", "12")
     result = subprocess.run(argv, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "demo OK: every one of the 4 replicas (3 Python, 1 Go) answered both clients"
-        in result.stdout
+        "demo OK: every one of the 4 replicas (3 Python, 1 Go) answered both clients, "
+        "through Envoy, proxyless over xDS and client-side" in result.stdout
     )
     summaries = [r["summary"] for r in records(result.stdout) if "summary" in r]
-    assert [(s["per_replica"]["replica-1"], s["per_replica"]["go-1"]) for s in summaries] == [
-        (3, 3),
-        (3, 3),
-    ]
+    ways = [s["target"].split(":")[0] for s in summaries]
+    assert ways == ["127.0.0.1", "127.0.0.1", "xds", "xds", "ipv4", "ipv4"], summaries
+    assert all(set(s["per_replica"]) == {*ALL_REPLICAS, "go-1"} for s in summaries), summaries
+    through_envoy = [(s["per_replica"]["replica-1"], s["per_replica"]["go-1"]) for s in summaries]
+    assert through_envoy[:2] == [(3, 3), (3, 3)]
     assert not [p for p in ports if port_in_use(p)]
 
 

@@ -20,9 +20,8 @@ import time
 
 import pytest
 
-from grpctest_devtools.clients import CLIENTS, client_argv
+from grpctest_devtools.clients import CLIENTS, client_argv, proxyless
 from grpctest_harness.faults import Drill, LocalReplicas
-from grpctest_harness.load import proxyless
 from grpctest_harness.stream_load import (
     STREAM_FAULTS,
     assert_no_reply_lost,

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -22,7 +23,16 @@ from grpctest_common import tracing
 from grpctest_common.settings import BOOLEAN, PATH, TEXT, WHOLE_NUMBER, Setting, Table
 from grpctest_devtools import browser as browser_steps
 from grpctest_devtools.browser import chromium
-from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
+from grpctest_devtools.clients import (
+    CLIENTS,
+    JSON_OUTPUT,
+    CallPath,
+    calls_per_replica,
+    client_side,
+    proxyless,
+    run_client,
+    through_envoy,
+)
 from grpctest_devtools.control_plane import BOOTSTRAP_VARIABLE, XDS_TARGET
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.observability import Jaeger, Prometheus
@@ -43,40 +53,73 @@ def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
     )
 
 
-def _print_client_run(name: str, target: str, flags: list[str], calls: int) -> tuple[int, str]:
+# What each way to the replicas is, as the demo says it (docs/load-balancing.md).
+PATH_TITLES = {
+    "envoy": "through Envoy: one connection to Envoy, which balances every call",
+    "xds": "proxyless over xDS: the client balances every call itself, as the control "
+    "plane tells it (replicas, their health, round robin, retries)",
+    "client-side": "client-side, no control plane: the client balances round robin over "
+    "a list of addresses (in compose and Kubernetes: dns:///NAME:PORT, one name with "
+    "every replica's address; on loopback the replicas differ by port, which DNS cannot "
+    "say)",
+}
+
+
+def _paths(stack: LocalStack) -> list[CallPath]:
+    """The three ways from a client to the stack's replicas."""
+    replicas = [stack.replica_target(i) for i in range(len(stack.replicas))]
+    return [through_envoy(stack.target), proxyless(stack.xds_bootstrap), client_side(replicas)]
+
+
+def _print_client_run(name: str, path: CallPath, flags: list[str], calls: int) -> tuple[int, str]:
     """Runs one client, prints its output (shortened); returns its exit code and stdout.
 
     The demo reads which replicas answered, so it asks for the client's data (JSON)."""
-    print(f"$ {CLIENTS[name]} --target {target} --count {calls} {' '.join(JSON_OUTPUT)}")
-    result = run_client(name, target, *flags, *JSON_OUTPUT)
+    env = "".join(f"{variable}={value} " for variable, value in path.environment.items())
+    print(f"$ {env}{shlex.join([CLIENTS[name], '--target', path.target, *flags, *JSON_OUTPUT])}")
+    result = run_client(name, path.target, *flags, *JSON_OUTPUT, env=path.environment)
     lines = result.stdout.splitlines()
-    shown = [*lines[:3], "  ...", *lines[calls:]] if len(lines) > 6 else lines
+    shown = [*lines[:2], "  ...", *lines[calls:]] if len(lines) > 6 else lines
     print("\n".join(shown), result.stderr, sep="\n", end="")
     return result.returncode, result.stdout
+
+
+def _spread(rows: dict[tuple[str, str], dict[str, int]], replicas: list[str]) -> str:
+    """Calls per replica for each path and client, as a table."""
+    width = max(len(replica) for replica in replicas) + 2
+    lines = ["calls per replica:", " " * 24 + "".join(r.rjust(width) for r in replicas)]
+    for (path, client), counts in rows.items():
+        cells = "".join(str(counts.get(r, 0)).rjust(width) for r in replicas)
+        lines.append(f"  {path:<12}{client:<10}{cells}")
+    return "\n".join(lines)
 
 
 def demo(args: argparse.Namespace) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="grpctest-demo-logs-"))
     flags = ["--count", str(args.calls), "--message", args.message]
-    failed = []
+    failed, spread = [], {}
     with _stack(args, log_dir=log_dir, server_args=["--drain-seconds", "0"]) as stack:
         print(
-            f"stack up: {_replica_count(args)} behind Envoy at {stack.target} (logs in {log_dir})\n"
+            f"stack up: {_replica_count(args)}, the xDS control plane at {stack.xds_address}, "
+            f"Envoy at {stack.target} (logs in {log_dir})"
         )
-        expected = {replica.name for replica in stack.replicas}
-        for name in CLIENTS:
-            code, output = _print_client_run(name, stack.target, flags, args.calls)
-            seen = set(calls_per_replica(output))
-            if code != 0 or seen != expected:
-                failed.append(f"{name}: exit {code}, replicas seen {sorted(seen)}")
-        print(
-            f"Envoy's view ({stack.target}, admin 127.0.0.1:{stack.admin_port}/clusters): "
-            f"{len(stack.healthy_hosts())} healthy hosts"
-        )
+        expected = [replica.name for replica in stack.replicas]
+        for path in _paths(stack):
+            print(f"\n== {PATH_TITLES[path.name]}")
+            for name in CLIENTS:
+                code, output = _print_client_run(name, path, flags, args.calls)
+                spread[path.name, name] = calls_per_replica(output)
+                if code != 0 or set(spread[path.name, name]) != set(expected):
+                    failed.append(f"{path.name}, {name}: exit {code}, replicas seen "
+                                  f"{sorted(spread[path.name, name])}")  # fmt: skip
+        print(f"\n{_spread(spread, expected)}")
     if failed:
         print("demo FAILED: " + "; ".join(failed), file=sys.stderr)
         return 1
-    print(f"demo OK: every one of the {_replica_count(args)} answered both clients")
+    print(
+        f"demo OK: every one of the {_replica_count(args)} answered both clients, "
+        "through Envoy, proxyless over xDS and client-side"
+    )
     return 0
 
 

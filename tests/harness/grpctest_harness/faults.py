@@ -18,11 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from grpctest_devtools.clients import CallPath, through_envoy
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
-from grpctest_harness.load import CallPath, LoadReport, both_clients
+from grpctest_harness.load import LoadReport, both_clients
 
 # Calls in flight per client (Python, Go), over this many connections each. A drill on
 # several paths (Envoy, proxyless) splits them evenly between the paths: the replicas
@@ -95,7 +96,7 @@ class Drill:
         self.target = target
         self.admin = admin
         self.replicas = replicas
-        self.paths = [CallPath("envoy", target), *proxyless]
+        self.paths = [through_envoy(target), *proxyless]
 
     def wait_rotation(
         self, indexes: Sequence[int], in_rotation: bool, timeout: float = 30

@@ -38,7 +38,7 @@ import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_common.channels import OWN_CONNECTION, Connection, open_aio_channel
-from grpctest_devtools.control_plane import BOOTSTRAP_VARIABLE, XDS_TARGET
+from grpctest_devtools.clients import CallPath
 from grpctest_devtools.processes import DIE_WITH_PARENT
 from grpctest_devtools.repo import REPO, command
 
@@ -65,22 +65,6 @@ class LoadReport:
             f"{self.caller}: {self.sent} sent, {self.failed} failed, p99 {self.p99_ms:.0f} ms, "
             f"{self.ok_since_fault} answered since the fault began"
         )
-
-
-@dataclass(frozen=True)
-class CallPath:
-    """One way from the clients to the replicas: `name` ("envoy", "xds", "dns"), the
-    target the clients dial, and what their environment needs for it (an xDS bootstrap)."""
-
-    name: str
-    target: str
-    environment: Mapping[str, str] = field(default_factory=dict)
-
-
-def proxyless(bootstrap: Path | str) -> CallPath:
-    """Proxyless over xDS (xds:///grpctest), with the bootstrap file that names the
-    control plane."""
-    return CallPath("xds", XDS_TARGET, {BOOTSTRAP_VARIABLE: str(bootstrap)})
 
 
 @contextlib.contextmanager
