@@ -22,12 +22,13 @@ THROUGH_ENVOY = SCALING | {
     "envoy_3r_2w_traced", "envoy_3r_2w_metrics", "envoy_3r_2w_concurrency_2",
     "envoy_3r_2w_one_connection", "envoy_3r_1w_one_connection", "envoy_3r_2w_grpc_windows",
     "envoy_3r_2w_no_access_log", "latency_c1_envoy", "mixed_round_robin", "mixed_least_request",
+    "lb_envoy", "lb_envoy_c1",
 }  # fmt: skip
 DIRECT = {
     "article_sync_direct", "python_floor_direct", "server_direct_1w", "server_direct",
     "go_direct", "rest_keepalive", "rest_new_connection", "server_direct_10KiB",
     "rest_keepalive_10KiB", "server_direct_1w_asyncio", "server_direct_1w_metrics",
-    "latency_c1_direct",
+    "latency_c1_direct", "lb_xds", "lb_xds_c1", "lb_client_side", "lb_client_side_c1",
 }  # fmt: skip
 FIELDS = {
     "name", "group", "rps", "messages_per_s", "p50_ms", "p90_ms", "p99_ms", "errors",
@@ -63,7 +64,7 @@ def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
         assert 0 < s["cores_busy_on_path"] <= s["cores_busy"] + 0.05, s
     stream = scenarios["stream_envoy_3r_2w"]
     assert stream["messages_per_s"] == pytest.approx(100 * stream["rps"], rel=1e-3)
-    assert len(report["goals"]) == 9
+    assert len(report["goals"]) == 11
     assert {c["name"] for c in report["comparisons"]} >= {
         "envoy_3r_2w_tls_jwt", "envoy_3r_2w_traced", "server_direct_1w_asyncio", "rest_transcoded",
     }  # fmt: skip
@@ -76,9 +77,13 @@ def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     # Round robin: one replica in four.
     assert mixed["round_robin"]["call_shares"]["go"] == pytest.approx(0.25, abs=0.05), mixed
     assert mixed["recommendation"]
+    # The three ways to the same replicas, with one client (grpctest-load).
+    assert set(report["balancing"]) == {"envoy", "xds", "client-side"}
+    assert report["balancing"]["envoy"]["cpu_per_call_vs_envoy"] == 1.0
     markdown = (tmp_path / "latest.md").read_text()
     assert "| envoy_3r_2w |" in markdown
     assert "## Goals" in markdown
     assert "## Mixed rotation" in markdown
+    assert "## Which way to the replicas" in markdown
     for chart in ("latest.png", "scaling.png"):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_bench import h2load, report, scenarios
+from grpctest_bench import grpc_load, h2load, report, scenarios
+from grpctest_bench.grpc_load import GrpcLoad
 from grpctest_bench.h2load import Measurement
 from grpctest_bench.scenarios import Scenario
 from grpctest_common.channels import Connection, open_channel
@@ -42,8 +43,11 @@ CALL_TIMEOUT = 10
 
 def check(scenario: Scenario) -> None:
     """One real call the way the scenario's load makes it, answered OK: h2load sees
-    HTTP statuses only (a refused gRPC call is HTTP 200 with grpc-status)."""
+    HTTP statuses only (a refused gRPC call is HTTP 200 with grpc-status). grpctest-load
+    counts every status itself."""
     load, target = scenario.load, scenario.target
+    if isinstance(load, GrpcLoad):
+        return
     if not load.http2:
         request = urllib.request.Request(
             load.url, data=load.body, headers={"content-type": "application/json"}
@@ -102,16 +106,18 @@ def _rounds(
     for round_ in range(args.rounds):
         for scenario in all_scenarios:
             print(f"round {round_ + 1}/{args.rounds}: {scenario.name}", file=sys.stderr, flush=True)
-            measured = h2load.run(
-                scenario.name,
-                scenario.load,
-                scenario.target.roles,
-                seconds=args.seconds,
-                warmup=args.warmup,
-                workdir=workdir,
-            )
-            results[scenario.name].add(measured)
+            results[scenario.name].add(_measure(scenario, args, workdir))
     return results
+
+
+def _measure(scenario: Scenario, args: argparse.Namespace, workdir: Path) -> Measurement:
+    """One measured run of the scenario, by its load generator."""
+    load, roles, seconds, warmup = scenario.load, scenario.target.roles, args.seconds, args.warmup
+    if isinstance(load, GrpcLoad):
+        return grpc_load.run(
+            scenario.name, load, roles, seconds=seconds, warmup=warmup, workdir=workdir
+        )
+    return h2load.run(scenario.name, load, roles, seconds=seconds, warmup=warmup, workdir=workdir)
 
 
 def _report(args: argparse.Namespace, summaries: list[report.Summary]) -> dict[str, Any]:
@@ -128,12 +134,14 @@ def _report(args: argparse.Namespace, summaries: list[report.Summary]) -> dict[s
             "rounds": args.rounds,
             "in_flight": 32,
             "load_generator": h2load.version(),
+            "grpc_load_generator": grpc_load.version(),
             "server_workers": args.server_workers,
             "rest_workers": args.rest_workers,
         },
         "scenarios": summaries,
         "comparisons": report.comparisons(summaries),
         "mixed_rotation": report.mixed_rotation(summaries),
+        "balancing": report.balancing(summaries),
         "payload_bytes": payload_bytes(),
         "goals": report.goals(summaries),
     }

@@ -95,7 +95,7 @@ def version() -> str:
     return out.strip().splitlines()[0] if out else "h2load"
 
 
-class _Snapshot:
+class Snapshot:
     """What every role (and h2load, while it runs) has used, and how busy the whole
     machine has been, at one moment."""
 
@@ -153,8 +153,7 @@ def _measure(
     # h2load's log covers the measurement window only (not the warm-up).
     latencies = [int(line.split("\t")[2]) for line in log_file.read_text().splitlines() if line]
     begin = start.usage
-    cpu, busiest, read_write = _role_deltas(begin, end.usage, roles)
-    servers_before, servers = begin.get("server", Usage()), end.usage.get("server", Usage())
+    cpu, busiest, read_write = role_deltas(begin, end.usage, roles)
     return Measurement(
         requests=totals.requests,
         seconds=totals.requests / totals.rate if totals.rate else 0.0,
@@ -165,10 +164,7 @@ def _measure(
         cpu={LOAD_ROLE: load_cpu, **cpu},
         busiest_thread_cpu={LOAD_ROLE: load_cpu, **busiest},  # h2load: one thread
         read_write_calls=read_write,
-        server_process_cpu={
-            pid: seconds - servers_before.cpu_by_process.get(pid, 0.0)
-            for pid, seconds in servers.cpu_by_process.items()
-        },
+        server_process_cpu=server_process_deltas(begin, end.usage),
         wall_seconds=end.time - start.time,
         machine_busy_seconds=end.machine - start.machine,
     )
@@ -176,10 +172,10 @@ def _measure(
 
 def _run_measured(
     argv: list[str], load: Load, roles: Roles, log_file: Path, warmup: float
-) -> tuple[_Snapshot, _Snapshot, float, str]:
+) -> tuple[Snapshot, Snapshot, float, str]:
     """Runs h2load: the snapshots at the end of its warm-up and at its end, its own CPU
     seconds after the warm-up, and its output."""
-    children_before = _children_cpu()
+    children_before = children_cpu()
     process = subprocess.Popen(
         [*argv, "--log-file", str(log_file), load.url],
         stdout=subprocess.PIPE,
@@ -187,11 +183,11 @@ def _run_measured(
         text=True,
     )
     # The moment the warm-up ends, on a timer: h2load's output only comes at its end.
-    start: list[_Snapshot | RuntimeError] = []
+    start: list[Snapshot | RuntimeError] = []
 
     def snapshot() -> None:
         try:
-            start.append(_Snapshot(roles, process.pid))
+            start.append(Snapshot(roles, process.pid))
         except RuntimeError as err:  # raised again below, in this thread
             start.append(err)
 
@@ -206,14 +202,14 @@ def _run_measured(
             process.wait()
     if process.returncode != 0:
         raise RuntimeError(f"h2load failed ({process.returncode}): {out}")
-    end = _Snapshot(roles, None)
+    end = Snapshot(roles, None)
     if not start:
         raise RuntimeError(f"h2load ended before its warm-up did:\n{out}")
     first = start[0]
     if isinstance(first, RuntimeError):
         raise first
     # h2load's own CPU: all of it (it has exited) minus what it had used at the start.
-    load_cpu = _children_cpu() - children_before - first.usage[LOAD_ROLE].cpu_seconds
+    load_cpu = children_cpu() - children_before - first.usage[LOAD_ROLE].cpu_seconds
     return first, end, load_cpu, out
 
 
@@ -246,7 +242,7 @@ class _Totals:
         return cls(int(done[2]), errors, float(rate[1]), int(traffic[1]))
 
 
-def _role_deltas(
+def role_deltas(
     begin: Mapping[str, Usage], end: Mapping[str, Usage], roles: Roles
 ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
     """Per role, over the measurement: CPU seconds, the busiest thread's CPU seconds,
@@ -266,7 +262,16 @@ def _role_deltas(
     return cpu, busiest, read_write
 
 
-def _children_cpu() -> float:
+def server_process_deltas(begin: Mapping[str, Usage], end: Mapping[str, Usage]) -> dict[int, float]:
+    """CPU seconds of each server process over the measurement."""
+    before, after = begin.get("server", Usage()), end.get("server", Usage())
+    return {
+        pid: seconds - before.cpu_by_process.get(pid, 0.0)
+        for pid, seconds in after.cpu_by_process.items()
+    }
+
+
+def children_cpu() -> float:
     """CPU seconds of every child process this one has waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

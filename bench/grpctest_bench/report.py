@@ -76,6 +76,44 @@ def summarize(scenario: Scenario, m: Measurement) -> Summary:
     return summary
 
 
+# When to choose each way to the replicas (docs/load-balancing.md says why).
+CHOOSE = {
+    "envoy": "clients you do not control (browsers over gRPC-Web, REST, other teams), one "
+    "place for TLS, auth, limits and retries, and many small clients: the proxy's CPU "
+    "and its hop are the price",
+    "xds": "your own gRPC clients at volume: the cheapest path per call and the lowest "
+    "latency, with health, policy and retries still set in one place (the control "
+    "plane); every client then runs an xDS client and needs its bootstrap",
+    "client-side": "few replicas that change rarely and no control plane to run: as cheap "
+    "as proxyless, but each client sees only what DNS and its own connections tell it, "
+    "and new replicas only when connections age out",
+}
+
+
+def balancing(summaries: Sequence[Summary]) -> dict[str, Any]:
+    """The three ways to the replicas side by side: calls per second, latency at 32 and
+    at 1 call in flight, CPU per call of every process on the path, and when to choose
+    which."""
+    s = {summary["name"]: summary for summary in summaries}
+    envoy = s.get(sc.BALANCED["envoy"])
+    if envoy is None:
+        return {}
+    rows = {}
+    for path, name in sc.BALANCED.items():
+        at_32, at_1 = s[name], s[name + "_c1"]
+        total = at_32["cpu_us_per_call"]["total"]
+        rows[path] = {
+            "rps": at_32["rps"],
+            "p50_ms": at_32["p50_ms"],
+            "p99_ms": at_32["p99_ms"],
+            "p50_ms_one_in_flight": at_1["p50_ms"],
+            "cpu_us_per_call": at_32["cpu_us_per_call"],
+            "cpu_per_call_vs_envoy": round(total / envoy["cpu_us_per_call"]["total"], 2),
+            "choose_for": CHOOSE[path],
+        }
+    return rows
+
+
 def _by_language(cpu_us: dict[str, float], calls: dict[str, int]) -> Summary:
     """A mixed rotation's calls per language (Envoy's count for the target's whole run)
     and the CPU each language's replicas spent per call they answered."""
@@ -171,7 +209,10 @@ def goals(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
     """Each goal of the benchmark: its value in this run, its target, whether it is met."""
     r = _Ratios(summaries)
     s = r.of
-    proxied = [x for x in summaries if _through_envoy(x) and x["group"] != sc.LATENCY]
+    # (Throughput prediction: for h2load's scenarios; the balancing ones compare paths.)
+    proxied = [
+        x for x in summaries if _through_envoy(x) and x["group"] not in (sc.LATENCY, sc.BALANCING)
+    ]
     worst = min(proxied, key=lambda x: x["measured_over_predicted"] or 0)
     main, one, two = sc.MAIN, sc.scaling_name(1, 1), sc.scaling_name(1, 2)
     stream = s[f"stream_{main}"]["messages_per_s"] / s[main]["rps"] if s[main]["rps"] else 0.0
@@ -197,8 +238,23 @@ def goals(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
          r.rps(two, "rest_behind_envoy"), ">=", 1.0),
         ("gRPC / REST bytes on the wire per call (server_direct / rest_keepalive)",
          bytes_ratio, "<=", 0.5),
+        *_balancing_goals(r, round(added_p50, 3)),
     ]  # fmt: skip
     return [_goal(*check) for check in checks]
+
+
+def _balancing_goals(r: _Ratios, envoy_added_p50: float) -> list[tuple[str, float, str, float]]:
+    """Proxyless against through Envoy, on the same replicas with the same client: CPU per
+    call of every process on the path, and the p50 that Envoy's hop costs."""
+    envoy, xds = sc.BALANCED["envoy"], sc.BALANCED["xds"]
+    saved = round(r.of[envoy]["p50_ms"] - r.of[xds]["p50_ms"], 3)
+    return [
+        (f"proxyless CPU per call, every process on the path / through Envoy's ({xds} / {envoy})",
+         r.cpu(xds, envoy, "total"), "<=", 0.75),
+        (f"p50 proxyless lower than through Envoy ({envoy} - {xds}, ms) by at least Envoy's "
+         "added p50 at 1 call in flight (latency_c1_envoy - latency_c1_direct)",
+         saved, ">=", envoy_added_p50),
+    ]  # fmt: skip
 
 
 def _goal(name: str, value: float, op: str, target: float) -> dict[str, Any]:
@@ -251,6 +307,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     lines += _comparisons_markdown(report["comparisons"])
     lines += _goals_markdown(report["goals"])
     lines += _mixed_markdown(report.get("mixed_rotation") or {})
+    lines += _balancing_markdown(report.get("balancing") or {})
     pb = report["payload_bytes"]
     lines += [
         "",
@@ -270,9 +327,10 @@ def _heading(report: dict[str, Any]) -> list[str]:
         f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}; "
         f"{settings['load_generator']}; {settings['rounds']} interleaved rounds of "
         f"{settings['seconds_per_round']} s after {settings['warmup_seconds']} s warm-up; "
-        f"{settings['in_flight']} requests in flight. CPU per call in µs, by role: h2load "
-        "(load), Envoy, the servers. Predicted: the throughput the slowest limit allows "
-        "(see bench/README.md).",
+        f"{settings['in_flight']} requests in flight. CPU per call in µs, by role: the load "
+        "generator (load: h2load; grpctest-load in the three ways to the replicas), Envoy, "
+        "the servers. Predicted: the throughput the slowest limit allows (see "
+        "bench/README.md).",
     ]
 
 
@@ -328,6 +386,29 @@ def _mixed_markdown(mixed: dict[str, Any]) -> list[str]:
             f"{_us(cpu.get('python'))}, {_us(cpu.get('go'))} |"
         )
     return [*lines, "", f"Recommended: {mixed['recommendation']}."]
+
+
+def _balancing_markdown(rows: dict[str, Any]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Which way to the replicas (the same replicas, the same client, one run)",
+        "",
+        "| path | req/s | p50 ms | p99 ms | p50 ms, 1 in flight | CPU µs/call: client | Envoy "
+        "| servers | total | vs Envoy | choose it for |",
+        "| --- |" + " ---: |" * 9 + " --- |",
+    ]
+    for path, row in rows.items():
+        cpu = row["cpu_us_per_call"]
+        servers = cpu.get("server", 0) + cpu.get("go_server", 0)
+        lines.append(
+            f"| {path} | {row['rps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+            f"{row['p50_ms_one_in_flight']:.3f} | {_us(cpu.get(LOAD_ROLE))} | "
+            f"{_us(cpu.get('envoy'))} | {_us(servers)} | {_us(cpu['total'])} | "
+            f"{row['cpu_per_call_vs_envoy']:.2f}x | {row['choose_for']} |"
+        )
+    return lines
 
 
 def _ratio(value: float | None) -> str:

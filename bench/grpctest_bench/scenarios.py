@@ -6,6 +6,7 @@ can interleave every scenario.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 from grpctest import grpctest_pb2
 from grpctest_bench import envoy_variants, targets
+from grpctest_bench.grpc_load import GrpcLoad
 from grpctest_bench.h2load import Load, grpc_frame
 from grpctest_bench.targets import Target
 from grpctest_common import tracing
@@ -46,6 +48,9 @@ SETTINGS = "What a production setting costs"
 LEVERS = "Levers"
 LATENCY = "Latency, one call in flight"
 MIXED = "A mixed rotation: 3 Python replicas and 1 Go replica behind one Envoy"
+BALANCING = "Three ways to the same replicas: through Envoy, proxyless over xDS, client-side"
+# The balancing scenarios by path (docs/load-balancing.md), at 32 calls in flight and at 1.
+BALANCED = {"envoy": "lb_envoy", "xds": "lb_xds", "client-side": "lb_client_side"}
 
 
 def scaling_name(replicas: int, workers: int) -> str:
@@ -61,7 +66,7 @@ class Scenario:
     name: str
     group: str
     target: Target
-    load: Load
+    load: Load | GrpcLoad
     note: str = ""
     # Messages each call carries back (a server stream's replies).
     messages_per_call: int = 1
@@ -146,6 +151,7 @@ def started(workdir: Path, server_workers: int, rest_workers: int) -> Iterator[l
             *_levers(run),
             *_latency(run),
             *_mixed(run),
+            *_balancing(run),
         ]
 
 
@@ -358,3 +364,35 @@ def _latency(run: _Targets) -> list[Scenario]:
             "the same server behind Envoy",
         ),
     ]
+
+
+# What each way to the replicas is (the scenario's note).
+PATH_NOTES = {
+    "envoy": "through Envoy: one connection to it, Envoy balances every call",
+    "xds": "proxyless: grpctest-load balances every call as the control plane says",
+    "client-side": "client-side: round robin over the replicas' list, no control plane",
+}
+
+
+def _balancing(run: _Targets) -> list[Scenario]:
+    """The local run's rotation (mixed_round_robin's replicas: 3 py-server, 1 go-server)
+    reached three ways by one gRPC client, grpctest-load: calls per second, latency and
+    CPU per call of every process on the path (Envoy where it is on it; the control
+    plane is not: it only pushes when the replicas change)."""
+    stack = run.by_name["mixed_round_robin"]
+    rows = []
+    for path_name, name in BALANCED.items():
+        path = stack.call_paths[path_name]
+        target = _path_target(stack, name, with_envoy=path_name == "envoy")
+        for in_flight, suffix in ((32, ""), (1, "_c1")):
+            load = GrpcLoad(path.target, path.environment, in_flight=in_flight)
+            note = PATH_NOTES[path_name] + ("" if in_flight > 1 else "; 1 call in flight")
+            baseline = None if path_name == "envoy" else BALANCED["envoy"] + suffix
+            rows.append(Scenario(name + suffix, BALANCING, target, load, note, baseline=baseline))
+    return rows
+
+
+def _path_target(stack: Target, name: str, *, with_envoy: bool) -> Target:
+    """The stack as one path sees it: its roles without Envoy where Envoy is not on it."""
+    roles = {role: pids for role, pids in stack.roles.items() if with_envoy or role != "envoy"}
+    return dataclasses.replace(stack, name=name, roles=roles, calls_by_language=None)

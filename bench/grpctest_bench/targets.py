@@ -11,11 +11,12 @@ import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grpctest_bench.envoy_variants import Edit
 from grpctest_devtools import envoy_config
+from grpctest_devtools.clients import CallPath, client_side, proxyless, through_envoy
 from grpctest_devtools.envoy import EnvoyAdmin, envoy_process
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.ports import free_port
@@ -39,6 +40,8 @@ class Target:
     tls_port: int | None = None
     # Behind Envoy: the calls it has sent to the replicas of each language so far.
     calls_by_language: Callable[[], dict[str, int]] | None = None
+    # A stack's ways to its replicas: through Envoy, proxyless over xDS, client-side.
+    call_paths: dict[str, CallPath] = field(default_factory=dict)
 
     def url(self, path: str, *, tls: bool = False) -> str:
         if tls:
@@ -135,7 +138,14 @@ def envoy_stack(
             grpc_target=stack.target,
             tls_port=stack.tls_port,
             calls_by_language=lambda: _calls_by_language(stack),
+            call_paths=_call_paths(stack),
         )
+
+
+def _call_paths(stack: LocalStack) -> dict[str, CallPath]:
+    replicas = [stack.replica_target(i) for i in range(len(stack.replicas))]
+    paths = [through_envoy(stack.target), proxyless(stack.xds_bootstrap), client_side(replicas)]
+    return {path.name: path for path in paths}
 
 
 def _is_go(replica: Process) -> bool:
