@@ -57,6 +57,22 @@ class LoadReport:
         )
 
 
+@dataclass(frozen=True)
+class FaultWindow:
+    """When a drill's fault began (monotonic and wall-clock seconds) and ended."""
+
+    start: float
+    start_epoch: float
+    end: float = float("inf")
+
+    @classmethod
+    def now(cls) -> FaultWindow:
+        return cls(time.monotonic(), time.time())
+
+    def ended(self) -> FaultWindow:
+        return FaultWindow(self.start, self.start_epoch, time.monotonic())
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
@@ -156,6 +172,10 @@ class PythonLoad:
         ok = sum(1 for c in self.calls if c.ended >= since and not c.failure)
         return LoadReport("python", len(self.calls), failures, percentile(window, 0.99), ok)
 
+    def fault_report(self, window: FaultWindow) -> LoadReport:
+        """report() around a drill's fault: p99 over the fault, answered since it began."""
+        return self.report(window.start, window.end)
+
 
 class GhzLoad:
     """ghz (grpc-go) calling with `concurrency` workers over `connections` connections:
@@ -238,6 +258,10 @@ class GhzLoad:
             if call.get("status") == "OK" and _epoch(call["timestamp"]) >= since_epoch
         )
         return LoadReport("go (ghz)", int(result.get("count", 0)), failures, p99, ok)
+
+    def fault_report(self, window: FaultWindow) -> LoadReport:
+        """report() around a drill's fault: answered since it began."""
+        return self.report(window.start_epoch)
 
 
 def _epoch(timestamp: str) -> float:
