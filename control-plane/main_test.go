@@ -279,7 +279,6 @@ func TestDNSSourceResolvesNamesAndDropsUnknownOnes(t *testing.T) {
 	}
 }
 
-
 // proxylessClient is a grpc-go client of xds:///grpctest, bootstrapped from
 // xds-bootstrap.json with the control plane's address put in.
 func proxylessClient(t *testing.T, controlPlane string) pb.GrpctestClient {
