@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from grpctest_devtools.clients import proxyless
 from grpctest_devtools.ports import free_port, port_in_use
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import command
 from grpctest_devtools.waiting import wait_until
-from grpctest_harness.faults import DRILLS, GO_DRILLS, Drill, LocalReplicas
+from grpctest_harness.faults import DRILLS, GO_DRILLS, Drill, LocalReplicas, local_paths
 
 # The fresh stack's go-server replica: go-1, after the three py-server replicas.
 GO_REPLICA = 3
@@ -30,10 +29,8 @@ GO_REPLICA = 3
 @pytest.mark.parametrize("fault", [*DRILLS, *GO_DRILLS])
 def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) -> None:
     before = fresh_stack.admin.stats("cluster.grpctest.")
-    replicas = LocalReplicas(fresh_stack)
-    drill = Drill(
-        fresh_stack.target, fresh_stack.admin, replicas, [proxyless(fresh_stack.xds_bootstrap)]
-    )
+    paths = local_paths(fresh_stack)
+    drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack), paths=paths)
     report = DRILLS[fault](drill) if fault in DRILLS else GO_DRILLS[fault](drill, GO_REPLICA)
     stats = fresh_stack.admin.stats("cluster.grpctest.")
     figures[f"local {report.fault}"] = report.row()

@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from grpctest_devtools.clients import CLIENTS, client_argv, proxyless
-from grpctest_harness.faults import Drill, LocalReplicas
+from grpctest_devtools.clients import CLIENTS, client_argv
+from grpctest_harness.faults import Drill, LocalReplicas, local_paths
 from grpctest_harness.stream_load import (
     STREAM_FAULTS,
     assert_no_reply_lost,
@@ -37,8 +37,8 @@ _RESUMED_LINE = re.compile(r"^resumed after (\d+) on ((?:replica|go)-\d+)$")
 def test_streams_and_chats_lose_no_reply_through_replica_faults(
     fresh_stack, figures, fault: str
 ) -> None:
-    replicas, xds = LocalReplicas(fresh_stack), [proxyless(fresh_stack.xds_bootstrap)]
-    drill = Drill(fresh_stack.target, fresh_stack.admin, replicas, xds)
+    paths = local_paths(fresh_stack)
+    drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack), paths=paths)
     reports, unary = stream_drill(drill, fault)
     figures[f"local streams, {unary.fault}"] = f"{rows(reports)}; unary: {unary.row()}"
     assert_no_reply_lost(reports, unary)

@@ -18,7 +18,7 @@ from grpctest_bench.envoy_variants import Edit
 from grpctest_devtools import envoy_config
 from grpctest_devtools.clients import CallPath, client_side, proxyless, through_envoy
 from grpctest_devtools.envoy import EnvoyAdmin, envoy_process
-from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.localstack import LocalStack, is_go_replica
 from grpctest_devtools.ports import free_port
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import CERTS
@@ -148,19 +148,16 @@ def _call_paths(stack: LocalStack) -> dict[str, CallPath]:
     return {path.name: path for path in paths}
 
 
-def _is_go(replica: Process) -> bool:
-    return replica.name.startswith("go-")
-
-
 def _replica_pids(stack: LocalStack, *, go: bool) -> list[int]:
-    return [r.pid for r in stack.replicas if r.running and r.pid and _is_go(r) == go]
+    return [r.pid for r in stack.replicas if r.running and r.pid and is_go_replica(r) == go]
 
 
 def _calls_by_language(stack: LocalStack) -> dict[str, int]:
     per_host = stack.admin.requests_per_host()
     calls = {"python": 0, "go": 0}
     for index, replica in enumerate(stack.replicas):
-        calls["go" if _is_go(replica) else "python"] += per_host.get(stack.replica_target(index), 0)
+        language = "go" if is_go_replica(replica) else "python"
+        calls[language] += per_host.get(stack.replica_target(index), 0)
     return calls
 
 

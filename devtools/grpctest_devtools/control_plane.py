@@ -4,7 +4,7 @@ control-plane/xds-bootstrap.json is the one source of truth for gRPC clients' xD
 bootstrap (written for compose, where the control plane is control-plane:18000); the
 local run changes only the server's address, as it does for Envoy's config.
 
-    process = control_plane_process(18000, ["127.0.0.1:50051", ...], log_path)
+    Process("control-plane", control_plane_argv(18000, ["127.0.0.1:50051", ...]))
     write_bootstrap(path, "127.0.0.1:18000")   # then GRPC_XDS_BOOTSTRAP=path, xds:///grpctest
 """
 
@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import REPO, command
 
 BOOTSTRAP = REPO / "control-plane" / "xds-bootstrap.json"
@@ -25,12 +24,9 @@ XDS_TARGET = "xds:///grpctest"
 BOOTSTRAP_VARIABLE = "GRPC_XDS_BOOTSTRAP"
 
 
-def control_plane_process(
-    port: int, replicas: Sequence[str], log_path: Path | None, args: Sequence[str] = ()
-) -> Process:
-    """bin/control-plane on 127.0.0.1:port, publishing `replicas` (ip:port), not started."""
-    argv = [command("control-plane"), "--port", str(port), "--servers", ",".join(replicas), *args]
-    return Process("control-plane", argv, log_path)
+def control_plane_argv(port: int, replicas: Sequence[str], args: Sequence[str] = ()) -> list[str]:
+    """bin/control-plane on 127.0.0.1:port, publishing `replicas` (ip:port)."""
+    return [command("control-plane"), "--port", str(port), "--servers", ",".join(replicas), *args]
 
 
 def bootstrap(server: str) -> dict[str, Any]:

@@ -53,15 +53,21 @@ class EnvoyAdmin:
         sock = host["address"]["socket_address"]
         return f"{sock['address']}:{sock['port_value']}"
 
+    def health(self, cluster: str = UPSTREAM_CLUSTER) -> dict[str, dict[str, Any]]:
+        """Each upstream host's (ip:port) health flags as Envoy has them: what the
+        control plane said (eds_health_status), what Envoy's own checks found
+        (failed_active_health_check, failed_outlier_check, pending_active_hc)."""
+        return {self._address(host): host.get("health_status", {}) for host in self._hosts(cluster)}
+
+    @staticmethod
+    def routable(flags: dict[str, Any]) -> bool:
+        """Whether Envoy routes to a host with these health flags."""
+        failing = ("failed_active_health_check", "failed_outlier_check", "pending_active_hc")
+        return flags.get("eds_health_status") == "HEALTHY" and not any(map(flags.get, failing))
+
     def healthy_hosts(self, cluster: str = UPSTREAM_CLUSTER) -> set[str]:
         """The upstream hosts (ip:port) Envoy currently routes to."""
-        failing = ("failed_active_health_check", "failed_outlier_check", "pending_active_hc")
-        healthy = set()
-        for host in self._hosts(cluster):
-            flags = host.get("health_status", {})
-            if flags.get("eds_health_status") == "HEALTHY" and not any(map(flags.get, failing)):
-                healthy.add(self._address(host))
-        return healthy
+        return {host for host, flags in self.health(cluster).items() if self.routable(flags)}
 
     def requests_per_host(self, cluster: str = UPSTREAM_CLUSTER) -> dict[str, int]:
         """Requests Envoy has sent to each upstream host (ip:port) so far."""

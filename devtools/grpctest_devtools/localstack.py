@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from grpctest_devtools import envoy_config
-from grpctest_devtools.control_plane import control_plane_process, write_bootstrap
+from grpctest_devtools.control_plane import control_plane_argv, write_bootstrap
 from grpctest_devtools.envoy import EnvoyAdmin, envoy_process
 from grpctest_devtools.ports import LOOPBACK, free_port, port_in_use
 from grpctest_devtools.processes import Process
@@ -35,6 +35,11 @@ from grpctest_server.healthcheck import check_health
 from grpctest_server.servicer import SERVICE_NAME
 
 log = logging.getLogger(__name__)
+
+
+def is_go_replica(replica: Process) -> bool:
+    """Whether a replica of the stack is a go-server (go-1..M) rather than a py-server."""
+    return replica.name.startswith("go-")
 
 
 class LocalStack:
@@ -88,8 +93,11 @@ class LocalStack:
         self.admin = EnvoyAdmin(admin_port)
         self._workdir = tempfile.TemporaryDirectory(prefix="grpctest-")
         self.go_replicas = go_replicas
-        self.replicas = self._replica_processes(log_dir, server_args, server_env)
-        self.control_plane = self._control_plane_process(log_dir)
+        self._log_dir, self._server_args, self._server_env = log_dir, server_args, server_env
+        self.replicas = self._replica_processes()
+        self.control_plane = Process(
+            "control-plane", self._control_plane_argv(), self._log_path(log_dir, "control-plane")
+        )
         self.xds_bootstrap = write_bootstrap(
             Path(self._workdir.name) / "xds-bootstrap.json", self.xds_address
         )
@@ -112,35 +120,38 @@ class LocalStack:
             [*edits, *([envoy_edit] if envoy_edit else [])],
         )
 
-    def _replica_processes(
-        self,
-        log_dir: Path | None,
-        server_args: Sequence[str],
-        server_env: Mapping[str, str] | None,
-    ) -> list[Process]:
+    def _replica_processes(self) -> list[Process]:
         """The replicas, not yet started: replica-1..N, then go-1..M."""
         python = len(self.ports) - self.go_replicas
         names = [f"replica-{i}" for i in range(1, python + 1)]
         names += [f"go-{i}" for i in range(1, self.go_replicas + 1)]
-        return [
-            Process(
-                name,
-                self._server_argv(index, name, index >= python, server_args),
-                self._log_path(log_dir, name),
-                server_env,
-            )
-            for index, name in enumerate(names)
-        ]
+        return [self._replica(index, name, index >= python) for index, name in enumerate(names)]
 
-    def _control_plane_process(self, log_dir: Path | None) -> Process:
+    def _replica(self, index: int, name: str, go: bool) -> Process:
+        argv = self._server_argv(index, name, go, self._server_args)
+        return Process(name, argv, self._log_path(self._log_dir, name), self._server_env)
+
+    def _control_plane_argv(self) -> list[str]:
         """The control plane, publishing every replica; over TLS if the replicas serve it."""
         targets = [self.replica_target(i) for i in range(len(self.ports))]
         args = ["--metrics-port", str(self.control_plane_metrics_port)]
         if self.upstream_tls:
             args += ["--tls-ca", str(CERTS / "ca.crt"), "--tls-server-name", "py-server"]
-        return control_plane_process(
-            self.control_plane_port, targets, self._log_path(log_dir, "control-plane"), args
-        )
+        return control_plane_argv(self.control_plane_port, targets, args)
+
+    def add_replica(self) -> Process:
+        """Starts one more py-server replica on a free port, after the others. The
+        control plane reads its list when it starts: it publishes the new replica from
+        its next start on."""
+        self.ports.append(free_port())
+        if self.metrics_ports:
+            self.metrics_ports.append(free_port())
+        python = sum(not is_go_replica(replica) for replica in self.replicas)
+        replica = self._replica(len(self.ports) - 1, f"replica-{python + 1}", go=False)
+        self.replicas.append(replica)
+        self.control_plane.argv = self._control_plane_argv()
+        replica.start()
+        return replica
 
     @classmethod
     def on_free_ports(cls, replicas: int = 3, go_replicas: int = 0, **kwargs: Any) -> LocalStack:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from grpctest_devtools.localstack import LocalStack
+from grpctest_devtools.localstack import LocalStack, is_go_replica
 from grpctest_devtools.ports import LOOPBACK, port_in_use
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import REPO, command
@@ -41,12 +41,11 @@ def prometheus_config(stack: LocalStack, scrape_seconds: float) -> dict[str, Any
     config["global"]["scrape_interval"] = config["global"]["evaluation_interval"] = (
         f"{scrape_seconds:g}s"
     )
-    replicas = [f"{LOOPBACK}:{port}" for port in stack.metrics_ports]
-    python = len(replicas) - stack.go_replicas  # the Go replicas come last
+    replicas = list(zip(stack.replicas, stack.metrics_ports, strict=False))
     targets = {
         "envoy": [f"{LOOPBACK}:{stack.admin_port}"],
-        "py-server": replicas[:python],
-        "go-server": replicas[python:],
+        "py-server": [f"{LOOPBACK}:{p}" for r, p in replicas if not is_go_replica(r)],
+        "go-server": [f"{LOOPBACK}:{p}" for r, p in replicas if is_go_replica(r)],
         "control-plane": [f"{LOOPBACK}:{p}" for p in [stack.control_plane_metrics_port] if p],
     }
     config["scrape_configs"] = [job for job in config["scrape_configs"] if targets[job["job_name"]]]

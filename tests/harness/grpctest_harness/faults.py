@@ -1,38 +1,75 @@
-"""Fault drills: kill, stop, freeze or restart replicas under concurrent load, and measure.
+"""Fault drills: kill, stop, freeze or restart replicas (or the control plane) under
+concurrent load, and measure.
 
-A drill runs a Python caller and a Go caller (ghz) through Envoy, and the same pair on
-every other way to the replicas it is given (proxyless over xDS: grpctest-load for Go),
-all at once; injects one fault into the replicas, waits until Envoy has taken the hurt
-replicas out of rotation and back in, and reports per caller the calls sent and failed
-and the p99 latency, plus how long the replicas took to leave and to rejoin. The same
-drills run on the local stack and on the compose topology; only the way a replica is
-signalled and restarted differs.
+A drill runs its loads (by default a Python caller and a Go caller, ghz, through Envoy:
+envoy_loads; the same pair on other ways to the replicas beside Envoy's, each_path: the
+Go one there is grpctest-load; any other load with the same interface, Load, can join),
+injects one fault,
+waits until Envoy has taken the hurt replicas out of rotation and back in, and reports
+per load the calls sent and failed and the p99 latency, plus how long the replicas took
+to leave and to rejoin. The same drills run on the local stack and on the compose
+topology; only the way a replica is signalled and restarted differs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Self
 
-from grpctest_devtools.clients import CallPath, through_envoy
+from grpctest_devtools.clients import CallPath, proxyless, through_envoy
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
-from grpctest_harness.load import LoadReport, both_clients
+from grpctest_harness.load import FaultWindow, GhzLoad, LoadReport, PythonLoad, path_loads
+from grpctest_server.healthcheck import check_health
+from grpctest_server.servicer import SERVICE_NAME
 
 # Calls in flight per client (Python, Go), over this many connections each. A drill on
-# several paths (Envoy, proxyless) splits them evenly between the paths: the replicas
-# carry the same load as in a drill through Envoy alone, and each path sees the same
-# fault under it. (Both paths at 64 each doubled the load on the replicas, and through
-# Envoy, whose per-try timeout is 1 s, calls then failed DEADLINE_EXCEEDED on a busy
-# 2-core machine: that measured the machine, not the fault.)
+# several paths (Envoy, proxyless) splits them evenly between the paths (each_path): the
+# replicas carry the load they carry in a drill through Envoy alone, and each path sees
+# the same fault under it. (Both paths at 64 each doubled the load on the replicas, and
+# through Envoy, whose per-try timeout is 1 s, calls then failed DEADLINE_EXCEEDED on a
+# busy 2-core machine: that measured the machine, not the fault.)
 CALLERS = 64
 CONNECTIONS = 8
+
+
+class Load(Protocol):
+    """A load a drill runs: started and stopped as a context manager, it reports what
+    its callers saw around the fault."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def fault_report(self, window: FaultWindow) -> LoadReport: ...
+
+
+def envoy_loads(target: str) -> list[Load]:
+    """The drills' load through Envoy: 64 grpc.aio callers and 64 ghz (grpc-go) workers,
+    each over 8 connections."""
+    return [
+        PythonLoad(target, callers=CALLERS, connections=CONNECTIONS),
+        GhzLoad(target, concurrency=CALLERS, connections=CONNECTIONS),
+    ]
+
+
+def each_path(paths: Sequence[CallPath]) -> Callable[[], Sequence[Load]]:
+    """A drill's loads on every path at once (Drill's `loads`): a Python and a Go load
+    on each, CALLERS per client split between the paths."""
+    return lambda: path_loads(paths, CALLERS, CONNECTIONS)
+
+
+def local_paths(stack: LocalStack) -> list[CallPath]:
+    """The local stack's ways to its replicas that a drill loads at once: through Envoy
+    and proxyless over xDS."""
+    return [through_envoy(stack.target), proxyless(stack.xds_bootstrap)]
 
 
 class Replicas(Protocol):
@@ -49,13 +86,30 @@ class Replicas(Protocol):
     def restart(self, index: int) -> None:
         """Brings an exited replica back (a supervisor's or restart policy's job)."""
 
+    def add(self) -> int:
+        """Starts one more replica and waits until it serves; returns its index."""
+
+
+class ControlPlane(Protocol):
+    """How a drill reaches the control plane of one topology."""
+
+    def kill(self) -> None:
+        """SIGKILL; returns once it has exited (and stays down)."""
+
+    def start(self) -> None:
+        """Starts it again."""
+
 
 @dataclass
 class FaultReport:
+    """What a drill measured: each load's calls, the seconds the hurt replicas took to
+    leave and rejoin Envoy's rotation, and whatever else the drill observed (seen)."""
+
     fault: str
     loads: list[LoadReport] = field(default_factory=list)
     out_seconds: float | None = None
     back_seconds: float | None = None
+    seen: dict[str, object] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[str]:
@@ -70,33 +124,38 @@ class FaultReport:
         def seconds(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}"
 
-        callers = ", ".join(load.caller for load in self.loads)
         calls = " / ".join(f"{load.sent} / {load.failed}" for load in self.loads)
         since = " / ".join(str(load.ok_since_fault) for load in self.loads)
         p99 = " / ".join(f"{load.p99_ms:.0f}" for load in self.loads)
+        callers = ", ".join(load.caller for load in self.loads)
         rotation = f"{seconds(self.out_seconds)} / {seconds(self.back_seconds)}"
+        seen = "".join(f"; {what} {value}" for what, value in self.seen.items())
         return (
             f"calls sent / failed ({callers}) {calls}; answered since the fault {since}; "
             f"p99 ms {p99}; "
-            f"s out of / back into rotation {rotation}"
+            f"s out of / back into rotation {rotation}{seen}"
         )
 
 
 class Drill:
-    """One fault drill against the replicas behind the Envoy at `target`, and reached
-    without it on each of `proxyless` (the same load beside Envoy's, in the same drill)."""
+    """One fault drill against the replicas behind the Envoy at `target`, under `loads`
+    (made afresh for each run; by default envoy_loads, or each_path's on `paths`)."""
 
     def __init__(
         self,
         target: str,
         admin: EnvoyAdmin,
         replicas: Replicas,
-        proxyless: Sequence[CallPath] = (),
+        loads: Callable[[], Sequence[Load]] | None = None,
+        *,
+        paths: Sequence[CallPath] = (),
     ) -> None:
+        """`paths`: the ways to the replicas it loads (each_path), when not only Envoy."""
         self.target = target
         self.admin = admin
         self.replicas = replicas
-        self.paths = [through_envoy(target), *proxyless]
+        self.paths = list(paths) or [through_envoy(target)]
+        self.loads = loads or (each_path(paths) if paths else lambda: envoy_loads(target))
 
     def wait_rotation(
         self, indexes: Sequence[int], in_rotation: bool, timeout: float = 30
@@ -111,16 +170,16 @@ class Drill:
         return wait_until(done, timeout, f"{sorted(hosts)} to {word} Envoy's rotation")
 
     def run(self, fault: str, inject: Callable[[FaultReport], None]) -> FaultReport:
-        """Runs `inject` (which fills in the rotation figures) under load from both
-        callers on every path."""
+        """Runs `inject` (which fills in the rotation figures) under every load."""
         report = FaultReport(fault)
-        with both_clients(self.paths, CALLERS, CONNECTIONS) as loads:
+        with contextlib.ExitStack() as running:
+            loads = [running.enter_context(load) for load in self.loads()]
             time.sleep(1)  # steady load first
-            start, start_epoch = time.monotonic(), time.time()
+            window = FaultWindow.now()
             inject(report)
-            end = time.monotonic()
+            window = window.ended()
             time.sleep(1)  # and after
-        report.loads = loads.reports(start, end, start_epoch)
+        report.loads = [load.fault_report(window) for load in loads]
         return report
 
     # -- the faults ----------------------------------------------------------------------
@@ -181,6 +240,71 @@ class Drill:
 
         return self.run(f"rolling restart of {count} replicas", inject)
 
+    # -- the control plane's faults ---------------------------------------------------------
+
+    def control_plane_killed(self, control_plane: ControlPlane, down: float = 5) -> FaultReport:
+        """SIGKILL of the control plane, down for `down` seconds under load: Envoy keeps
+        every replica it had in rotation; then it is started again and Envoy is back on
+        it (back_seconds: from its start until Envoy has its stream again)."""
+
+        def inject(report: FaultReport) -> None:
+            hosts = self.admin.healthy_hosts()
+            self._control_plane_down(control_plane)
+            time.sleep(down)  # calls go on meanwhile: the drill's point
+            report.seen["replicas Envoy kept routing to"] = (
+                f"{len(self.admin.healthy_hosts() & hosts)} of {len(hosts)}"
+            )
+            report.back_seconds = self._control_plane_up(control_plane)
+
+        return self.run("control plane killed", inject)
+
+    def control_plane_restarted(self, control_plane: ControlPlane) -> FaultReport:
+        """The control plane killed, one more replica started (and serving) meanwhile, the
+        control plane started again: it resyncs Envoy, and the new replica joins Envoy's
+        rotation (back_seconds: from the control plane's start)."""
+
+        def inject(report: FaultReport) -> None:
+            self._control_plane_down(control_plane)
+            added = self.replicas.add()
+            start = time.monotonic()
+            self._control_plane_up(control_plane)
+            self.wait_rotation([added], in_rotation=True)
+            report.back_seconds = time.monotonic() - start
+
+        return self.run("control plane restarted, a replica added meanwhile", inject)
+
+    def replica_killed_without_control_plane(
+        self, control_plane: ControlPlane, index: int = 2
+    ) -> FaultReport:
+        """The control plane down, then a replica SIGKILLed: Envoy's own outlier detection
+        and health checks take it out, its retries save the calls; restarted, it rejoins
+        on Envoy's health checks alone; then the control plane comes back."""
+
+        def inject(report: FaultReport) -> None:
+            self._control_plane_down(control_plane)
+            self.replicas.signal(index, signal.SIGKILL)
+            report.out_seconds = self._seconds_until_out([index])
+            self.replicas.wait_exited(index, 30)
+            report.back_seconds = self._restart([index])
+            self._control_plane_up(control_plane)
+
+        return self.run("replica SIGKILLed while the control plane is down", inject)
+
+    def _control_plane_down(self, control_plane: ControlPlane) -> None:
+        control_plane.kill()
+        wait_until(lambda: not self._envoy_connected(), 30, "Envoy to lose the control plane")
+
+    def _control_plane_up(self, control_plane: ControlPlane) -> float:
+        """Starts the control plane; returns the seconds until Envoy is connected again."""
+        start = time.monotonic()
+        control_plane.start()
+        wait_until(self._envoy_connected, 30, "Envoy to reconnect to the control plane")
+        return time.monotonic() - start
+
+    def _envoy_connected(self) -> bool:
+        """Whether Envoy has its ADS stream to the control plane."""
+        return self.admin.stats("control_plane.").get("control_plane.connected_state") == 1
+
     def _restart(self, indexes: Sequence[int]) -> float:
         """Restarts the replicas; returns the seconds until all are back in rotation."""
         start = time.monotonic()
@@ -217,14 +341,50 @@ class LocalReplicas:
     def restart(self, index: int) -> None:
         self.stack.replicas[index].restart()
 
+    def add(self) -> int:
+        replica = self.stack.add_replica()
+        index = len(self.stack.replicas) - 1
+        target = self.stack.replica_target(index)
+        wait_until(
+            lambda: replica.check_alive() and check_health(target, SERVICE_NAME, 1) == "SERVING",
+            60,
+            f"{replica.name} to serve",
+        )
+        return index
+
+
+class LocalControlPlane:
+    """The control plane of a LocalStack: a process, killed and started directly."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.process = stack.control_plane
+
+    def kill(self) -> None:
+        self.process.signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def start(self) -> None:
+        self.process.start()
+
 
 class ComposeReplicas:
     """The server containers of a compose service: their processes signalled from
     the host, brought back by their restart policy (`restart: unless-stopped`)."""
 
     def __init__(self, project: ComposeProject, service: str = "py-server") -> None:
+        self.project, self.service = project, service
         self.containers = project.containers(service)
         self._restarts: dict[int, int] = {}
+
+    def add(self) -> int:
+        """One more container of the service (`up --scale`), started; its index."""
+        scale = f"{self.service}={len(self.containers) + 1}"
+        self.project(
+            "up", "--detach", "--wait", "--no-deps", "--no-recreate", "--scale", scale, self.service
+        )
+        new = set(self.project.containers(self.service)) - set(self.containers)
+        self.containers += sorted(new)
+        return len(self.containers) - 1
 
     def host(self, index: int) -> str:
         return f"{_address(inspect(self.containers[index]))}:50051"
@@ -271,6 +431,15 @@ def _address(container: dict) -> str:
     networks = list((container["NetworkSettings"]["Networks"] or {}).values())
     return networks[0]["IPAddress"] if len(networks) == 1 else ""
 
+
+# The control plane's own faults, by name.
+CONTROL_PLANE_DRILLS: dict[str, Callable[[Drill, ControlPlane], FaultReport]] = {
+    "control-plane-killed": lambda drill, cp: drill.control_plane_killed(cp),
+    "control-plane-restarted": lambda drill, cp: drill.control_plane_restarted(cp),
+    "replica-killed-without-control-plane": (
+        lambda drill, cp: drill.replica_killed_without_control_plane(cp)
+    ),
+}
 
 # The five drills every topology goes through, by name: the replica each one hurts is
 # the same locally and in compose.

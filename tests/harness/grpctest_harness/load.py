@@ -6,14 +6,13 @@ Two callers, so that both gRPC stacks are exercised while replicas fail:
         ...inject a fault...
     py.report(), go.report()     # calls sent, failed (status: detail), p99
 
-    with both_clients([envoy, proxyless]) as loads:    # each CallPath, both clients
-        ...inject a fault...
-    [load.report(start, end, start_epoch) for load in loads]
+    with contextlib.ExitStack() as running:     # the same on every way to the replicas
+        loads = [running.enter_context(load) for load in path_loads(paths, 64, 8)]
 
 PythonLoad runs grpc.aio in a background thread; GhzLoad runs ghz (grpc-go, pinned in
 the Makefile); GoLoad runs grpctest-load (bench/load: grpc-go dialled as go-client
-dials, for the ways ghz cannot take: xds:/// with our keepalive, ipv4: lists). Every
-call has a deadline.
+dials, for the ways ghz cannot take: xds:/// with go-client's keepalive, ipv4: lists).
+Every call has a deadline.
 """
 
 from __future__ import annotations
@@ -67,12 +66,27 @@ class LoadReport:
         )
 
 
+@dataclass(frozen=True)
+class FaultWindow:
+    """When a drill's fault began (monotonic and wall-clock seconds) and ended."""
+
+    start: float
+    start_epoch: float
+    end: float = float("inf")
+
+    @classmethod
+    def now(cls) -> FaultWindow:
+        return cls(time.monotonic(), time.time())
+
+    def ended(self) -> FaultWindow:
+        return FaultWindow(self.start, self.start_epoch, time.monotonic())
+
+
 @contextlib.contextmanager
-def environment(paths: Sequence[CallPath]) -> Iterator[None]:
-    """This process's environment with what the paths need set, restored afterwards:
-    gRPC reads the xDS bootstrap from it when a channel first resolves an xds:/// target
-    (set it from one thread only, around everything that uses it)."""
-    variables = {name: value for path in paths for name, value in path.environment.items()}
+def environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `variables` set, restored afterwards: gRPC reads
+    the xDS bootstrap from it when a channel first resolves an xds:/// target. Enter and
+    leave it on one thread, nested (last in, first out), around whatever uses it."""
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
     try:
@@ -115,19 +129,21 @@ class PythonLoad:
         connections: int = 8,
         deadline: float = 5.0,
         max_seconds: float = 180,
+        env: Mapping[str, str] | None = None,
         caller: str = "python",
     ) -> None:
-        """`caller`: how its report names it. An xds:/// target needs the bootstrap in
-        this process's environment (`environment`) until the first calls are answered."""
+        """`env`: what this process's environment needs for the target (an xds:///
+        target's bootstrap), set while the load runs; `caller`: how its report names it."""
         self.target = target
-        self.caller = caller
         self.callers = callers
         self.connections = connections
         self.deadline = deadline
         self.max_seconds = max_seconds
+        self.caller = caller
         self.calls: list[Call] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, daemon=True)
+        self._environment = environment(env or {})
         self.error: BaseException | None = None
 
     def _main(self) -> None:
@@ -164,6 +180,7 @@ class PythonLoad:
                 self.calls.append(Call(end, end - start, replica=reply.replica))
 
     def __enter__(self) -> PythonLoad:
+        self._environment.__enter__()
         self._thread.start()
         return self
 
@@ -171,6 +188,7 @@ class PythonLoad:
         """Stops the callers; raises if they died early or do not stop."""
         self._stop.set()
         self._thread.join(self.deadline + 30)
+        self._environment.__exit__(None, None, None)
         if self._thread.is_alive():
             raise RuntimeError(f"the Python load on {self.target} did not stop")
         if self.error is not None:
@@ -187,6 +205,10 @@ class PythonLoad:
         failures = collections.Counter(c.failure for c in self.calls if c.failure)
         ok = sum(1 for c in self.calls if c.ended >= since and not c.failure)
         return LoadReport(self.caller, len(self.calls), failures, percentile(window, 0.99), ok)
+
+    def fault_report(self, window: FaultWindow) -> LoadReport:
+        """report() around a drill's fault: p99 over the fault, answered since it began."""
+        return self.report(window.start, window.end)
 
 
 class GhzLoad:
@@ -271,6 +293,10 @@ class GhzLoad:
         )
         return LoadReport("go (ghz)", int(result.get("count", 0)), failures, p99, ok)
 
+    def fault_report(self, window: FaultWindow) -> LoadReport:
+        """report() around a drill's fault: answered since it began."""
+        return self.report(window.start_epoch)
+
 
 class GoLoad:
     """grpctest-load (grpc-go, dialled as go-client dials: go-common/balancing) with
@@ -299,7 +325,7 @@ class GoLoad:
         self.result: dict | None = None
 
     def __enter__(self) -> GoLoad:
-        # The report comes at the end, in one piece (calls answered: a few MB at most).
+        # (Its report comes at the end, in one piece: a few MB at most.)
         self._process = subprocess.Popen(
             [*DIE_WITH_PARENT, *self.argv],
             env=self.env,
@@ -338,54 +364,31 @@ class GoLoad:
         failures = collections.Counter(result["failures"])
         return LoadReport(self.caller, result["calls"], failures, p99, ok)
 
-
-@dataclass
-class ClientLoads:
-    """A Python and a Go load on each CallPath, started together."""
-
-    python: list[PythonLoad]
-    go: list[GhzLoad | GoLoad]
-
-    def reports(self, since: float, until: float, since_epoch: float) -> list[LoadReport]:
-        """Per path: the Python load's, then the Go load's."""
-        return [
-            report
-            for python, go in zip(self.python, self.go, strict=True)
-            for report in (python.report(since, until), go.report(since_epoch))
-        ]
+    def fault_report(self, window: FaultWindow) -> LoadReport:
+        """report() around a drill's fault: answered since it began."""
+        return self.report(window.start_epoch)
 
 
-def python_load(path: CallPath, callers: int, connections: int) -> PythonLoad:
-    """grpc.aio callers on the path, named for it (through Envoy: plain "python")."""
-    caller = "python" if path.name == "envoy" else f"python via {path.name}"
-    return PythonLoad(path.target, callers=callers, connections=connections, caller=caller)
-
-
-def go_load(path: CallPath, callers: int, connections: int) -> GhzLoad | GoLoad:
-    """ghz through Envoy (as ever); grpctest-load where the Go client balances itself."""
-    if path.name == "envoy":
-        return GhzLoad(path.target, concurrency=callers, connections=connections)
-    return GoLoad(path.target, concurrency=callers, connections=connections,
-                  env=path.environment, caller=f"go via {path.name}")  # fmt: skip
-
-
-@contextlib.contextmanager
-def both_clients(
+def path_loads(
     paths: Sequence[CallPath], callers: int, connections: int
-) -> Iterator[ClientLoads]:
-    """A Python and a Go load of `callers` callers each, split evenly between the paths,
-    each over `connections` connections, all running at once; stopped (and checked) on
-    the way out."""
+) -> list[PythonLoad | GhzLoad | GoLoad]:
+    """A Python and a Go load on each path, `callers` callers per client split evenly
+    between the paths, each over `connections` connections: ghz through Envoy (as
+    ever), grpctest-load where the Go client balances itself."""
     share = max(1, callers // len(paths))
-    loads = ClientLoads(
-        [python_load(path, share, connections) for path in paths],
-        [go_load(path, share, connections) for path in paths],
-    )
-    with contextlib.ExitStack() as running:
-        running.enter_context(environment(paths))
-        for load in [*loads.python, *loads.go]:
-            running.enter_context(load)
-        yield loads
+    loads: list[PythonLoad | GhzLoad | GoLoad] = []
+    for path in paths:
+        if path.name == "envoy":
+            loads += [PythonLoad(path.target, callers=share, connections=connections),
+                      GhzLoad(path.target, concurrency=share, connections=connections)]  # fmt: skip
+            continue
+        loads += [
+            PythonLoad(path.target, callers=share, connections=connections,
+                       env=path.environment, caller=f"python via {path.name}"),
+            GoLoad(path.target, concurrency=share, connections=connections,
+                   env=path.environment, caller=f"go via {path.name}"),
+        ]  # fmt: skip
+    return loads
 
 
 def _epoch(timestamp: str) -> float:

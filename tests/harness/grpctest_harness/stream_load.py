@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -112,10 +112,13 @@ class StreamLoad:
         interval: float = 0.004,
         timeout: float = 120,
         path: str = "envoy",
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        """`path`: how the report names the way to the replicas. An xds:/// target needs
-        the bootstrap in this process's environment until the streams have started."""
+        """`path`: how the report names the way to the replicas; `env`: what this
+        process's environment needs for the target (an xds:/// target's bootstrap), set
+        while the streams run."""
         self.count, self.interval, self.timeout, self.path = count, interval, timeout, path
+        self._environment = environment(env or {})
         self._channels = [
             open_channel(Connection(target), [OWN_CONNECTION]) for _ in range(connections)
         ]
@@ -155,6 +158,7 @@ class StreamLoad:
             time.sleep(0.05)
 
     def __enter__(self) -> StreamLoad:
+        self._environment.__enter__()
         for thread in self._threads:
             thread.start()
         return self
@@ -164,6 +168,7 @@ class StreamLoad:
             thread.join(self.timeout + 10)
         for channel in self._channels:
             channel.close()
+        self._environment.__exit__(None, None, None)
 
     def report(self) -> StreamReport:
         return StreamReport(self.count, self.exchanges, self.path)
@@ -178,14 +183,15 @@ def stream_drill(drill: Drill, fault: str) -> tuple[list[StreamReport], FaultRep
     streams and 6 chats of 5,000 replies, one every 4 ms, run over 6 connections, split
     evenly between the drill's paths (as its unary load is): long enough to outlast a
     replica's drain and grace period."""
-    share = len(drill.paths)
-    with environment(drill.paths), contextlib.ExitStack() as running:
+    paths = drill.paths
+    share = len(paths)
+    with contextlib.ExitStack() as running:
         loads = [
             running.enter_context(
                 StreamLoad(path.target, streams=12 // share, chats=6 // share,
-                           connections=6 // share, path=path.name)
+                           connections=6 // share, path=path.name, env=path.environment)
             )
-            for path in drill.paths
+            for path in paths
         ]  # fmt: skip
         for load in loads:
             load.wait_started()
