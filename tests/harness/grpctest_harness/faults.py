@@ -137,6 +137,13 @@ class FaultReport:
         )
 
 
+def assert_every_load_ran(report: FaultReport) -> None:
+    """Each load made hundreds of calls (one split with another path too) and kept
+    calling through the fault and after it: a load that died is no pass."""
+    assert all(load.sent > 500 for load in report.loads), report.row()
+    assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
+
+
 class Drill:
     """One fault drill against the replicas behind the Envoy at `target`, under `loads`
     (made afresh for each run; by default envoy_loads, or each_path's on `paths`)."""
