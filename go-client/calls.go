@@ -100,8 +100,12 @@ func printReply(out io.Writer, position, count int, reply *pb.MessageResponse) {
 	fmt.Fprintf(out, "[%d/%d] %s: %s (received=%t)\n", position, count, reply.GetReplica(), reply.GetMessage(), reply.GetReceived())
 }
 
+// unary makes count calls one after another, interval apart, and emits each reply.
 func unary(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.MessageResponse)) error {
-	for range p.count {
+	for i := range p.count {
+		if i > 0 && p.interval > 0 {
+			time.Sleep(p.interval)
+		}
 		reply, err := call(ctx, client, p.message, p.timeout)
 		if err != nil {
 			return err

@@ -1,8 +1,8 @@
-// Command go-client calls grpctest.Grpctest, normally through Envoy.
+// Command go-client calls grpctest.Grpctest, through Envoy or balancing the calls itself.
 //
-// Over one connection, in one of three modes:
+// Over one client connection, in one of three modes:
 //
-//	unary           -count calls of GetServerResponse (the default)
+//	unary           -count calls of GetServerResponse, -interval apart (the default)
 //	server-stream   one StreamServerResponses call: -count replies, one every -interval
 //	chat            one Chat stream: sends -count messages, one every -interval
 //
@@ -21,6 +21,16 @@
 //	    -cert certs/client.crt -key certs/client.key        # mutual TLS
 //	go-client -target localhost:8443 -ca certs/ca.crt \
 //	    -token "$(cat certs/token.jwt)"                      # a bearer token
+//	GRPC_XDS_BOOTSTRAP=bootstrap.json go-client \
+//	    -target xds:///grpctest -count 30 -admin-port 9902   # proxyless
+//	go-client -target dns:///py-server:50051 -count 30      # balanced here
+//
+// Where the calls go follows from -target (go-common/balancing): a host:port is one
+// connection (to Envoy, which balances); xds:///NAME asks the xDS control plane named by
+// the bootstrap (GRPC_XDS_BOOTSTRAP, a file, or GRPC_XDS_BOOTSTRAP_CONFIG, its JSON) for
+// the replicas and how to balance; dns:///NAME:PORT and ipv4:ADDR,ADDR are balanced
+// here, round robin over every address. -admin-port serves gRPC's admin services (CSDS:
+// what the control plane sent) for grpcurl.
 //
 // Every flag falls back to an environment variable, -count to GRPCTEST_COUNT (the table
 // in settings.go; -help lists them). Tracing: set OTEL_EXPORTER_OTLP_ENDPOINT and every

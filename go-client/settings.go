@@ -33,7 +33,7 @@ var clientSettings = settings.Table{
 	{Name: "message", Value: settings.Text(&message), Default: defaultMessage, Help: "message to send"},
 	{Name: "mode", Value: settings.Choice(&mode, modes...), Default: "unary", Help: "unary calls, one server stream, or one chat"},
 	{Name: "count", Value: settings.Int(&count), Default: "1", Help: "calls (unary), replies (server-stream) or messages (chat)"},
-	{Name: "interval", Value: settings.Seconds(&interval), Default: "0", Help: "seconds between a stream's replies (server-stream) or messages (chat)"},
+	{Name: "interval", Value: settings.Seconds(&interval), Default: "0", Help: "seconds between calls (unary), a stream's replies (server-stream) or messages (chat)"},
 	{Name: "timeout", Value: settings.Seconds(&timeout), Default: "5", Help: "deadline of each call, or of the whole stream, in seconds"},
 	{Name: "resume-attempts", Value: settings.Int(&resumes), Default: "5", Help: "times a broken server stream or chat is resumed on another replica, 0 for never"},
 	{Name: "tls", Value: settings.Bool(&useTLS), Default: "false", Help: "connect with TLS, e.g. to Envoy's :8443"},

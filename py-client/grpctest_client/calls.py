@@ -24,13 +24,16 @@ class Resume:
 
 
 def get_server_responses(
-    channel: grpc.Channel, message: str, count: int, timeout: float
+    channel: grpc.Channel, message: str, count: int, timeout: float, interval: float = 0.0
 ) -> Iterator[grpctest_pb2.MessageResponse]:
-    """Makes `count` calls one after another, each with a deadline of `timeout` seconds,
-    and yields each reply; a failed call raises grpc.RpcError."""
+    """Makes `count` calls one after another, `interval` seconds apart, each with a
+    deadline of `timeout` seconds, and yields each reply; a failed call raises
+    grpc.RpcError."""
     stub = grpctest_pb2_grpc.GrpctestStub(channel)
     request = grpctest_pb2.Message(message=message)
-    for _ in range(count):
+    for i in range(count):
+        if i and interval:
+            time.sleep(interval)
         yield stub.GetServerResponse(request, timeout=timeout)
 
 

@@ -1,8 +1,8 @@
-"""`grpctest-client`: calls grpctest.Grpctest, normally through Envoy.
+"""`grpctest-client`: calls grpctest.Grpctest, through Envoy or balancing the calls itself.
 
-Over one channel (one HTTP/2 connection) to --target, in one of three modes:
+Over one channel to --target, in one of three modes:
 
-    unary           --count calls of GetServerResponse (the default)
+    unary           --count calls of GetServerResponse, --interval apart (the default)
     server-stream   one StreamServerResponses call: --count replies, one every --interval
     chat            one Chat stream: sends --count messages, one every --interval
 
@@ -98,7 +98,7 @@ SETTINGS = Table(
         "--interval",
         SECONDS,
         0.0,
-        "seconds between a stream's replies (server-stream) or messages (chat)",
+        "seconds between calls (unary), a stream's replies (server-stream) or messages (chat)",
         shown="0",
     ),
     Setting(
@@ -218,7 +218,7 @@ def _replies(args: argparse.Namespace, channel: grpc.Channel) -> Iterator[Messag
     if args.mode == "chat":
         messages = Messages(args.message, args.count, args.interval)
         return chat(channel, messages, args.timeout, resume=resume)
-    return get_server_responses(channel, args.message, args.count, args.timeout)
+    return get_server_responses(channel, args.message, args.count, args.timeout, args.interval)
 
 
 def run(args: argparse.Namespace) -> collections.Counter[str]:
