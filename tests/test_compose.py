@@ -1,11 +1,12 @@
 """The container topology end to end on a real Docker engine, with Compose v2.
 
 Builds every project image, brings docker-compose.yml up (3 py-server replicas and 1
-go-server replica behind Envoy on localhost:8080) with `up --wait`, and checks what a
-user does: grpcurl through Envoy, the client containers, scaling to 5; then the replica
-fault drills at realistic
-concurrency, with no call lost. Tears everything down and stops the engine if it
-started one.
+go-server replica behind Envoy on localhost:8080, fed by the control plane) with
+`up --wait`, and checks what a user does: grpcurl through Envoy, the client containers
+three ways (through Envoy, proxyless over xDS, client-side over DNS), scaling to 5 (a
+client over DNS finds the new replicas once its connections age out); then the replica
+fault drills at realistic concurrency, through Envoy and proxyless from this host at
+once, with no call lost. Tears everything down and stops the engine if it started one.
 
 Slow (minutes on a fresh machine: base image stand-ins and image builds); run alone
 with `make test-containers`. With CI=true it runs and fails loudly; it never skips.
@@ -23,13 +24,14 @@ import httpx
 import pytest
 
 from grpctest_devtools import browser
-from grpctest_devtools.clients import calls_per_replica
+from grpctest_devtools.clients import CallPath, calls_per_replica, proxyless, through_envoy
+from grpctest_devtools.control_plane import write_bootstrap
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.observability import PrometheusAPI
 from grpctest_devtools.ports import port_in_use
 from grpctest_devtools.repo import CERTS, command
 from grpctest_devtools.waiting import wait_until
-from grpctest_harness.compose import ComposeProject, inspect
+from grpctest_harness.compose import ComposeProject, address, inspect
 from grpctest_harness.docker_engine import sh
 from grpctest_harness.faults import (
     DRILLS,
@@ -146,8 +148,13 @@ def test_envoy_admin_is_published_on_loopback_only(topology) -> None:
     assert {b["HostIp"] for b in ports["9901/tcp"]} == {"127.0.0.1"}
 
 
-@pytest.mark.parametrize("client", ["go-client", "py-client"])
+CLIENT_SERVICES = [f"{client}{way}" for client in ("go-client", "py-client")
+                   for way in ("", "-xds", "-dns")]  # fmt: skip
+
+
+@pytest.mark.parametrize("client", CLIENT_SERVICES)
 def test_client_container_reaches_every_replica(topology, figures, client: str) -> None:
+    """Through Envoy (go-client), proxyless over xDS (-xds), over DNS (-dns)."""
     result = COMPOSE("run", "--rm", "--env", "GRPCTEST_OUTPUT=json", client)
     per_replica = calls_per_replica(result.stdout)
     figures[f"{client} container: calls per replica"] = per_replica
@@ -221,15 +228,26 @@ def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
 # -- replica faults at realistic concurrency ------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def paths(topology, tmp_path_factory: pytest.TempPathFactory) -> list[CallPath]:
+    """Through Envoy, and proxyless over xDS from this host: the bootstrap names the
+    control plane's container, and this host reaches the replicas' addresses it sends."""
+    (control_plane,) = COMPOSE.containers("control-plane")
+    bootstrap = tmp_path_factory.mktemp("xds") / "xds-bootstrap.json"
+    write_bootstrap(bootstrap, f"{address(inspect(control_plane))}:18000")
+    return [through_envoy(TARGET), proxyless(bootstrap)]
+
+
 @pytest.mark.parametrize("fault", [*DRILLS, *GO_DRILLS])
-def test_no_call_fails_through_replica_faults(topology, figures, fault: str) -> None:
+def test_no_call_fails_through_replica_faults(topology, paths, figures, fault: str) -> None:
     wait_until(
         lambda: len(ADMIN.healthy_hosts()) == REPLICAS, 60, "every replica healthy to start from"
     )
     if fault in DRILLS:
-        report = DRILLS[fault](Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)))
+        report = DRILLS[fault](Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE), paths=paths))
     else:  # the go-server service's one replica
-        report = GO_DRILLS[fault](Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE, "go-server")), 0)
+        go_server = ComposeReplicas(COMPOSE, "go-server")
+        report = GO_DRILLS[fault](Drill(TARGET, ADMIN, go_server, paths=paths), 0)
     figures[f"compose {report.fault}"] = report.row()
     assert report.failures == [], report.row()
     assert_every_load_ran(report)
@@ -240,13 +258,14 @@ def test_no_call_fails_through_replica_faults(topology, figures, fault: str) -> 
 
 @pytest.mark.parametrize("fault", STREAM_FAULTS)
 def test_streams_and_chats_lose_no_reply_through_replica_faults(
-    topology, figures, fault: str
+    topology, paths, figures, fault: str
 ) -> None:
     """The local stream drill (tests/test_stream_faults.py) against the containers."""
     wait_until(
         lambda: len(ADMIN.healthy_hosts()) == REPLICAS, 60, "every replica healthy to start from"
     )
-    reports, unary = stream_drill(Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)), fault)
+    drill = Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE), paths=paths)
+    reports, unary = stream_drill(drill, fault)
     figures[f"compose streams, {unary.fault}"] = f"{rows(reports)}; unary: {unary.row()}"
     assert_no_reply_lost(reports, unary)
 
@@ -255,6 +274,16 @@ def test_streams_and_chats_lose_no_reply_through_replica_faults(
 
 
 def test_scale_to_5_then_run_a_client_keeps_5_replicas(topology, figures) -> None:
+    """Envoy and a client over DNS (started before) find the new replicas: the client once
+    its connections reach their --max-connection-age (30 s) and it resolves again."""
+    before = set(COMPOSE.containers("py-server"))
+    # About 60 s of calls, 100 ms apart: past the age of the connections it opens now.
+    over_dns = subprocess.Popen(
+        ["docker", "compose", "--project-name", COMPOSE.name, "--file", str(COMPOSE.file),
+         "run", "--rm", "--env", "GRPCTEST_COUNT=600", "--env", "GRPCTEST_INTERVAL=100ms",
+         "--env", "GRPCTEST_OUTPUT=json", "go-client-dns"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     start = time.monotonic()
     COMPOSE("up", "--detach", "--wait", "--no-recreate", "--scale", "py-server=5")
     # 5 py-server replicas, and go-1 still beside them.
@@ -269,3 +298,12 @@ def test_scale_to_5_then_run_a_client_keeps_5_replicas(topology, figures) -> Non
     # Running a client changed nothing else: still 5 replicas (Compose v2 would reset
     # them to deploy.replicas if the client depended on the servers).
     assert len(COMPOSE.containers("py-server")) == 5
+    added = {container[:12] for container in set(COMPOSE.containers("py-server")) - before}
+    out, err = over_dns.communicate(timeout=300)
+    assert over_dns.returncode == 0, err
+    per_replica = calls_per_replica(out)
+    figures["compose: a client over DNS, calls per replica (2 replicas added meanwhile)"] = (
+        per_replica
+    )
+    assert len(added) == 2
+    assert added <= set(per_replica), (added, per_replica)

@@ -47,3 +47,9 @@ class ComposeProject:
 
 def inspect(container: str) -> dict:
     return json.loads(sh("docker", "inspect", container).stdout)[0]
+
+
+def address(container: dict) -> str:
+    """An inspected container's address on its one network ("" while it has none)."""
+    networks = list((container["NetworkSettings"]["Networks"] or {}).values())
+    return networks[0]["IPAddress"] if len(networks) == 1 else ""

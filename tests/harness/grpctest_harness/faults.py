@@ -25,7 +25,7 @@ from grpctest_devtools.clients import CallPath, proxyless, through_envoy
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
-from grpctest_harness.compose import ComposeProject, inspect
+from grpctest_harness.compose import ComposeProject, address, inspect
 from grpctest_harness.load import FaultWindow, GhzLoad, LoadReport, PythonLoad, path_loads
 from grpctest_server.healthcheck import check_health
 from grpctest_server.servicer import SERVICE_NAME
@@ -394,7 +394,7 @@ class ComposeReplicas:
         return len(self.containers) - 1
 
     def host(self, index: int) -> str:
-        return f"{_address(inspect(self.containers[index]))}:50051"
+        return f"{address(inspect(self.containers[index]))}:50051"
 
     def signal(self, index: int, sig: signal.Signals) -> None:
         """Signals the server process itself, as a crash or the kernel would (`docker
@@ -426,17 +426,11 @@ class ComposeReplicas:
             return (
                 state["State"]["Running"]
                 and not state["State"]["Restarting"]
-                and bool(_address(state))
+                and bool(address(state))
             )
 
         wait_until(running, 60, f"{container} to restart")
         self._restarts.pop(index, None)
-
-
-def _address(container: dict) -> str:
-    """A container's address on its one network ("" while it has none)."""
-    networks = list((container["NetworkSettings"]["Networks"] or {}).values())
-    return networks[0]["IPAddress"] if len(networks) == 1 else ""
 
 
 # The control plane's own faults, by name.
