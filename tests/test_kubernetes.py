@@ -34,7 +34,7 @@ CLIENTS = Path("deploy/kubernetes/clients")
 # The Deployments behind Envoy: the same contract in Python and in Go.
 SERVERS = ("py-server", "go-server")
 # What the overlay reads from the rest of the checkout (certs/ is made by the fixture).
-INPUTS = ("deploy/kubernetes", "envoy", "web/dist")
+INPUTS = ("deploy/kubernetes", "envoy", "web/dist", "control-plane/xds-bootstrap.json")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,11 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     checkout's certs/ is left as it is)."""
     root = tmp_path_factory.mktemp("kubernetes")
     for path in INPUTS:
-        shutil.copytree(REPO / path, root / path)
+        if (REPO / path).is_dir():
+            shutil.copytree(REPO / path, root / path)
+        else:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / path, root / path)
     subprocess.run([REPO / "certs" / "generate.sh", root / "certs"], check=True,
                    capture_output=True, timeout=120)  # fmt: skip
     return root
@@ -201,7 +205,9 @@ def test_every_container_is_bounded_and_unprivileged(objects: dict) -> None:
         assert security["capabilities"]["drop"] == ["ALL"], name
         for kind in ("requests", "limits"):
             assert {"cpu", "memory"} <= container["resources"][kind].keys(), (name, kind)
-    assert seen == {*SERVERS, "control-plane", "envoy", "go-client", "py-client"}
+    clients = {f"{client}{way}" for client in ("go-client", "py-client")
+               for way in ("", "-xds", "-dns")}  # fmt: skip
+    assert seen == {*SERVERS, "control-plane", "envoy", *clients}
 
 
 def test_images_are_the_ones_compose_runs(objects: dict) -> None:

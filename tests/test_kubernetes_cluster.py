@@ -3,16 +3,18 @@ sources (`make test-cluster` builds it; grpctest_harness.cluster runs it).
 
 The manifests are applied as a user applies them (`make -s k8s | kubectl apply -f -`,
 the client Jobs with `kubectl apply -k`); then the py-server pods must pass their
-native gRPC probes, Envoy must see every pod (3 py-server, 1 go-server) through the
-headless Services, grpcurl and both client Jobs must work through Envoy's Service; then,
-under load from both clients (64 calls in flight each), a pod is deleted, py-server is
-restarted and scaled to 5, a container is killed inside its pod, and the go-server pod is
-deleted, with no call lost. The cluster is
+native gRPC probes, Envoy must see every pod (3 py-server, 1 go-server) from the control
+plane, grpcurl must work through Envoy's Service and both client Jobs three ways (through
+Envoy, proxyless over xDS, client-side over DNS); then, under load from both clients (64
+calls in flight each, split between Envoy's Service and proxyless over xDS from the
+node), a pod is deleted, py-server is restarted and scaled to 5, a container is killed
+inside its pod, and the go-server pod is deleted, with no call lost. The cluster is
 torn down completely afterwards (its teardown fails on anything left behind).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -24,7 +26,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grpctest_devtools.clients import JSON_OUTPUT, calls_per_replica, run_client
+from grpctest_devtools.clients import (
+    JSON_OUTPUT,
+    CallPath,
+    calls_per_replica,
+    proxyless,
+    run_client,
+    through_envoy,
+)
+from grpctest_devtools.control_plane import write_bootstrap
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.ports import free_port, port_in_use
 from grpctest_devtools.repo import REPO, command
@@ -32,7 +42,7 @@ from grpctest_devtools.waiting import wait_until
 from grpctest_harness.cluster import Cluster
 from grpctest_harness.cluster_images import build_images
 from grpctest_harness.faults import CALLERS, CONNECTIONS
-from grpctest_harness.load import GhzLoad, PythonLoad
+from grpctest_harness.load import FaultWindow, PythonLoad, path_loads
 
 NS = "grpctest"
 SERVERS = "deployment/py-server"
@@ -216,10 +226,15 @@ def test_every_replica_answers_through_envoys_service(deployed: Cluster) -> None
     assert set(calls_per_replica(result.stdout)) == names(deployed)
 
 
-@pytest.mark.parametrize("job", ["go-client", "py-client"])
+JOBS = [f"{client}{way}" for client in ("go-client", "py-client") for way in ("", "-xds", "-dns")]
+
+
+@pytest.mark.parametrize("job", JOBS)
 def test_the_client_jobs_reach_every_replica(deployed: Cluster, job: str, figures) -> None:
     """`kubectl apply -k deploy/kubernetes/clients`, as its kustomization says, with the
-    client's output as data (GRPCTEST_OUTPUT=json, as `docker compose run --env` does)."""
+    client's output as data (GRPCTEST_OUTPUT=json, as `docker compose run --env` does):
+    through Envoy, proxyless (-xds: the stack's bootstrap ConfigMap) and over DNS (-dns:
+    the headless Service `replicas`)."""
     deployed.kubectl("delete", "job", "-n", NS, job, "--ignore-not-found", "--wait=true")
     jobs = list(
         yaml.safe_load_all(deployed.kubectl("kustomize", str(REPO / "deploy/kubernetes/clients")))
@@ -237,26 +252,38 @@ def test_the_client_jobs_reach_every_replica(deployed: Cluster, job: str, figure
     assert set(per_replica) == names(deployed)
 
 
-def under_load(cluster: Cluster, fault: Callable[[], None], figures, name: str) -> PythonLoad:
+@pytest.fixture(scope="module")
+def paths(deployed: Cluster, tmp_path_factory: pytest.TempPathFactory) -> list[CallPath]:
+    """Envoy's Service, and proxyless over xDS from the node: the bootstrap names the
+    control plane's Service, and the node reaches the pod addresses it sends."""
+    bootstrap = tmp_path_factory.mktemp("xds") / "xds-bootstrap.json"
+    write_bootstrap(bootstrap, f"{deployed.service_ip('control-plane', NS)}:18000")
+    return [through_envoy(target(deployed)), proxyless(bootstrap)]
+
+
+def under_load(
+    cluster: Cluster, paths: list[CallPath], fault: Callable[[], None], figures, name: str
+) -> PythonLoad:
     """Runs `fault` (which returns once the cluster has recovered) under load from both
-    clients; records calls sent / failed and the seconds to recover; asserts none failed."""
-    to = target(cluster)
-    with (
-        PythonLoad(to, callers=CALLERS, connections=CONNECTIONS) as python,
-        GhzLoad(to, concurrency=CALLERS, connections=CONNECTIONS) as go,
-    ):
+    clients on every path; records calls sent / failed and the seconds to recover;
+    asserts none failed. Returns the Python load through Envoy."""
+    with contextlib.ExitStack() as running:
+        loads = [running.enter_context(load) for load in path_loads(paths, CALLERS, CONNECTIONS)]
         time.sleep(2)  # steady load first
-        start = time.monotonic()
+        window = FaultWindow.now()
         fault()
-        recovered = time.monotonic() - start
+        window = window.ended()
         time.sleep(2)  # and after
-    loads = [python.report(), go.report()]
-    figures[f"k8s: {name} under load, calls sent / failed (python, go), s to recover"] = (
-        f"{' / '.join(f'{load.sent} / {load.failed}' for load in loads)}, {recovered:.1f}"
+    reports = [load.fault_report(window) for load in loads]
+    callers = ", ".join(report.caller for report in reports)
+    figures[f"k8s: {name} under load, calls sent / failed ({callers}), s to recover"] = (
+        f"{' / '.join(f'{r.sent} / {r.failed}' for r in reports)}, {window.end - window.start:.1f}"
     )
     # On failure (only then: assert's message), how each Envoy judged the replicas.
-    assert [dict(load.failures) for load in loads] == [{}, {}], envoys_judged(cluster)
-    assert all(load.sent > 500 for load in loads)
+    assert [dict(r.failures) for r in reports] == [{}] * len(reports), envoys_judged(cluster)
+    assert all(r.sent > 500 for r in reports)
+    python = loads[0]
+    assert isinstance(python, PythonLoad)
     return python
 
 
@@ -281,7 +308,7 @@ def wait_recovered(cluster: Cluster, replicas: int, timeout: float = 180) -> Non
 
 
 @pytest.mark.parametrize("app", BACKENDS)
-def test_a_deleted_pod_loses_no_call(deployed: Cluster, app: str, figures) -> None:
+def test_a_deleted_pod_loses_no_call(deployed: Cluster, paths, app: str, figures) -> None:
     """A py-server pod, and the go-server pod: each drains (preStop, NOT_SERVING, grace)."""
     victim = serving_pod(deployed, app)["metadata"]["name"]
 
@@ -290,19 +317,19 @@ def test_a_deleted_pod_loses_no_call(deployed: Cluster, app: str, figures) -> No
         wait_until(lambda: victim not in names(deployed), 60, f"{victim} to go")
         wait_recovered(deployed, 3)
 
-    under_load(deployed, delete, figures, f"{app} pod deleted")
+    under_load(deployed, paths, delete, figures, f"{app} pod deleted")
 
 
-def test_a_rollout_restart_loses_no_call(deployed: Cluster, figures) -> None:
+def test_a_rollout_restart_loses_no_call(deployed: Cluster, paths, figures) -> None:
     def restart() -> None:
         deployed.kubectl("rollout", "restart", "-n", NS, SERVERS)
         deployed.kubectl("rollout", "status", "-n", NS, SERVERS, "--timeout=300s", timeout=330)
         wait_recovered(deployed, 3)
 
-    under_load(deployed, restart, figures, "rollout restart")
+    under_load(deployed, paths, restart, figures, "rollout restart")
 
 
-def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, figures) -> None:
+def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, paths, figures) -> None:
     seconds: dict[str, float] = {}
 
     def scale() -> None:
@@ -311,7 +338,7 @@ def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, figures)
         wait_recovered(deployed, 5)
         seconds["in rotation"] = time.monotonic() - start
 
-    python = under_load(deployed, scale, figures, "scale to 5")
+    python = under_load(deployed, paths, scale, figures, "scale to 5")
     answered = python.replicas_since(time.monotonic() - 2)
     figures["k8s: seconds from scale 5 to 5 pods in every Envoy's rotation"] = round(
         seconds["in rotation"], 1
@@ -323,10 +350,10 @@ def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, figures)
         deployed.kubectl("scale", "-n", NS, SERVERS, "--replicas=3")
         wait_recovered(deployed, 3)
 
-    under_load(deployed, scale_back, figures, "scale back to 3")
+    under_load(deployed, paths, scale_back, figures, "scale back to 3")
 
 
-def test_a_container_killed_inside_its_pod_loses_no_call(deployed: Cluster, figures) -> None:
+def test_a_container_killed_inside_its_pod_loses_no_call(deployed: Cluster, paths, figures) -> None:
     victim = serving_pod(deployed)
     container = victim["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
     name = victim["metadata"]["name"]
@@ -340,4 +367,4 @@ def test_a_container_killed_inside_its_pod_loses_no_call(deployed: Cluster, figu
         wait_until(lambda: restarts() == 1, 60, f"the kubelet to restart {name}'s container")
         wait_recovered(deployed, 3)
 
-    under_load(deployed, kill, figures, "container killed (SIGKILL) in its pod")
+    under_load(deployed, paths, kill, figures, "container killed (SIGKILL) in its pod")
