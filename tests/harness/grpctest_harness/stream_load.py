@@ -212,5 +212,8 @@ def assert_no_reply_lost(reports: list[StreamReport], unary: FaultReport) -> Non
         assert report.failures == [], rows_
         assert (report.lost, report.duplicated) == (0, 0), rows_
     assert unary.failures == [], unary.row()
-    if "SIGSTOP" not in unary.fault:  # a frozen replica's streams only wait for it
-        assert all(report.resumes for report in reports), rows_
+    # Where a replica went away (a frozen one's streams only wait for it, behind Envoy),
+    # the streams it served were resumed: on some path (each path's few streams may all
+    # have been elsewhere).
+    if "SIGSTOP" not in unary.fault:
+        assert any(report.resumes for report in reports), rows_
