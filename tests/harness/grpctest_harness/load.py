@@ -264,14 +264,7 @@ class GhzLoad:
     def stop(self) -> dict:
         """Stops ghz (if it still runs) and returns its JSON report."""
         if self.result is None and self._process is not None:
-            if self.running:
-                self._process.send_signal(signal.SIGINT)
-            try:
-                _, err = self._process.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.communicate()
-                raise RuntimeError("ghz did not stop within 60 s of SIGINT; killed") from None
+            _, err = _interrupt(self._process, "ghz")
             with self._output:
                 out = Path(self._output.name).read_text()
             if not out:
@@ -341,14 +334,7 @@ class GoLoad:
     def stop(self) -> dict:
         """Stops grpctest-load (if it still runs) and returns its JSON report."""
         if self.result is None and self._process is not None:
-            if self._process.poll() is None:
-                self._process.send_signal(signal.SIGINT)
-            try:
-                out, err = self._process.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.communicate()
-                raise RuntimeError("grpctest-load did not stop within 60 s of SIGINT") from None
+            out, err = _interrupt(self._process, "grpctest-load")
             if self._process.returncode != 0 or not out:
                 raise RuntimeError(f"grpctest-load failed ({self._process.returncode}): {err}")
             self.result = json.loads(out)
@@ -389,6 +375,19 @@ def path_loads(
                    env=path.environment, caller=f"go via {path.name}"),
         ]  # fmt: skip
     return loads
+
+
+def _interrupt(process: subprocess.Popen[str], name: str) -> tuple[str, str]:
+    """Stops a load generator that still runs with SIGINT (its calls in flight finish,
+    none is cut); its output."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise RuntimeError(f"{name} did not stop within 60 s of SIGINT; killed") from None
 
 
 def _epoch(timestamp: str) -> float:
