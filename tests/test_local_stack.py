@@ -120,7 +120,7 @@ def stack_command(subcommand: str, *extra: str) -> tuple[list[str], list[int]]:
             "--admin-port", str(admin), "--tls-port", str(tls),
             "--control-plane-port", str(xds), *extra]  # fmt: skip
     replicas = [base + i for i in range(REPLICAS + 1)] + [metrics + i for i in range(REPLICAS + 1)]
-    return argv, [*replicas, envoy, admin, tls, xds]
+    return argv, [*replicas, xds, envoy, admin, tls]
 
 
 def test_demo_calls_every_replica_with_both_clients_every_way_and_stops_everything() -> None:
