@@ -101,7 +101,9 @@ def test_images_are_small_and_run_as_non_root(topology, figures) -> None:
         if name != "certs":  # the run-once cert job writes into a host folder as root
             assert info["Config"]["User"] not in ("", "0", "root"), f"{image} runs as root"
     figures["image sizes MB"] = sizes
-    assert sizes["go-client"] <= 20, sizes
+    # grpc-go's xDS client (proxyless: xds:///, CSDS) and the Envoy API types it carries
+    # are about 14 MB of go-client's binary (29 MB, statically linked).
+    assert sizes["go-client"] <= 35, sizes
     assert sizes["go-server"] <= 40, sizes
 
 
