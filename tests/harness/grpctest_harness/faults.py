@@ -138,9 +138,10 @@ class FaultReport:
 
 
 def assert_every_load_ran(report: FaultReport) -> None:
-    """Each load made hundreds of calls (one split with another path too) and kept
-    calling through the fault and after it: a load that died is no pass."""
-    assert all(load.sent > 500 for load in report.loads), report.row()
+    """Each load made hundreds of calls (one split with another path too, in the
+    shortest drill: the Go replica is back within a second) and kept calling through the
+    fault and after it: a load that died is no pass."""
+    assert all(load.sent > 200 for load in report.loads), report.row()
     assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
 
 
