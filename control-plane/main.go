@@ -3,7 +3,8 @@
 // proxyless gRPC clients (xds:///grpctest), built on go-control-plane's snapshot cache.
 //
 // Replicas come from --discovery and --servers: a list of addresses (the local run's), DNS names
-// resolved every --dns-refresh (compose's and Swarm's service names). Each one is
+// resolved every --dns-refresh (compose's and Swarm's service names), or the
+// EndpointSlices of Kubernetes Services, watched. Each one is
 // checked over the standard Health service for --health-service: a Watch stream (a
 // replica that reports NOT_SERVING, or dies, leaves at once) and a Check every
 // --check-interval with a --check-timeout deadline (a frozen one leaves too). Every
@@ -48,7 +49,7 @@ func main() {
 // the control plane cannot start or stops serving.
 func run(ctx context.Context) error {
 	replicas, _ := parseServers(serversText) // checked by parseSettings
-	find, err := newSource(discoveryKind, replicas, dnsRefresh)
+	find, err := newSource(discoveryKind, replicas, dnsRefresh, namespace)
 	if err != nil {
 		return err
 	}

@@ -429,7 +429,8 @@ def kube_proxy_config(kubeconfig: Path) -> dict:
 
 def coredns_config(kubeconfig: Path) -> str:
     """Cluster names only (nothing outside is reachable), no cache: a headless Service's
-    records change as pods come and go, and Envoy re-resolves every 2 s."""
+    records change as pods come and go, and clients that find replicas by DNS re-resolve
+    within seconds."""
     return f""".:53 {{
     bind {NODE_IP}
     errors
