@@ -1,10 +1,10 @@
 """The container topology end to end on a real Docker engine, with Compose v2.
 
 Builds every project image, brings docker-compose.yml up (3 py-server replicas and 1
-go-server replica behind Envoy on localhost:8080) with `up --wait`, and checks what a
-user does: grpcurl through Envoy, the client containers, scaling to 5; then the replica
-fault drills at realistic
-concurrency, with no call lost. Tears everything down and stops the engine if it
+go-server replica behind Envoy on localhost:8080, their endpoints from the control plane)
+with `up --wait`, and checks what a user does: grpcurl through Envoy, the client
+containers, scaling to 5; then the replica fault drills and the control plane's own
+faults at realistic concurrency, with no call lost. Tears everything down and stops the engine if it
 started one.
 
 Slow (minutes on a fresh machine: base image stand-ins and image builds); run alone
@@ -31,13 +31,21 @@ from grpctest_devtools.repo import CERTS, command
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
 from grpctest_harness.docker_engine import sh
-from grpctest_harness.faults import DRILLS, GO_DRILLS, ComposeReplicas, Drill
+from grpctest_harness.faults import (
+    CONTROL_PLANE_DRILLS,
+    DRILLS,
+    GO_DRILLS,
+    ComposeControlPlane,
+    ComposeReplicas,
+    Drill,
+)
 from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
 
 COMPOSE = ComposeProject("grpctest-e2e")
 TARGET = "localhost:8080"
 ADMIN = EnvoyAdmin(9901)
 IMAGES = {"py-server": "grpctest/py-server:dev", "go-server": "grpctest/go-server:dev",
+          "control-plane": "grpctest/control-plane:dev",
           "py-client": "grpctest/py-client:dev", "go-client": "grpctest/go-client:dev",
           "certs": "grpctest/certs:dev"}  # fmt: skip
 # 3 py-server replicas and 1 go-server replica (go-1), all in Envoy's one cluster.
@@ -90,14 +98,27 @@ def test_images_are_small_and_run_as_non_root(topology, figures) -> None:
     figures["image sizes MB"] = sizes
     assert sizes["go-client"] <= 20, sizes
     assert sizes["go-server"] <= 40, sizes
+    assert sizes["control-plane"] <= 80, sizes
 
 
 def test_server_containers_are_healthy_by_their_grpc_healthcheck(topology) -> None:
-    ids = COMPOSE.containers("py-server") + COMPOSE.containers("go-server")
-    assert len(ids) == REPLICAS
+    """The replicas' HEALTHCHECK asks grpctest.Grpctest, the control plane's its own
+    Health service (SERVING once its first version is out)."""
+    ids = [*COMPOSE.containers("py-server"), *COMPOSE.containers("go-server"),
+           *COMPOSE.containers("control-plane")]  # fmt: skip
+    assert len(ids) == REPLICAS + 1
     states = [inspect(i)["State"] for i in ids]
-    assert [s["Health"]["Status"] for s in states] == ["healthy"] * REPLICAS
+    assert [s["Health"]["Status"] for s in states] == ["healthy"] * (REPLICAS + 1)
     assert all("SERVING" in s["Health"]["Log"][-1]["Output"] for s in states)
+
+
+def test_envoy_gets_every_replica_from_the_control_plane(topology) -> None:
+    """Envoy's endpoints come over xDS (its ADS stream is up), and the control plane's
+    log says which version it pushed to it."""
+    assert ADMIN.stats("control_plane.")["control_plane.connected_state"] == 1
+    logs = COMPOSE("logs", "control-plane").stdout.splitlines()
+    pushes = [line for line in logs if "msg=pushed" in line and "group=grpctest-envoy" in line]
+    assert pushes, logs[-20:]
 
 
 def test_ps_shows_the_run_once_certs_job_and_the_services(topology) -> None:
@@ -202,7 +223,7 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
 
 
 def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
-    for service in ("py-server", "go-server", "envoy", "prometheus"):
+    for service in ("py-server", "go-server", "control-plane", "envoy", "prometheus"):
         container = COMPOSE.containers(service)[0]
         assert inspect(container)["HostConfig"]["ReadonlyRootfs"] is True, service
 
@@ -240,6 +261,25 @@ def test_streams_and_chats_lose_no_reply_through_replica_faults(
     report, unary = stream_drill(Drill(TARGET, ADMIN, ComposeReplicas(COMPOSE)), fault)
     figures[f"compose streams, {unary.fault}"] = f"{report.row()}; unary: {unary.row()}"
     assert_no_reply_lost(report, unary)
+
+
+# -- the control plane's own faults (after the replicas': one adds a py-server replica) -----
+
+
+@pytest.mark.parametrize("fault", CONTROL_PLANE_DRILLS)
+def test_no_call_fails_through_control_plane_faults(topology, figures, fault: str) -> None:
+    replicas = ComposeReplicas(COMPOSE)
+    wait_until(lambda: len(ADMIN.healthy_hosts()) == len(replicas.containers) + 1, 60,
+               "every replica healthy to start from")  # fmt: skip
+    report = CONTROL_PLANE_DRILLS[fault](
+        Drill(TARGET, ADMIN, replicas), ComposeControlPlane(COMPOSE)
+    )
+    figures[f"compose {report.fault}"] = report.row()
+    assert report.failures == [], report.row()
+    assert all(load.sent > 1000 for load in report.loads), report.row()
+    assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
+    wait_until(lambda: len(ADMIN.healthy_hosts()) == len(replicas.containers) + 1, 60,
+               "every replica back in Envoy's rotation")  # fmt: skip
 
 
 # -- scaling (last: it leaves 5 py-server replicas) ------------------------------------------
