@@ -26,23 +26,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"grpctest/go-common/program"
 )
 
 func main() {
 	parseSettings()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevels[logLevel]})))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx); err != nil {
-		slog.Error("control-plane failed", "error", err)
-		os.Exit(1)
-	}
+	program.Run("control-plane", logLevel, run)
 }
 
 // run serves until ctx ends (SIGTERM or SIGINT); it returns early with the error if

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"grpctest/go-common/program"
 	"grpctest/go-common/settings"
 )
 
@@ -18,11 +18,6 @@ var (
 	port, metricsPort                                          int
 	dnsRefresh, checkInterval, checkTimeout                    time.Duration
 )
-
-// logLevels are --log-level's choices (in any case, as the other programs take them).
-var logLevels = map[string]slog.Level{
-	"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "ERROR": slog.LevelError,
-}
 
 // The ways to find the replicas (--discovery).
 const (
@@ -50,7 +45,7 @@ var controlPlaneSettings = settings.Table{
 	{Name: "check-timeout", Value: settings.Seconds(&checkTimeout), Default: "1s", Help: "a replica that has not answered a check within this is unhealthy"},
 	{Name: "tls-ca", Value: settings.Path(&tlsCA), Help: "check the replicas over TLS, trusting this CA (PEM); without it, plaintext"},
 	{Name: "tls-server-name", Value: settings.Text(&tlsServerName), Help: "with --tls-ca: the name the replicas' certificates carry; by default the replica's host"},
-	{Name: "log-level", Value: settings.ChoiceIgnoringCase(&logLevel, "DEBUG", "INFO", "WARNING", "ERROR"), Default: "INFO", Help: "log level, in any case"},
+	program.LogLevel(&logLevel),
 }
 
 // parseSettings reads the settings and rejects those the control plane cannot run with.

@@ -22,12 +22,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
+	"grpctest/go-common/program"
 	"grpctest/go-common/tracing"
 )
 
@@ -35,13 +33,7 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 
 func main() {
 	parseSettings()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevels[logLevel]})))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx); err != nil {
-		slog.Error("go-server failed", "error", err)
-		os.Exit(1)
-	}
+	program.Run("go-server", logLevel, run)
 }
 
 // run serves until ctx ends (SIGTERM or SIGINT), then drains and stops gracefully;

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 
+	"grpctest/go-common/program"
 	"grpctest/go-common/settings"
 )
 
@@ -14,11 +14,6 @@ var (
 	reflect                                  bool
 	drainSeconds, graceSeconds               float64
 )
-
-// logLevels are --log-level's choices (in any case, as py-server takes them).
-var logLevels = map[string]slog.Level{
-	"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "ERROR": slog.LevelError,
-}
 
 // serverSettings is every setting of the server, one row each: the flag -name (or
 // --name), its fallback GRPCTEST_NAME, its kind and default (go-common/settings), the
@@ -34,7 +29,7 @@ var serverSettings = settings.Table{
 	{Name: "metrics-port", Value: settings.Int(&metricsPort), Default: "0", Help: "serve Prometheus metrics at /metrics on this port; 0: none"},
 	{Name: "tls-cert", Value: settings.Path(&tlsCert), Help: "serve TLS with this certificate (PEM); needs --tls-key; without it, plaintext"},
 	{Name: "tls-key", Value: settings.Path(&tlsKey), Help: "the certificate's private key (PEM)"},
-	{Name: "log-level", Value: settings.ChoiceIgnoringCase(&logLevel, "DEBUG", "INFO", "WARNING", "ERROR"), Default: "INFO", Help: "log level, in any case"},
+	program.LogLevel(&logLevel),
 }
 
 func hostname() string {
