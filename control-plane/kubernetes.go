@@ -12,9 +12,7 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	discoveryclient "k8s.io/client-go/kubernetes/typed/discovery/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -34,7 +32,8 @@ func kubernetesSource(replicas []hostPort, namespace string) (source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	client, err := kubernetes.NewForConfig(config)
+	// Only the discovery.k8s.io client, not the whole clientset (a much smaller binary).
+	client, err := discoveryclient.NewForConfig(config)
 	if err != nil {
 		return nil, err
 	}
@@ -56,11 +55,11 @@ func kubernetesSource(replicas []hostPort, namespace string) (source, error) {
 
 // watchSlices sends the replicas' addresses once the informer has listed the slices,
 // then after every change to them, until ctx ends.
-func watchSlices(ctx context.Context, client kubernetes.Interface, namespace string, ports map[string]int32, found chan<- []string) error {
+func watchSlices(ctx context.Context, client discoveryclient.DiscoveryV1Interface, namespace string, ports map[string]int32, found chan<- []string) error {
 	selector := fmt.Sprintf("%s in (%s)", discoveryv1.LabelServiceName, strings.Join(sortedKeys(ports), ","))
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
-	slicesInformer := factory.Discovery().V1().EndpointSlices()
+	watched := cache.NewFilteredListWatchFromClient(client.RESTClient(), "endpointslices", namespace,
+		func(o *metav1.ListOptions) { o.LabelSelector = selector })
+	informer := cache.NewSharedInformer(watched, &discoveryv1.EndpointSlice{}, 0)
 	changed := make(chan struct{}, 1)
 	notify := func(any) {
 		select {
@@ -68,24 +67,19 @@ func watchSlices(ctx context.Context, client kubernetes.Interface, namespace str
 		default: // a change is already pending: the next read sees this one too
 		}
 	}
-	_, err := slicesInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: notify, UpdateFunc: func(_, o any) { notify(o) }, DeleteFunc: notify,
 	})
 	if err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), slicesInformer.Informer().HasSynced) {
+	go informer.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
 		return errors.New("the EndpointSlices were never listed")
 	}
 	var sent []string
 	for first := true; ; first = false {
-		all, err := slicesInformer.Lister().List(labels.Everything())
-		if err != nil {
-			return err
-		}
-		if addresses := sliceAddresses(all, ports); first || !slices.Equal(addresses, sent) {
+		if addresses := sliceAddresses(informer.GetStore().List(), ports); first || !slices.Equal(addresses, sent) {
 			send(ctx, found, addresses)
 			sent = addresses
 		}
@@ -99,9 +93,13 @@ func watchSlices(ctx context.Context, client kubernetes.Interface, namespace str
 
 // sliceAddresses is every IPv4 address in the slices of the Services in ports, on the
 // Service's port (a slice that does not list that port is someone else's), sorted.
-func sliceAddresses(all []*discoveryv1.EndpointSlice, ports map[string]int32) []string {
+func sliceAddresses(all []any, ports map[string]int32) []string {
 	addresses := []string{}
-	for _, slice := range all {
+	for _, item := range all {
+		slice, ok := item.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
 		port, ok := ports[slice.Labels[discoveryv1.LabelServiceName]]
 		listed := slices.ContainsFunc(slice.Ports, func(p discoveryv1.EndpointPort) bool {
 			return p.Port != nil && *p.Port == port

@@ -24,7 +24,7 @@ func slice(service string, family discoveryv1.AddressType, port int32, addresses
 
 func TestEveryPodOfTheServicesSlicesIsAReplica(t *testing.T) {
 	ports := map[string]int32{"py-server": 50051, "go-server": 50051}
-	all := []*discoveryv1.EndpointSlice{
+	all := []any{
 		slice("py-server", discoveryv1.AddressTypeIPv4, 50051, "10.0.0.2", "10.0.0.1"),
 		slice("py-server", discoveryv1.AddressTypeIPv4, 50051, "10.0.0.3", "10.0.0.1"), // a pod in two slices while they are rebalanced
 		slice("go-server", discoveryv1.AddressTypeIPv4, 50051, "10.0.1.1"),
