@@ -291,9 +291,10 @@ test-cluster: $(SYNCED) cluster-tools ## The Kubernetes manifests on a single-no
 	GRPCTEST_CLUSTER_BIN=$(CLUSTER_BIN) pytest -m cluster $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(LINT_TOOLS) ## Static checks: ruff (lint, format), gofmt, go vet, buf lint and format
+lint: $(LINT_TOOLS) ## Static checks: ruff (lint, format), mypy, gofmt, go vet, buf lint and format
 	ruff check .
 	ruff format --check .
+	mypy
 	test -z "$$(gofmt -l $(GO_MODULES))" || { gofmt -l $(GO_MODULES); exit 1; }
 	go vet $(GO_PACKAGES)
 	buf lint

@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class LoadReport:
         )
 
 
-def percentile(values: list[float], fraction: float) -> float:
+def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
@@ -117,7 +118,7 @@ class PythonLoad:
         finally:
             await asyncio.gather(*(channel.close() for channel in channels))
 
-    async def _caller(self, stub: grpctest_pb2_grpc.GrpctestStub, until: float) -> None:
+    async def _caller(self, stub: grpctest_pb2_grpc.GrpctestAsyncStub, until: float) -> None:
         request = grpctest_pb2.Message(message="load")
         while not self._stop.is_set() and time.monotonic() < until:
             start = time.monotonic()
