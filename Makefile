@@ -251,7 +251,7 @@ certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept 
 # Docker engine and a Kubernetes cluster built here): what CI runs.
 LOCAL_TEST_TOOLS := $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(NODE_MODULES) $(BIN)/jaeger \
   $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
-LINT_TOOLS := $(SYNCED)
+LINT_TOOLS := $(SYNCED) $(BIN)/golangci-lint
 LOCAL_TEST_DEBIAN := $(DEBIAN_H2LOAD) $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS)
 
 .PHONY: test
@@ -266,10 +266,10 @@ test-all: test-all-tools test test-containers test-cluster ## Every check, as CI
 .PHONY: test-tools test-all-tools
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
-	  $(LOCAL_TEST_TOOLS)
+	  $(LOCAL_TEST_TOOLS) $(BIN)/golangci-lint
 test-all-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-all-debian-packages \
-	  $(LOCAL_TEST_TOOLS) $(CLUSTER_TOOLS)
+	  $(LOCAL_TEST_TOOLS) $(BIN)/golangci-lint $(CLUSTER_TOOLS)
 
 .PHONY: test-debian-packages test-all-debian-packages
 test-debian-packages:
@@ -291,12 +291,12 @@ test-cluster: $(SYNCED) cluster-tools ## The Kubernetes manifests on a single-no
 	GRPCTEST_CLUSTER_BIN=$(CLUSTER_BIN) pytest -m cluster $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(LINT_TOOLS) ## Static checks: ruff (lint, format), mypy, gofmt, go vet, buf lint and format
+lint: $(LINT_TOOLS) ## Static checks: ruff (lint, format), mypy, gofmt, golangci-lint (go vet, staticcheck, ...), buf lint and format
 	ruff check .
 	ruff format --check .
 	mypy
 	test -z "$$(gofmt -l $(GO_MODULES))" || { gofmt -l $(GO_MODULES); exit 1; }
-	go vet $(GO_PACKAGES)
+	golangci-lint run $(GO_PACKAGES)
 	buf lint
 	buf format --diff --exit-code
 

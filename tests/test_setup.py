@@ -65,7 +65,9 @@ def test_setup_installs_no_development_tool_benchmark_or_harness(tmp_path: Path)
     assert not installed & (development | not_for_the_local_run)
 
 
-@pytest.mark.parametrize("tool", ["grpcurl", "grpc-health-probe", "ghz", "kustomize"])
+@pytest.mark.parametrize(
+    "tool", ["grpcurl", "grpc-health-probe", "ghz", "kustomize", "golangci-lint"]
+)
 def test_a_go_tool_is_not_rebuilt_when_only_the_makefile_changes(tool: str) -> None:
     assert "go install" in make("-B", f"{REPO}/bin/{tool}")
     # -W: as if the Makefile had just been edited. The tool was built by `make test`.

@@ -106,13 +106,13 @@ func (t Table) Parse(args []string) error {
 
 // Usage writes the program's usage: per setting its flag, help, variable and default.
 func (t Table) Usage(out io.Writer) {
-	fmt.Fprintf(out, "Usage of %s (each flag falls back to its environment variable):\n", program())
+	_, _ = fmt.Fprintf(out, "Usage of %s (each flag falls back to its environment variable):\n", program())
 	for _, s := range t {
 		kind := " " + s.Value.kind
 		if s.Value.isBool {
 			kind = ""
 		}
-		fmt.Fprintf(out, "  --%s%s\n    \t%s (env %s, %s)\n", s.Name, kind, s.Help, s.Env(), s.shownDefault())
+		_, _ = fmt.Fprintf(out, "  --%s%s\n    \t%s (env %s, %s)\n", s.Name, kind, s.Help, s.Env(), s.shownDefault())
 	}
 }
 

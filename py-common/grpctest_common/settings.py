@@ -74,6 +74,12 @@ def parse_seconds(text: str) -> float:
     return sign * sum(float(n) * UNITS[unit] for n, unit in DURATION_PART.findall(match[2]))
 
 
+def show_seconds(seconds: float) -> str:
+    """How a message shows a duration: in seconds, "0.5s", "90s" (as the Go programs show
+    theirs, go-common's settings.ShowSeconds)."""
+    return f"{seconds:g}s"
+
+
 def quote(text: str) -> str:
     """`text` in double quotes, escaped as Go's %q writes it, so that both languages
     print a bad value alike."""
