@@ -6,7 +6,7 @@ so that drifting machine load hits all of them alike; results are the sum over r
 and every goal is a ratio between scenarios of the same run.
 
     grpctest-bench                      # full run (about 10 minutes; `make bench`)
-    grpctest-bench --smoke --out DIR    # two minutes; what `make test` runs
+    grpctest-bench --smoke --out DIR    # two minutes; what `make test-heavy` runs
 
 Writes DIR/latest.json, latest.md, latest.png and scaling.png (DIR: bench/results). The
 JSON schema is in bench/README.md.
@@ -174,7 +174,7 @@ SETTINGS = Table(
         "--smoke",
         BOOLEAN,
         False,
-        "a short run that only proves the harness works (for make test)",
+        "a short run that only proves the harness works (for make test-heavy)",
         env=None,
     ),
 )

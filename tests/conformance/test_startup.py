@@ -89,7 +89,8 @@ def test_a_bad_setting_is_the_same_usage_error(
     assert USAGE_ERROR.findall(done.stderr)[:1] == [message], done.stderr
 
 
-@pytest.mark.parametrize("drain", ["0.5", "500ms", "0.25s", "1m"])
+@pytest.mark.parametrize("drain", ["0.25", "250ms", "0.1s"])
 def test_durations_are_taken_plain_or_with_a_unit(start_server, drain: str) -> None:
+    # (The drain is served at the stop: a short one.)
     server = start_server(drain_seconds=drain, grace_seconds="1m30s")
     assert check_health(server.target, "grpctest.Grpctest") == "SERVING"
