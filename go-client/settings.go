@@ -22,6 +22,8 @@ var (
 	interval, timeout             time.Duration
 	useTLS                        bool
 	caFile, cert, key, token      string
+	// The files' contents (PEM), read with the settings.
+	caPEM, certPEM, keyPEM []byte
 )
 
 // clientSettings is every setting of the client, one row each: the flag -name (or
@@ -61,6 +63,16 @@ func parseSettings() {
 		clientSettings.Usagef("--cert and --key go together")
 	case token != "" && !useTLS && caFile == "" && cert == "":
 		clientSettings.Usagef("--token needs TLS (--tls, --ca; Envoy's :8443): a token is never sent in the clear")
+	}
+	for _, file := range []struct {
+		flag, path string
+		content    *[]byte
+	}{{"--ca", caFile, &caPEM}, {"--cert", cert, &certPEM}, {"--key", key, &keyPEM}} {
+		content, err := settings.ReadFile(file.flag, file.path)
+		if err != nil {
+			clientSettings.Usagef("%v", err)
+		}
+		*file.content = content
 	}
 }
 

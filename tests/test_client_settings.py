@@ -44,6 +44,10 @@ BAD_VALUES = [
     (["--cert", "client.crt"], {}, "--cert and --key go together"),
     (["--token", "t"], {},
      "--token needs TLS (--tls, --ca; Envoy's :8443): a token is never sent in the clear"),
+    (["--ca", "/nonexistent/ca.crt"], {},
+     "cannot read --ca /nonexistent/ca.crt: no such file or directory"),
+    ([], {"GRPCTEST_KEY": "/", "GRPCTEST_CERT": "/nonexistent/client.crt"},
+     "cannot read --cert /nonexistent/client.crt: no such file or directory"),
 ]  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,6 +147,20 @@ func (t Table) Usagef(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
 	t.Usage(os.Stderr)
 	os.Exit(2)
+}
+
+// ReadFile is the content of the file a setting names ("" for none: nil), or a
+// *UsageError in the Python programs' words: "cannot read --ca PATH: no such file or
+// directory".
+func ReadFile(flag, path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	content, err := os.ReadFile(path)
+	if pathErr := (*fs.PathError)(nil); errors.As(err, &pathErr) {
+		return nil, &UsageError{fmt.Sprintf("cannot read %s %s: %v", flag, path, pathErr.Err)}
+	}
+	return content, err
 }
 
 // program is this program's name, as it was called (without its folder).

@@ -225,10 +225,11 @@ def _read(parser: argparse.ArgumentParser, setting: Setting, text: str, source: 
 
 def read_file(parser: argparse.ArgumentParser, flag: str, path: str | Path | None) -> bytes | None:
     """The bytes of the file a setting names (None for no file); a usage error (exit 2)
-    if it cannot be read."""
+    if it cannot be read, in the Go programs' words (the system's reason in lower case:
+    "cannot read --ca PATH: no such file or directory")."""
     if not path:
         return None
     try:
         return Path(path).read_bytes()
     except OSError as err:
-        parser.error(f"cannot read {flag} {path}: {err.strerror}")
+        parser.error(f"cannot read {flag} {path}: {(err.strerror or str(err)).lower()}")
