@@ -23,13 +23,10 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"time"
 
 	"grpctest/go-common/program"
 	"grpctest/go-common/tracing"
 )
-
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func main() {
 	parseSettings()
@@ -56,7 +53,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to start: %w", err)
 	}
-	if err := srv.serveUntil(ctx, seconds(drainSeconds), seconds(graceSeconds)); err != nil {
+	if err := srv.serveUntil(ctx, drain, grace); err != nil {
 		return err
 	}
 	slog.Info("stopped", "replica", replica)
