@@ -16,12 +16,14 @@ import (
 type source func(ctx context.Context, found chan<- []string) error
 
 // newSource is the source --discovery names, for --replicas.
-func newSource(kind string, replicas []hostPort, refresh time.Duration) (source, error) {
+func newSource(kind string, replicas []hostPort, refresh time.Duration, namespace string) (source, error) {
 	switch kind {
 	case discoverList:
 		return listSource(replicas)
 	case discoverDNS:
 		return dnsSource(replicas, refresh, net.DefaultResolver), nil
+	case discoverKubernetes:
+		return kubernetesSource(replicas, namespace)
 	}
 	return nil, fmt.Errorf("unknown discovery %q", kind)
 }

@@ -3,7 +3,8 @@
 // proxyless gRPC clients (xds:///grpctest), built on go-control-plane's snapshot cache.
 //
 // Replicas come from --discovery and --servers: a list of addresses (the local run's), DNS names
-// resolved every --dns-refresh (compose's and Swarm's service names). Each one is
+// resolved every --dns-refresh (compose's and Swarm's service names), or the
+// EndpointSlices of Kubernetes Services, watched. Each one is
 // checked over the standard Health service for --health-service: a Watch stream (a
 // replica that reports NOT_SERVING, or dies, leaves at once) and a Check every
 // --check-interval with a --check-timeout deadline (a frozen one leaves too). Every
@@ -25,30 +26,23 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"grpctest/go-common/program"
 )
 
 func main() {
 	parseSettings()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevels[logLevel]})))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx); err != nil {
-		slog.Error("control-plane failed", "error", err)
-		os.Exit(1)
-	}
+	program.Run("control-plane", logLevel, run)
 }
 
 // run serves until ctx ends (SIGTERM or SIGINT); it returns early with the error if
 // the control plane cannot start or stops serving.
 func run(ctx context.Context) error {
 	replicas, _ := parseServers(serversText) // checked by parseSettings
-	find, err := newSource(discoveryKind, replicas, dnsRefresh)
+	find, err := newSource(discoveryKind, replicas, dnsRefresh, namespace)
 	if err != nil {
 		return err
 	}

@@ -1,33 +1,29 @@
 package main
 
 import (
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"grpctest/go-common/program"
 	"grpctest/go-common/settings"
 )
 
 // The control plane's settings, filled from controlPlaneSettings by main.
 var (
-	host, discoveryKind, serversText, healthService string
-	tlsCA, tlsServerName, logLevel                  string
-	port, metricsPort                               int
-	dnsRefresh, checkInterval, checkTimeout         time.Duration
+	host, discoveryKind, serversText, namespace, healthService string
+	tlsCA, tlsServerName, logLevel                             string
+	port, metricsPort                                          int
+	dnsRefresh, checkInterval, checkTimeout                    time.Duration
 )
-
-// logLevels are --log-level's choices (in any case, as the other programs take them).
-var logLevels = map[string]slog.Level{
-	"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "ERROR": slog.LevelError,
-}
 
 // The ways to find the replicas (--discovery).
 const (
-	discoverList = "list"
-	discoverDNS  = "dns"
+	discoverList       = "list"
+	discoverDNS        = "dns"
+	discoverKubernetes = "kubernetes"
 )
 
 // controlPlaneSettings is every setting of the control plane, one row each: the flag
@@ -38,17 +34,18 @@ var controlPlaneSettings = settings.Table{
 	{Name: "host", Value: settings.Text(&host), Default: "127.0.0.1", Help: "address to listen on; 0.0.0.0 in containers"},
 	{Name: "port", Value: settings.Int(&port), Default: "18000", Help: "port of ADS (xDS) and of the control plane's own Health service"},
 	{Name: "metrics-port", Value: settings.Int(&metricsPort), Default: "0", Help: "serve Prometheus metrics at /metrics on this port; 0: none"},
-	{Name: "discovery", Value: settings.Choice(&discoveryKind, discoverList, discoverDNS), Default: discoverList,
-		Help: "how --servers are found: list (the addresses as given), dns (each name resolved every --dns-refresh, one replica per address)"},
+	{Name: "discovery", Value: settings.Choice(&discoveryKind, discoverList, discoverDNS, discoverKubernetes), Default: discoverList,
+		Help: "how --servers are found: list (the addresses as given), dns (each name resolved every --dns-refresh, one replica per address), kubernetes (the EndpointSlices of each Service, watched)"},
 	{Name: "servers", Value: settings.Text(&serversText), Default: "127.0.0.1:50051,127.0.0.1:50052,127.0.0.1:50053,127.0.0.1:50054",
-		Help: "comma-separated HOST:PORT: IP addresses (list) or DNS names (dns)"},
+		Help: "comma-separated HOST:PORT: IP addresses (list), DNS names (dns), or Service names and the port their EndpointSlices list (kubernetes)"},
 	{Name: "dns-refresh", Value: settings.Seconds(&dnsRefresh), Default: "1s", Help: "dns: how often the names are resolved again"},
+	{Name: "namespace", Value: settings.Text(&namespace), Help: "kubernetes: the namespace whose EndpointSlices are watched; by default the pod's own"},
 	{Name: "health-service", Value: settings.Text(&healthService), Default: "grpctest.Grpctest", Help: "the service name each replica's gRPC health is checked for"},
 	{Name: "check-interval", Value: settings.Seconds(&checkInterval), Default: "0.5s", Help: "how often each replica is asked Health/Check besides its Watch stream (catches a frozen replica)"},
 	{Name: "check-timeout", Value: settings.Seconds(&checkTimeout), Default: "1s", Help: "a replica that has not answered a check within this is unhealthy"},
 	{Name: "tls-ca", Value: settings.Path(&tlsCA), Help: "check the replicas over TLS, trusting this CA (PEM); without it, plaintext"},
 	{Name: "tls-server-name", Value: settings.Text(&tlsServerName), Help: "with --tls-ca: the name the replicas' certificates carry; by default the replica's host"},
-	{Name: "log-level", Value: settings.ChoiceIgnoringCase(&logLevel, "DEBUG", "INFO", "WARNING", "ERROR"), Default: "INFO", Help: "log level, in any case"},
+	program.LogLevel(&logLevel),
 }
 
 // parseSettings reads the settings and rejects those the control plane cannot run with.

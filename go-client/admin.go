@@ -26,7 +26,7 @@ func serveAdmin(port int) (func(), error) {
 	server := grpc.NewServer()
 	cleanup, err := admin.Register(server)
 	if err != nil {
-		listener.Close()
+		_ = listener.Close() // (err is what went wrong)
 		return nil, err
 	}
 	reflection.Register(server)

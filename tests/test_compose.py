@@ -1,12 +1,13 @@
 """The container topology end to end on a real Docker engine, with Compose v2.
 
 Builds every project image, brings docker-compose.yml up (3 py-server replicas and 1
-go-server replica behind Envoy on localhost:8080, fed by the control plane) with
-`up --wait`, and checks what a user does: grpcurl through Envoy, the client containers
-three ways (through Envoy, proxyless over xDS, client-side over DNS), scaling to 5 (a
-client over DNS finds the new replicas once its connections age out); then the replica
-fault drills at realistic concurrency, through Envoy and proxyless from this host at
-once, with no call lost. Tears everything down and stops the engine if it started one.
+go-server replica behind Envoy on localhost:8080, their endpoints from the control plane)
+with `up --wait`, and checks what a user does: grpcurl through Envoy, the client
+containers three ways (through Envoy, proxyless over xDS, client-side over DNS), scaling
+to 5 (a client over DNS finds the new replicas once its connections age out); then the
+replica fault drills and the control plane's own faults at realistic concurrency,
+through Envoy and proxyless from this host at once, with no call lost. Tears everything
+down and stops the engine if it started one.
 
 Slow (minutes on a fresh machine: base image stand-ins and image builds); run alone
 with `make test-containers`. With CI=true it runs and fails loudly; it never skips.
@@ -34,8 +35,10 @@ from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, address, inspect
 from grpctest_harness.docker_engine import sh
 from grpctest_harness.faults import (
+    CONTROL_PLANE_DRILLS,
     DRILLS,
     GO_DRILLS,
+    ComposeControlPlane,
     ComposeReplicas,
     Drill,
     assert_every_load_ran,
@@ -51,6 +54,7 @@ COMPOSE = ComposeProject("grpctest-e2e")
 TARGET = "localhost:8080"
 ADMIN = EnvoyAdmin(9901)
 IMAGES = {"py-server": "grpctest/py-server:dev", "go-server": "grpctest/go-server:dev",
+          "control-plane": "grpctest/control-plane:dev",
           "py-client": "grpctest/py-client:dev", "go-client": "grpctest/go-client:dev",
           "certs": "grpctest/certs:dev"}  # fmt: skip
 # 3 py-server replicas and 1 go-server replica (go-1), all in Envoy's one cluster.
@@ -105,14 +109,27 @@ def test_images_are_small_and_run_as_non_root(topology, figures) -> None:
     # are about 14 MB of go-client's binary (29 MB, statically linked).
     assert sizes["go-client"] <= 35, sizes
     assert sizes["go-server"] <= 40, sizes
+    assert sizes["control-plane"] <= 80, sizes
 
 
 def test_server_containers_are_healthy_by_their_grpc_healthcheck(topology) -> None:
-    ids = COMPOSE.containers("py-server") + COMPOSE.containers("go-server")
-    assert len(ids) == REPLICAS
+    """The replicas' HEALTHCHECK asks grpctest.Grpctest, the control plane's its own
+    Health service (SERVING once its first version is out)."""
+    ids = [*COMPOSE.containers("py-server"), *COMPOSE.containers("go-server"),
+           *COMPOSE.containers("control-plane")]  # fmt: skip
+    assert len(ids) == REPLICAS + 1
     states = [inspect(i)["State"] for i in ids]
-    assert [s["Health"]["Status"] for s in states] == ["healthy"] * REPLICAS
+    assert [s["Health"]["Status"] for s in states] == ["healthy"] * (REPLICAS + 1)
     assert all("SERVING" in s["Health"]["Log"][-1]["Output"] for s in states)
+
+
+def test_envoy_gets_every_replica_from_the_control_plane(topology) -> None:
+    """Envoy's endpoints come over xDS (its ADS stream is up), and the control plane's
+    log says which version it pushed to it."""
+    assert ADMIN.stats("control_plane.")["control_plane.connected_state"] == 1
+    logs = COMPOSE("logs", "control-plane").stdout.splitlines()
+    pushes = [line for line in logs if "msg=pushed" in line and "group=grpctest-envoy" in line]
+    assert pushes, logs[-20:]
 
 
 def test_ps_shows_the_run_once_certs_job_and_the_services(topology) -> None:
@@ -196,15 +213,16 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
     handled = 'grpc_server_handled_total{grpc_service="grpctest.Grpctest"}'
     envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="grpctest"}'
 
-    def counts_after(moment: float) -> tuple[float | None, float | None] | None:
+    def counts_after(moment: float) -> tuple[float, float] | None:
         """(replicas, Envoy) calls counted, once Prometheus has scraped every series of
         both after `moment` (else one side may be fresh and the other not yet)."""
         stamps = [prometheus.value(f"min(timestamp({series}))") for series in (handled, envoy)]
-        if None in stamps or min(stamps) <= moment:
+        if any(stamp is None or stamp <= moment for stamp in stamps):
             return None
-        return prometheus.value(f"sum({handled})"), prometheus.value(envoy)
+        replicas, edge = prometheus.value(f"sum({handled})"), prometheus.value(envoy)
+        return None if replicas is None or edge is None else (replicas, edge)
 
-    def calls_counted_after_30_more() -> tuple[float | None, float | None]:
+    def calls_counted_after_30_more() -> tuple[float, float]:
         assert COMPOSE("run", "--rm", "go-client").returncode == 0  # 30 calls
         done, seen = time.time(), []
 
@@ -213,7 +231,9 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
             return seen[-1] is not None
 
         wait_until(scraped, 30, "Prometheus to scrape Envoy and the replicas after the calls")
-        return seen[-1]
+        counted = seen[-1]
+        assert counted is not None
+        return counted
 
     # (A replica's counters exist once it has handled a call: first 30 calls, then 30 more.)
     before = calls_counted_after_30_more()
@@ -222,7 +242,7 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
 
 
 def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
-    for service in ("py-server", "go-server", "envoy", "prometheus"):
+    for service in ("py-server", "go-server", "control-plane", "envoy", "prometheus"):
         container = COMPOSE.containers(service)[0]
         assert inspect(container)["HostConfig"]["ReadonlyRootfs"] is True, service
 
@@ -230,12 +250,13 @@ def test_server_and_envoy_run_on_read_only_root_filesystems(topology) -> None:
 # -- replica faults at realistic concurrency ------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def paths(topology, tmp_path_factory: pytest.TempPathFactory) -> list[CallPath]:
+@pytest.fixture
+def paths(topology, tmp_path: Path) -> list[CallPath]:
     """Through Envoy, and proxyless over xDS from this host: the bootstrap names the
-    control plane's container, and this host reaches the replicas' addresses it sends."""
+    control plane's container (its address now: a restarted container may get another),
+    and this host reaches the replicas' addresses it sends."""
     (control_plane,) = COMPOSE.containers("control-plane")
-    bootstrap = tmp_path_factory.mktemp("xds") / "xds-bootstrap.json"
+    bootstrap = tmp_path / "xds-bootstrap.json"
     write_bootstrap(bootstrap, f"{address(inspect(control_plane))}:18000")
     return [through_envoy(TARGET), proxyless(bootstrap)]
 
@@ -253,6 +274,7 @@ def test_no_call_fails_through_replica_faults(topology, paths, figures, fault: s
     figures[f"compose {report.fault}"] = report.row()
     assert report.failures == [], report.row()
     assert_every_load_ran(report)
+    assert report.back_seconds is not None
     assert report.back_seconds < 30, report.row()
     retry_overflow = "cluster.grpctest.upstream_rq_retry_overflow"
     assert ADMIN.stats(retry_overflow).get(retry_overflow, 0) == 0
@@ -270,6 +292,25 @@ def test_streams_and_chats_lose_no_reply_through_replica_faults(
     reports, unary = stream_drill(drill, fault)
     figures[f"compose streams, {unary.fault}"] = f"{rows(reports)}; unary: {unary.row()}"
     assert_no_reply_lost(reports, unary)
+
+
+# -- the control plane's own faults (after the replicas': one adds a py-server replica) -----
+
+
+@pytest.mark.parametrize("fault", CONTROL_PLANE_DRILLS)
+def test_no_call_fails_through_control_plane_faults(topology, paths, figures, fault: str) -> None:
+    """Envoy and the proxyless clients keep serving on what they were sent."""
+    replicas = ComposeReplicas(COMPOSE)
+    wait_until(lambda: len(ADMIN.healthy_hosts()) == len(replicas.containers) + 1, 60,
+               "every replica healthy to start from")  # fmt: skip
+    report = CONTROL_PLANE_DRILLS[fault](
+        Drill(TARGET, ADMIN, replicas, paths=paths), ComposeControlPlane(COMPOSE)
+    )
+    figures[f"compose {report.fault}"] = report.row()
+    assert report.failures == [], report.row()
+    assert_every_load_ran(report)
+    wait_until(lambda: len(ADMIN.healthy_hosts()) == len(replicas.containers) + 1, 60,
+               "every replica back in Envoy's rotation")  # fmt: skip
 
 
 # -- scaling (last: it leaves 5 py-server replicas) ------------------------------------------

@@ -122,8 +122,8 @@ def test_envoy_config_is_envoy_yaml_itself(objects: dict) -> None:
 
 def test_every_replica_reaches_envoy_through_the_control_plane(objects: dict) -> None:
     """Envoy's upstream cluster takes its endpoints from the control plane (EDS over
-    ADS), which Envoy reaches as the Service `control-plane`; the control plane finds
-    every replica of each server through its headless Service: one address per pod."""
+    ADS), which Envoy reaches as the Service `control-plane`; the control plane watches
+    the EndpointSlices of each server's headless Service: one address per pod."""
     envoy = yaml.safe_load(ENVOY_YAML.read_text())
     clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
     assert clusters["grpctest"]["type"] == "EDS"
@@ -134,6 +134,7 @@ def test_every_replica_reaches_envoy_through_the_control_plane(objects: dict) ->
     assert service["selector"].items() <= pod_labels(objects, "control-plane").items()
     (control_plane,) = pod(objects, "Deployment", "control-plane")["containers"]
     env = {e["name"]: e.get("value") for e in control_plane["env"]}
+    assert env["GRPCTEST_DISCOVERY"] == "kubernetes"
     servers = dict(s.split(":") for s in env["GRPCTEST_SERVERS"].split(","))
     assert servers.keys() == set(SERVERS)
     for name, port in servers.items():
@@ -141,6 +142,27 @@ def test_every_replica_reaches_envoy_through_the_control_plane(objects: dict) ->
         assert service["clusterIP"] == "None"
         assert int(port) in [p["port"] for p in service["ports"]]
         assert service["selector"].items() <= pod_labels(objects, name).items()
+
+
+def test_the_control_plane_may_read_endpointslices_here_and_nothing_else(objects: dict) -> None:
+    """Least privilege: its own ServiceAccount, bound in its namespace (a Role, not a
+    ClusterRole) to get, list and watch EndpointSlices; no other pod gets a token."""
+    spec = pod(objects, "Deployment", "control-plane")
+    assert spec["serviceAccountName"] == "control-plane"
+    assert spec["automountServiceAccountToken"] is True
+    assert objects["ServiceAccount", "control-plane"]["automountServiceAccountToken"] is False
+    binding = objects["RoleBinding", "control-plane"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "control-plane"}  # fmt: skip
+    account = objects["ServiceAccount", "control-plane"]["metadata"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "control-plane", "namespace": account["namespace"]}
+    ]
+    assert objects["Role", "control-plane"]["rules"] == [
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+         "verbs": ["get", "list", "watch"]}
+    ]  # fmt: skip
+    assert not [kind for kind, _ in objects if kind in ("ClusterRole", "ClusterRoleBinding")]
 
 
 def pod_labels(objects: dict, deployment: str) -> dict[str, str]:
@@ -198,7 +220,8 @@ def test_every_container_is_bounded_and_unprivileged(objects: dict) -> None:
     for name, spec, container in containers(objects):
         seen.add(name)
         assert spec["securityContext"]["runAsNonRoot"] is True, name
-        assert spec["automountServiceAccountToken"] is False, name
+        # Only the control plane talks to the API server (its own test, above).
+        assert spec["automountServiceAccountToken"] is (name == "control-plane"), name
         security = container["securityContext"]
         assert security["readOnlyRootFilesystem"] is True, name
         assert security["allowPrivilegeEscalation"] is False, name
@@ -254,7 +277,7 @@ def pod_files(objects: dict, deployment: str) -> dict[str, bytes]:
 def volume_files(objects: dict, volume: dict[str, Any]) -> dict[str, bytes]:
     """The files a configMap, secret or projected volume holds, by path."""
     sources = volume["projected"]["sources"] if "projected" in volume else [volume]
-    files = {}
+    files: dict[str, bytes] = {}
     for source in sources:
         if "configMap" in source:
             ref = source["configMap"]

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -153,10 +153,15 @@ def _addresses(value: Any) -> Iterator[str]:
             yield from _addresses(nested)
 
 
-def wait_until_value(read: Any, what: str, timeout: float = 30) -> Any:
+def wait_until_value(read: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     """What `read` returns once it is not empty."""
     seen: list[Any] = []
-    wait_until(lambda: bool(seen.append(read()) or seen[-1]), timeout, what)
+
+    def read_it() -> bool:
+        seen.append(read())
+        return bool(seen[-1])
+
+    wait_until(read_it, timeout, what)
     return seen[-1]
 
 

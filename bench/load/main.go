@@ -66,19 +66,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "error: -concurrency and -connections must be at least 1")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if p.duration == 0 {
 		p.duration = *maximum
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.warmup+p.duration)
-	defer cancel()
-	r, err := run(ctx, p)
+	r, err := runUntilStopped(p)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(1)
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// runUntilStopped runs the plan for its warm-up and duration, or until SIGINT or SIGTERM.
+func runUntilStopped(p plan) (report, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, p.warmup+p.duration)
+	defer cancel()
+	return run(ctx, p)
 }
 
 // run calls until ctx ends; the calls in flight then finish.
@@ -90,7 +95,7 @@ func run(ctx context.Context, p plan) (report, error) {
 		if err != nil {
 			return report{}, err
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }() // at exit: nothing left to report to
 		clients[i] = pb.NewGrpctestClient(conn)
 	}
 	measureFrom := time.Now().Add(p.warmup)

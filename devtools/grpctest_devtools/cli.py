@@ -38,7 +38,14 @@ from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import REPO
 
 
-def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
+def _stack(
+    args: argparse.Namespace,
+    *,
+    log_dir: Path | None = None,
+    server_args: Sequence[str] = (),
+    metrics_ports: Sequence[int] = (),
+    control_plane_metrics_port: int = 0,
+) -> LocalStack:
     return LocalStack(
         replicas=args.replicas,
         go_replicas=args.go_replicas,
@@ -47,7 +54,10 @@ def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
         admin_port=args.admin_port,
         tls_port=args.tls_port,
         control_plane_port=args.control_plane_port,
-        **kwargs,
+        log_dir=log_dir,
+        server_args=server_args,
+        metrics_ports=metrics_ports,
+        control_plane_metrics_port=control_plane_metrics_port,
     )
 
 

@@ -36,11 +36,12 @@ import (
 //go:embed service_config.json
 var ServiceConfig string
 
-// Keepalive: a connection with calls open that has received nothing for 10 s (grpc-go's
-// shortest interval; the Python client's is 1 s) is pinged, and closed if the ping is
-// not answered within a second; its calls then fail UNAVAILABLE (retried where the
-// policy allows) instead of waiting for their deadline on a replica that stopped
-// answering. The servers allow pings every 0.5 s while calls are open.
+// Keepalive is how a connection is watched: one with calls open that has received
+// nothing for 10 s (grpc-go's shortest interval; the Python client's is 1 s) is pinged,
+// and closed if the ping is not answered within a second; its calls then fail
+// UNAVAILABLE (retried where the policy allows) instead of waiting for their deadline
+// on a replica that stopped answering. The servers allow pings every 0.5 s while calls
+// are open.
 var Keepalive = keepalive.ClientParameters{Time: 10 * time.Second, Timeout: time.Second}
 
 var balancedSchemes = []string{"dns:", "ipv4:", "ipv6:"}

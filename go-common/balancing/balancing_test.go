@@ -43,7 +43,7 @@ func TestTheServiceConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
-	conn.Close()
+	_ = conn.Close()
 }
 
 // fakeConn keeps what a resolver reports.

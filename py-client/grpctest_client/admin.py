@@ -31,8 +31,9 @@ from envoy.service.status.v3 import csds_pb2
 from grpc_channelz.v1 import channelz_pb2
 from grpc_reflection.v1alpha import reflection
 
-XDS_TYPES = (cluster_pb2, endpoint_pb2, listener_pb2, route_pb2, router_pb2)
-XDS_TYPES += (http_connection_manager_pb2,)
+XDS_TYPES = (
+    cluster_pb2, endpoint_pb2, listener_pb2, route_pb2, router_pb2, http_connection_manager_pb2,
+)  # fmt: skip
 SERVICES = (
     csds_pb2.DESCRIPTOR.services_by_name["ClientStatusDiscoveryService"].full_name,
     channelz_pb2.DESCRIPTOR.services_by_name["Channelz"].full_name,

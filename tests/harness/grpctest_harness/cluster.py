@@ -196,7 +196,9 @@ class Cluster:
         )  # fmt: skip
 
     def _controllers(self) -> None:
-        common = ["--kubeconfig", self.kubeconfig, "--leader-elect=false", "--secure-port=0"]
+        common: list[str | Path] = [
+            "--kubeconfig", self.kubeconfig, "--leader-elect=false", "--secure-port=0",
+        ]  # fmt: skip
         self._start("kube-controller-manager", [
             self.bin / "kube-controller-manager", *common,
             "--service-account-private-key-file", self.pki / "sa.key",
@@ -429,7 +431,8 @@ def kube_proxy_config(kubeconfig: Path) -> dict:
 
 def coredns_config(kubeconfig: Path) -> str:
     """Cluster names only (nothing outside is reachable), no cache: a headless Service's
-    records change as pods come and go, and Envoy re-resolves every 2 s."""
+    records change as pods come and go, and clients that find replicas by DNS re-resolve
+    within seconds."""
     return f""".:53 {{
     bind {NODE_IP}
     errors

@@ -31,6 +31,7 @@ CGROUP_PARENT = "grpctest-docker"
 PROJECT_IMAGES = {
     "grpctest/py-server:dev": "py-server/Dockerfile",
     "grpctest/go-server:dev": "go-server/Dockerfile",
+    "grpctest/control-plane:dev": "control-plane/Dockerfile",
     "grpctest/py-client:dev": "py-client/Dockerfile",
     "grpctest/go-client:dev": "go-client/Dockerfile",
 }

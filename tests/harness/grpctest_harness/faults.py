@@ -26,6 +26,7 @@ from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, address, inspect
+from grpctest_harness.docker_engine import sh
 from grpctest_harness.load import FaultWindow, GhzLoad, LoadReport, PythonLoad, path_loads
 from grpctest_server.healthcheck import check_health
 from grpctest_server.servicer import SERVICE_NAME
@@ -432,6 +433,22 @@ class ComposeReplicas:
 
         wait_until(running, 60, f"{container} to restart")
         self._restarts.pop(index, None)
+
+
+class ComposeControlPlane:
+    """The control plane's container: killed with `docker kill` (a manual stop, which
+    its restart policy respects: it stays down), started again with `docker start`."""
+
+    def __init__(self, project: ComposeProject) -> None:
+        (self.container,) = project.containers("control-plane")
+
+    def kill(self) -> None:
+        sh("docker", "kill", self.container)
+        wait_until(lambda: not inspect(self.container)["State"]["Running"], 30,
+                   "the control plane to stop")  # fmt: skip
+
+    def start(self) -> None:
+        sh("docker", "start", self.container)
 
 
 # The control plane's own faults, by name.
