@@ -61,7 +61,7 @@ func (c checking) checkReplica(ctx context.Context, address string, observations
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // checks over: nothing to report
 	client := healthpb.NewHealthClient(conn)
 	report := func(o observation) {
 		o.address = address

@@ -53,7 +53,7 @@ func startReplica(t *testing.T, name string) *testReplica {
 	healthpb.RegisterHealthServer(r.server, r.health)
 	pb.RegisterGrpctestServer(r.server, r)
 	r.health.SetServingStatus(testChecking.service, healthpb.HealthCheckResponse_SERVING)
-	go r.server.Serve(listener)
+	go func() { _ = r.server.Serve(listener) }()
 	t.Cleanup(r.server.Stop)
 	return r
 }
@@ -66,14 +66,14 @@ func frozenAddress(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { listener.Close() })
+	t.Cleanup(func() { _ = listener.Close() })
 	go func() {
 		for {
 			conn, err := listener.Accept()
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { conn.Close() })
+			t.Cleanup(func() { _ = conn.Close() })
 		}
 	}()
 	return listener.Addr().String()
@@ -106,28 +106,28 @@ func startControlPlane(t *testing.T, addresses ...string) string {
 	return listener.Addr().String()
 }
 
-// adsStream is a data plane's ADS stream to the control plane, asking for the endpoints
-// of `grpctest` as the node `cluster` (Envoy asks as grpctest-envoy).
+// adsStream is Envoy's ADS stream to the control plane (node cluster grpctest-envoy),
+// asking for the endpoints of `grpctest`.
 type adsStream struct {
 	t      *testing.T
 	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	node   *core.Node
 }
 
-func openADS(t *testing.T, address, cluster string) *adsStream {
+func openADS(t *testing.T, address string) *adsStream {
 	t.Helper()
 	conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &adsStream{t: t, stream: stream, node: &core.Node{Id: "test", Cluster: cluster}}
+	a := &adsStream{t: t, stream: stream, node: &core.Node{Id: "test", Cluster: envoyGroup}}
 	a.send("", "")
 	return a
 }
@@ -184,7 +184,7 @@ func (a *adsStream) until(done func(map[string]bool) bool) map[string]bool {
 func TestEnvoySeesEveryReplicaHealthyInTheFirstVersion(t *testing.T) {
 	a, b := startReplica(t, "a"), startReplica(t, "b")
 	frozen := frozenAddress(t)
-	ads := openADS(t, startControlPlane(t, a.address, b.address, frozen), envoyGroup)
+	ads := openADS(t, startControlPlane(t, a.address, b.address, frozen))
 	// The first version already has the live replicas healthy: it waited for their
 	// answers (and for the frozen one's check to time out) instead of publishing what
 	// it had not asked yet.
@@ -197,7 +197,7 @@ func TestEnvoySeesEveryReplicaHealthyInTheFirstVersion(t *testing.T) {
 
 func TestANotServingOrDeadReplicaLeavesAndComesBack(t *testing.T) {
 	a, b := startReplica(t, "a"), startReplica(t, "b")
-	ads := openADS(t, startControlPlane(t, a.address, b.address), envoyGroup)
+	ads := openADS(t, startControlPlane(t, a.address, b.address))
 	ads.until(func(h map[string]bool) bool { return h[a.address] && h[b.address] })
 
 	a.health.SetServingStatus(testChecking.service, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -212,7 +212,7 @@ func TestANotServingOrDeadReplicaLeavesAndComesBack(t *testing.T) {
 func TestAFrozenReplicaIsUnhealthy(t *testing.T) {
 	a := startReplica(t, "a")
 	frozen := frozenAddress(t)
-	ads := openADS(t, startControlPlane(t, a.address, frozen), envoyGroup)
+	ads := openADS(t, startControlPlane(t, a.address, frozen))
 	health := ads.until(func(h map[string]bool) bool { return h[a.address] })
 	if health[frozen] {
 		t.Fatalf("a replica that never answers is published healthy: %v", health)
@@ -221,7 +221,7 @@ func TestAFrozenReplicaIsUnhealthy(t *testing.T) {
 
 func TestVersionsChangeOnlyWithHealth(t *testing.T) {
 	a := startReplica(t, "a")
-	ads := openADS(t, startControlPlane(t, a.address), envoyGroup)
+	ads := openADS(t, startControlPlane(t, a.address))
 	first, _ := ads.next()
 	a.health.SetServingStatus(testChecking.service, healthpb.HealthCheckResponse_NOT_SERVING)
 	second, _ := ads.next()
@@ -273,7 +273,7 @@ func TestDNSSourceResolvesNamesAndDropsUnknownOnes(t *testing.T) {
 	found := make(chan []string)
 	// localhost comes from /etc/hosts; .invalid never resolves (RFC 6761).
 	find := dnsSource([]hostPort{{"localhost", 50051}, {"grpctest.invalid", 50051}}, time.Second, net.DefaultResolver)
-	go find(ctx, found)
+	go func() { _ = find(ctx, found) }()
 	if got := <-found; len(got) != 1 || got[0] != "127.0.0.1:50051" {
 		t.Fatalf("got %v, want [127.0.0.1:50051]", got)
 	}
@@ -304,7 +304,7 @@ func proxylessClient(t *testing.T, controlPlane string) pb.GrpctestClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return pb.NewGrpctestClient(conn)
 }
 

@@ -67,7 +67,7 @@ func (m *metrics) serve(ctx context.Context, host string, port int) error {
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
-		server.Close()
+		_ = server.Close() // stopping: nothing to report
 	}()
 	go func() {
 		if err := server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -72,7 +72,7 @@ func (s *streamLog) request(id int64, req *discovery.DiscoveryRequest) error {
 	return nil
 }
 
-func (s *streamLog) response(_ context.Context, id int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+func (s *streamLog) response(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
 	node := s.node(id)
 	group := nodeGroups{}.ID(node)
 	s.metrics.pushes.WithLabelValues(group, shortType(resp.GetTypeUrl())).Inc()

@@ -29,8 +29,6 @@ from grpctest_harness.faults import (
     assert_every_load_ran,
     local_paths,
 )
-from grpctest_server.healthcheck import check_health
-from grpctest_server.servicer import SERVICE_NAME
 
 
 def wait_out_of_rotation(stack: LocalStack, index: int) -> tuple[float, dict[str, Any]]:
@@ -61,7 +59,7 @@ def test_a_not_serving_replica_leaves_at_once_and_a_restarted_one_rejoins(
     assert replica.wait(30) == 0
     replica.start()
     target = fresh_stack.replica_target(1)
-    wait_until(lambda: check_health(target, SERVICE_NAME, 1) == "SERVING", 60, "it to serve")
+    wait_until(lambda: fresh_stack.serving(1), 60, "it to serve")
     back = wait_until(lambda: target in fresh_stack.healthy_hosts(), 30, "it to rejoin", 0.02)
     figures["local: a restarted replica in Envoy's rotation after it said SERVING (s)"] = round(
         back, 2

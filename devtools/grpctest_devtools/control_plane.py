@@ -31,7 +31,7 @@ def control_plane_argv(port: int, replicas: Sequence[str], args: Sequence[str] =
 
 def bootstrap(server: str) -> dict[str, Any]:
     """control-plane/xds-bootstrap.json with every xDS server's address set to `server`."""
-    config = json.loads(BOOTSTRAP.read_text(encoding="utf-8"))
+    config: dict[str, Any] = json.loads(BOOTSTRAP.read_text(encoding="utf-8"))
     for xds_server in config["xds_servers"]:
         xds_server["server_uri"] = server
     return config

@@ -139,10 +139,10 @@ class LocalStack:
             args += ["--tls-ca", str(CERTS / "ca.crt"), "--tls-server-name", "py-server"]
         return control_plane_argv(self.control_plane_port, targets, args)
 
-    def add_replica(self) -> Process:
-        """Starts one more py-server replica on a free port, after the others. The
-        control plane reads its list when it starts: it publishes the new replica from
-        its next start on."""
+    def add_replica(self, timeout: float = 60) -> Process:
+        """Starts one more py-server replica on a free port, after the others, and waits
+        until it serves. The control plane reads its list when it starts: it publishes
+        the new replica from its next start on."""
         self.ports.append(free_port())
         if self.metrics_ports:
             self.metrics_ports.append(free_port())
@@ -151,6 +151,12 @@ class LocalStack:
         self.replicas.append(replica)
         self.control_plane.argv = self._control_plane_argv()
         replica.start()
+        index = len(self.ports) - 1
+        wait_until(
+            lambda: replica.check_alive() and self.serving(index),
+            timeout,
+            f"{replica.name} to serve",
+        )
         return replica
 
     @classmethod
@@ -280,15 +286,16 @@ class LocalStack:
         """The replicas (ip:port) Envoy currently routes to."""
         return self.admin.healthy_hosts()
 
+    def serving(self, index: int) -> bool:
+        """Whether the replica answers SERVING for the service (over TLS if it serves it)."""
+        ca_pem = (CERTS / "ca.crt").read_bytes() if self.upstream_tls else None
+        return check_health(self.replica_target(index), SERVICE_NAME, 1, ca_pem) == "SERVING"
+
     def wait_healthy(self, timeout: float = 60) -> float:
         """Waits until every replica answers SERVING and Envoy routes to all of them."""
         expected = {self.replica_target(i) for i in range(len(self.ports))}
-        ca_pem = (CERTS / "ca.crt").read_bytes() if self.upstream_tls else None
         wait_until(
-            lambda: (
-                self.check_alive()
-                and all(check_health(t, SERVICE_NAME, 1, ca_pem) == "SERVING" for t in expected)
-            ),
+            lambda: self.check_alive() and all(map(self.serving, range(len(self.ports)))),
             timeout,
             "replicas to be SERVING",
         )
