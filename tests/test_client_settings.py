@@ -48,6 +48,11 @@ BAD_VALUES = [
      "cannot read --ca /nonexistent/ca.crt: no such file or directory"),
     ([], {"GRPCTEST_KEY": "/", "GRPCTEST_CERT": "/nonexistent/client.crt"},
      "cannot read --cert /nonexistent/client.crt: no such file or directory"),
+    (["--admin-port", "70000"], {}, "--admin-port must be between 0 (none) and 65535, got 70000"),
+    # An xDS target with no bootstrap (an empty variable counts as unset).
+    (["--target", "xds:///grpctest"], {"GRPC_XDS_BOOTSTRAP": "", "GRPC_XDS_BOOTSTRAP_CONFIG": ""},
+     "--target xds:///grpctest needs an xDS bootstrap: set GRPC_XDS_BOOTSTRAP (a file) or "
+     "GRPC_XDS_BOOTSTRAP_CONFIG (its JSON)"),
 ]  # fmt: skip
 
 

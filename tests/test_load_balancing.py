@@ -68,18 +68,6 @@ def test_both_clients_balance_over_every_replica_without_envoy(
     assert len(replies(result.stdout)) == 40
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_an_xds_target_without_a_bootstrap_is_a_usage_error(client: str) -> None:
-    argv = client_argv(client, "xds:///grpctest")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRPC_XDS_BOOTSTRAP")}
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
-    assert result.returncode == 2, result.stderr
-    assert (
-        "target xds:///grpctest needs an xDS bootstrap: set GRPC_XDS_BOOTSTRAP (a file) "
-        "or GRPC_XDS_BOOTSTRAP_CONFIG (its JSON)"
-    ) in result.stderr
-
-
 def test_both_clients_use_the_same_client_side_policy() -> None:
     """One service config for client-side balancing, kept once per language."""
     python = REPO / "py-common" / "grpctest_common" / "service_config.json"
