@@ -235,8 +235,9 @@ def test_every_container_is_bounded_and_unprivileged(objects: dict) -> None:
 
 def test_images_are_the_ones_compose_runs(objects: dict) -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    # (by the container's name: the client Jobs, three ways, run the client services' images)
     for name, _, container in containers(objects):
-        assert container["image"] == compose[name]["image"], name
+        assert container["image"] == compose[container["name"]]["image"], name
 
 
 def test_envoy_accepts_the_rendered_config(objects: dict, tmp_path: Path) -> None:
