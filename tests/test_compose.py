@@ -279,7 +279,9 @@ def test_no_call_fails_through_control_plane_faults(topology, figures, fault: st
         Drill(TARGET, ADMIN, replicas), ComposeControlPlane(COMPOSE)
     )
     figures[f"compose {report.fault}"] = report.row()
-    assert report.failures == [], report.row()
+    # (On a failure, what the control plane published meanwhile.)
+    logs = COMPOSE("logs", "--tail", "40", "control-plane").stdout if report.failures else ""
+    assert report.failures == [], f"{report.row()}\n{logs}"
     assert all(load.sent > 1000 for load in report.loads), report.row()
     assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
     wait_until(lambda: len(ADMIN.healthy_hosts()) == len(replicas.containers) + 1, 60,
