@@ -40,9 +40,10 @@ func newController(c checking, p *publisher) *controller {
 }
 
 // run consumes discovery's reports until ctx ends. The first snapshot waits until
-// every replica found has been heard from (or failed to answer within the check
-// timeout), so that a restarted control plane never tells the data planes that
-// healthy replicas are unhealthy just because it has not asked them yet.
+// every replica found has been heard from (its Watch stream said something, or its
+// checks failed), at most as long as failing the checks takes, so that a restarted
+// control plane never tells the data planes that healthy replicas are unhealthy just
+// because it has not asked them yet.
 func (c *controller) run(ctx context.Context, found <-chan []string) {
 	var startup <-chan time.Time
 	for {
@@ -53,7 +54,7 @@ func (c *controller) run(ctx context.Context, found <-chan []string) {
 			c.update(ctx, addresses)
 			if !c.discovered {
 				c.discovered = true
-				startup = time.After(c.checking.timeout + c.checking.interval)
+				startup = time.After(time.Duration(c.checking.failures) * (c.checking.timeout + c.checking.interval))
 			}
 		case o := <-c.observations:
 			c.observe(o)
@@ -122,18 +123,33 @@ func (c *controller) allHeardFrom() bool {
 	return true
 }
 
-// health is every replica's address and whether it is healthy.
-func (c *controller) health() map[string]bool {
-	health := make(map[string]bool, len(c.replicas))
+// health is every replica's address and whether it is healthy. Late answers never take
+// the last replicas out: when every replica that says SERVING is failing its checks at
+// once, the control plane is more likely looking at overload (or is starved itself)
+// than at frozen replicas, and publishing none would make slowness an outage; those
+// replicas stay healthy (Envoy's own checks and outlier detection still judge them).
+func (c *controller) health() (health map[string]bool, kept bool) {
+	health = make(map[string]bool, len(c.replicas))
+	anyHealthy := false
 	for address, r := range c.replicas {
 		health[address] = r.healthy()
+		anyHealthy = anyHealthy || health[address]
 	}
-	return health
+	for address, r := range c.replicas {
+		if !anyHealthy && r.serving {
+			health[address], kept = true, true
+		}
+	}
+	return health, kept
 }
 
 // publishNow publishes the replicas' health if it changed since the last snapshot.
 func (c *controller) publishNow(ctx context.Context, note string) {
-	if err := c.publisher.publish(ctx, c.health(), note); err != nil {
+	health, kept := c.health()
+	if kept {
+		note = "every replica that says SERVING is failing its checks: kept them"
+	}
+	if err := c.publisher.publish(ctx, health, note); err != nil {
 		slog.Error("cannot publish", "error", err)
 		return
 	}

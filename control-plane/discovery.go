@@ -48,48 +48,60 @@ func listSource(replicas []hostPort) (source, error) {
 // dnsSource resolves each name every refresh (compose's and Swarm's service names: one
 // IPv4 address per container or task); each address is one replica on the name's port.
 // A name that does not resolve has no replicas; a lookup that fails otherwise (a DNS
-// server that does not answer) keeps what the name resolved to last.
+// server that does not answer) keeps what the name resolved to last. The first report
+// waits until every name has had an answer: a control plane starting beside a DNS
+// server that is not ready yet must not publish too few replicas.
 func dnsSource(replicas []hostPort, refresh time.Duration, resolver *net.Resolver) source {
 	return func(ctx context.Context, found chan<- []string) error {
 		last := map[hostPort][]string{}
 		var sent []string
-		for first := true; ctx.Err() == nil; first = false {
-			addresses := []string{}
-			for _, r := range replicas {
-				last[r] = resolve(ctx, resolver, r, last[r], refresh)
-				addresses = append(addresses, last[r]...)
+		for first := true; ctx.Err() == nil; sleep(ctx, refresh) {
+			addresses, answered := resolveAll(ctx, resolver, replicas, last, refresh)
+			if first && !answered {
+				continue
 			}
-			slices.Sort(addresses)
-			addresses = slices.Compact(addresses)
 			if first || !slices.Equal(addresses, sent) {
 				send(ctx, found, addresses)
-				sent = addresses
+				sent, first = addresses, false
 			}
-			sleep(ctx, refresh)
 		}
 		return nil
 	}
 }
 
-// resolve is the addresses of one name on its port; previous if the lookup failed
-// other than with "no such host".
-func resolve(ctx context.Context, resolver *net.Resolver, r hostPort, previous []string, timeout time.Duration) []string {
+// resolveAll resolves every name (last: what each resolved to before, updated);
+// returns the addresses, sorted, and whether every lookup had an answer.
+func resolveAll(ctx context.Context, resolver *net.Resolver, replicas []hostPort, last map[hostPort][]string, timeout time.Duration) ([]string, bool) {
+	addresses, answered := []string{}, true
+	for _, r := range replicas {
+		var ok bool
+		last[r], ok = resolve(ctx, resolver, r, last[r], timeout)
+		answered = answered && ok
+		addresses = append(addresses, last[r]...)
+	}
+	slices.Sort(addresses)
+	return slices.Compact(addresses), answered
+}
+
+// resolve is the addresses of one name on its port, and whether DNS answered; previous
+// (and false) if the lookup failed other than with "no such host".
+func resolve(ctx context.Context, resolver *net.Resolver, r hostPort, previous []string, timeout time.Duration) ([]string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Second))
 	defer cancel()
 	ips, err := resolver.LookupIP(ctx, "ip4", r.host)
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return nil
+		return nil, true
 	}
 	if err != nil {
 		slog.Warn("cannot resolve; keeping its last addresses", "name", r.host, "error", err, "addresses", previous)
-		return previous
+		return previous, false
 	}
 	addresses := make([]string, 0, len(ips))
 	for _, ip := range ips {
 		addresses = append(addresses, net.JoinHostPort(ip.String(), strconv.Itoa(r.port)))
 	}
-	return addresses
+	return addresses, true
 }
 
 func send(ctx context.Context, found chan<- []string, addresses []string) {

@@ -23,17 +23,18 @@ type observation struct {
 	reason  string // what was seen: SERVING, NOT_SERVING, the error
 }
 
-// checking is how replicas are checked: the service name, the checks' pace, the
-// transport credentials.
+// checking is how replicas are checked: the service name, the checks' pace, how many
+// failed checks in a row make a replica unhealthy, the transport credentials.
 type checking struct {
 	service  string
 	interval time.Duration
 	timeout  time.Duration
+	failures int
 	creds    credentials.TransportCredentials
 }
 
 // newChecking is checking for the settings: plaintext, or TLS trusting tlsCA.
-func newChecking(service string, interval, timeout time.Duration, tlsCA, serverName string) (checking, error) {
+func newChecking(service string, interval, timeout time.Duration, failures int, tlsCA, serverName string) (checking, error) {
 	creds := insecure.NewCredentials()
 	if tlsCA != "" {
 		var err error
@@ -41,14 +42,15 @@ func newChecking(service string, interval, timeout time.Duration, tlsCA, serverN
 			return checking{}, err
 		}
 	}
-	return checking{service: service, interval: interval, timeout: timeout, creds: creds}, nil
+	return checking{service: service, interval: interval, timeout: timeout, failures: failures, creds: creds}, nil
 }
 
 // checkReplica checks one replica until ctx ends, reporting to observations: a
 // Health/Watch stream, so that NOT_SERVING (a replica draining) is seen the moment
 // the replica says it, and the stream's end (the replica died) too; beside it a
 // Health/Check every interval with a deadline of timeout, since a frozen replica keeps
-// its stream open and silent. Returns once its connection is closed.
+// its stream open and silent (`failures` of them unanswered in a row: one late answer
+// under load is not a frozen replica). Returns once its connection is closed.
 func (c checking) checkReplica(ctx context.Context, address string, observations chan<- observation) error {
 	conn, err := grpc.NewClient("passthrough:///"+address,
 		grpc.WithTransportCredentials(c.creds),
@@ -104,18 +106,22 @@ func (c checking) watchOnce(ctx context.Context, client healthpb.HealthClient, r
 	}
 }
 
-// probe asks Health/Check every interval and reports when the replica starts or stops
-// answering in time.
+// probe asks Health/Check every interval and reports when the replica stops answering
+// (`failures` checks in a row unanswered in time) and when it answers again. The
+// controller takes a replica as answering until told otherwise.
 func (c checking) probe(ctx context.Context, client healthpb.HealthClient, report func(observation)) {
-	var last *bool
+	answering, failed := true, 0
 	for ctx.Err() == nil {
 		answered, reason := c.checkOnce(ctx, client)
 		if ctx.Err() != nil {
 			return
 		}
-		if last == nil || *last != answered {
-			report(observation{ok: answered, reason: reason})
-			last = &answered
+		if failed++; answered {
+			failed = 0
+		}
+		if now := failed < c.failures; now != answering {
+			answering = now
+			report(observation{ok: now, reason: reason})
 		}
 		sleep(ctx, c.interval)
 	}

@@ -7,7 +7,8 @@
 // EndpointSlices of Kubernetes Services, watched. Each one is
 // checked over the standard Health service for --health-service: a Watch stream (a
 // replica that reports NOT_SERVING, or dies, leaves at once) and a Check every
-// --check-interval with a --check-timeout deadline (a frozen one leaves too). Every
+// --check-interval with a --check-timeout deadline (a frozen one leaves after
+// --check-failures of them in a row). Every
 // change of the replicas' health is a new version; the log says which, and to whom it
 // was pushed.
 //
@@ -46,7 +47,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	checks, err := newChecking(healthService, checkInterval, checkTimeout, tlsCA, tlsServerName)
+	checks, err := newChecking(healthService, checkInterval, checkTimeout, checkFailures, tlsCA, tlsServerName)
 	if err != nil {
 		return err
 	}

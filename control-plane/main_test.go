@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ import (
 )
 
 // testChecking checks replicas as the settings' defaults do.
-var testChecking = checking{service: "grpctest.Grpctest", interval: 500 * time.Millisecond, timeout: time.Second, creds: insecure.NewCredentials()}
+var testChecking = checking{service: "grpctest.Grpctest", interval: 500 * time.Millisecond, timeout: time.Second, failures: 2, creds: insecure.NewCredentials()}
 
 // testReplica is a real gRPC server on loopback: the Health service and
 // grpctest.Grpctest, answering with its name.
@@ -37,6 +38,21 @@ type testReplica struct {
 	address string
 	server  *grpc.Server
 	health  *health.Server
+	checks  *slowChecks
+}
+
+// slowChecks is the Health service with Check answering late (after the caller's
+// deadline) while slow is set, Watch as usual: a replica under heavy load.
+type slowChecks struct {
+	*health.Server
+	slow atomic.Bool
+}
+
+func (h *slowChecks) Check(ctx context.Context, request *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if h.slow.Load() {
+		<-ctx.Done()
+	}
+	return h.Server.Check(ctx, request)
 }
 
 func (r *testReplica) GetServerResponse(_ context.Context, m *pb.Message) (*pb.MessageResponse, error) {
@@ -50,7 +66,8 @@ func startReplica(t *testing.T, name string) *testReplica {
 		t.Fatal(err)
 	}
 	r := &testReplica{name: name, address: listener.Addr().String(), server: grpc.NewServer(), health: health.NewServer()}
-	healthpb.RegisterHealthServer(r.server, r.health)
+	r.checks = &slowChecks{Server: r.health}
+	healthpb.RegisterHealthServer(r.server, r.checks)
 	pb.RegisterGrpctestServer(r.server, r)
 	r.health.SetServingStatus(testChecking.service, healthpb.HealthCheckResponse_SERVING)
 	go func() { _ = r.server.Serve(listener) }()
@@ -219,6 +236,21 @@ func TestAFrozenReplicaIsUnhealthy(t *testing.T) {
 	}
 }
 
+func TestLateAnswersNeverTakeTheLastReplicasOut(t *testing.T) {
+	a, b := startReplica(t, "a"), startReplica(t, "b")
+	ads := openADS(t, startControlPlane(t, a.address, b.address))
+	ads.until(func(h map[string]bool) bool { return h[a.address] && h[b.address] })
+	// One replica that answers its checks late while the other answers in time: out.
+	a.checks.slow.Store(true)
+	ads.until(func(h map[string]bool) bool { return !h[a.address] && h[b.address] })
+	// Both late: overload, not two frozen replicas; both stay in.
+	b.checks.slow.Store(true)
+	ads.until(func(h map[string]bool) bool { return h[a.address] && h[b.address] })
+	// A replica that says NOT_SERVING leaves, late or not.
+	b.health.SetServingStatus(testChecking.service, healthpb.HealthCheckResponse_NOT_SERVING)
+	ads.until(func(h map[string]bool) bool { return h[a.address] && !h[b.address] })
+}
+
 func TestVersionsChangeOnlyWithHealth(t *testing.T) {
 	a := startReplica(t, "a")
 	ads := openADS(t, startControlPlane(t, a.address))
@@ -274,8 +306,13 @@ func TestDNSSourceResolvesNamesAndDropsUnknownOnes(t *testing.T) {
 	// localhost comes from /etc/hosts; .invalid never resolves (RFC 6761).
 	find := dnsSource([]hostPort{{"localhost", 50051}, {"grpctest.invalid", 50051}}, time.Second, net.DefaultResolver)
 	go func() { _ = find(ctx, found) }()
-	if got := <-found; len(got) != 1 || got[0] != "127.0.0.1:50051" {
-		t.Fatalf("got %v, want [127.0.0.1:50051]", got)
+	select {
+	case got := <-found:
+		if len(got) != 1 || got[0] != "127.0.0.1:50051" {
+			t.Fatalf("got %v, want [127.0.0.1:50051]", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no first report: does this machine's DNS answer (NXDOMAIN) for grpctest.invalid?")
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 var (
 	host, discoveryKind, serversText, namespace, healthService string
 	tlsCA, tlsServerName, logLevel                             string
-	port, metricsPort                                          int
+	port, metricsPort, checkFailures                           int
 	dnsRefresh, checkInterval, checkTimeout                    time.Duration
 )
 
@@ -42,7 +42,8 @@ var controlPlaneSettings = settings.Table{
 	{Name: "namespace", Value: settings.Text(&namespace), Help: "kubernetes: the namespace whose EndpointSlices are watched; by default the pod's own"},
 	{Name: "health-service", Value: settings.Text(&healthService), Default: "grpctest.Grpctest", Help: "the service name each replica's gRPC health is checked for"},
 	{Name: "check-interval", Value: settings.Seconds(&checkInterval), Default: "0.5s", Help: "how often each replica is asked Health/Check besides its Watch stream (catches a frozen replica)"},
-	{Name: "check-timeout", Value: settings.Seconds(&checkTimeout), Default: "1s", Help: "a replica that has not answered a check within this is unhealthy"},
+	{Name: "check-timeout", Value: settings.Seconds(&checkTimeout), Default: "1s", Help: "a check not answered within this counts as failed"},
+	{Name: "check-failures", Value: settings.Int(&checkFailures), Default: "2", Help: "failed checks in a row that make a replica unhealthy (a late answer under load is not a frozen replica)"},
 	{Name: "tls-ca", Value: settings.Path(&tlsCA), Help: "check the replicas over TLS, trusting this CA (PEM); without it, plaintext"},
 	{Name: "tls-server-name", Value: settings.Text(&tlsServerName), Help: "with --tls-ca: the name the replicas' certificates carry; by default the replica's host"},
 	program.LogLevel(&logLevel),
@@ -58,6 +59,8 @@ func parseSettings() {
 		controlPlaneSettings.Usagef("-metrics-port must be between 0 (none) and 65535, got %d", metricsPort)
 	case dnsRefresh <= 0 || checkInterval <= 0 || checkTimeout <= 0:
 		controlPlaneSettings.Usagef("-dns-refresh, -check-interval and -check-timeout must be positive")
+	case checkFailures < 1:
+		controlPlaneSettings.Usagef("-check-failures must be at least 1, got %d", checkFailures)
 	}
 	if _, err := parseServers(serversText); err != nil {
 		controlPlaneSettings.Usagef("-servers: %s", err)

@@ -309,7 +309,9 @@ def test_no_call_fails_through_control_plane_faults(topology, paths, figures, fa
         Drill(TARGET, ADMIN, replicas, paths=paths), ComposeControlPlane(COMPOSE)
     )
     figures[f"compose {report.fault}"] = report.row()
-    assert report.failures == [], report.row()
+    # (On a failure, what the control plane published meanwhile.)
+    logs = COMPOSE("logs", "--tail", "40", "control-plane").stdout if report.failures else ""
+    assert report.failures == [], f"{report.row()}\n{logs}"
     assert_every_load_ran(report)
     wait_until(lambda: len(ADMIN.healthy_hosts()) == len(replicas.containers) + 1, 60,
                "every replica back in Envoy's rotation")  # fmt: skip
