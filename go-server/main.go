@@ -53,13 +53,15 @@ func run(ctx context.Context) error {
 	}
 	defer flush()
 	srv, err := start(config{
-		address:         net.JoinHostPort(host, strconv.Itoa(port)),
-		replica:         replica,
-		reflection:      reflect,
-		maxMessageBytes: maxMessageBytes,
-		metricsPort:     metricsPort,
-		tlsCert:         tlsCert,
-		tlsKey:          tlsKey,
+		address:              net.JoinHostPort(host, strconv.Itoa(port)),
+		replica:              replica,
+		reflection:           reflect,
+		maxMessageBytes:      maxMessageBytes,
+		maxConcurrentStreams: maxConcurrentStreams,
+		maxStreams:           maxStreams,
+		metricsPort:          metricsPort,
+		tlsCert:              tlsCert,
+		tlsKey:               tlsKey,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to start: %w", err)

@@ -24,8 +24,11 @@ type config struct {
 	replica         string
 	reflection      bool
 	maxMessageBytes int
-	metricsPort     int // Prometheus /metrics on this port; 0: none
-	tlsCert, tlsKey string
+	// HTTP/2 streams one connection may have open at once; streams of the service open
+	// at once, all connections together (0: no limit).
+	maxConcurrentStreams, maxStreams int
+	metricsPort                      int // Prometheus /metrics on this port; 0: none
+	tlsCert, tlsKey                  string
 }
 
 // server is a started server: the gRPC server, its services and its listener.
@@ -41,15 +44,18 @@ func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(newLenientCodec()),
 		grpc.MaxRecvMsgSize(cfg.maxMessageBytes),
-		// Own limits, whatever sits in front: streams per connection, and idle
-		// connections closed after 5 minutes (as py-server).
-		grpc.MaxConcurrentStreams(100),
+		// Own limits, whatever sits in front: streams per connection (and, with
+		// streamLimit below, per server), and idle connections closed after 5 minutes
+		// (as py-server).
+		grpc.MaxConcurrentStreams(uint32(cfg.maxConcurrentStreams)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
 	}
 	opts = append(opts, tracingOptions()...)
 	if metrics != nil {
 		opts = append(opts, metrics.serverOptions()...)
 	}
+	// Inside tracing and metrics: they see the streams it refuses.
+	opts = append(opts, grpc.ChainStreamInterceptor(streamLimit(cfg.maxStreams, cfg.replica)))
 	if cfg.tlsCert == "" {
 		return opts, nil
 	}

@@ -11,6 +11,7 @@ import (
 var (
 	host, replica, tlsCert, tlsKey, logLevel string
 	port, maxMessageBytes, metricsPort       int
+	maxConcurrentStreams, maxStreams         int
 	reflect                                  bool
 	drainSeconds, graceSeconds               float64
 )
@@ -29,6 +30,8 @@ var serverSettings = settings.Table{
 	{Name: "replica", Value: settings.Text(&replica), Default: hostname(), Help: "replica name put in every reply; by default the hostname"},
 	{Name: "reflection", Value: settings.Bool(&reflect), Default: "true", Help: "serve gRPC Server Reflection"},
 	{Name: "max-message-bytes", Value: settings.Int(&maxMessageBytes), Default: "1048576", Help: "largest request accepted; larger ones get RESOURCE_EXHAUSTED"},
+	{Name: "max-concurrent-streams", Value: settings.Int(&maxConcurrentStreams), Default: "100", Help: "HTTP/2 streams one connection may have open at once"},
+	{Name: "max-streams", Value: settings.Int(&maxStreams), Default: "512", Help: "streams of the service (server streams, chats) open at once, all connections together; more get RESOURCE_EXHAUSTED (Health and reflection are not counted); 0: no limit"},
 	{Name: "drain-seconds", Value: settings.Number(&drainSeconds), Default: "3", Help: "after SIGTERM, how long to keep serving while reporting NOT_SERVING"},
 	{Name: "grace-seconds", Value: settings.Number(&graceSeconds), Default: "10", Help: "how long in-flight calls may take to finish once the server stops"},
 	{Name: "metrics-port", Value: settings.Int(&metricsPort), Default: "0", Help: "serve Prometheus metrics at /metrics on this port; 0: none"},
@@ -54,6 +57,10 @@ func parseSettings() {
 		serverSettings.Usagef("-port must be between 0 (any free port) and 65535, got %d", port)
 	case maxMessageBytes <= 0:
 		serverSettings.Usagef("-max-message-bytes must be positive")
+	case maxConcurrentStreams <= 0:
+		serverSettings.Usagef("-max-concurrent-streams must be positive")
+	case maxStreams < 0:
+		serverSettings.Usagef("-max-streams must not be negative (0: no limit)")
 	case drainSeconds < 0 || graceSeconds < 0:
 		serverSettings.Usagef("-drain-seconds and -grace-seconds must not be negative")
 	case metricsPort < 0 || metricsPort > 65535:

@@ -71,6 +71,13 @@ class EnvoyAdmin:
             counts[self._address(host)] = stats.get("rq_total", 0)
         return counts
 
+    def heap_mb(self) -> float:
+        """The heap Envoy uses (MB): what its heap monitor (fixed_heap) counts, the heap
+        less the pages freed and kept for reuse or given back (admin /memory)."""
+        memory = {k: int(v) for k, v in json.loads(self.get("/memory")).items()}
+        used = memory["heap_size"] - memory["pageheap_unmapped"] - memory["pageheap_free"]
+        return round(used / 2**20, 1)
+
     def stats(self, prefix: str = "") -> dict[str, int]:
         """Counters and gauges whose names start with `prefix`."""
         values = {}

@@ -81,14 +81,16 @@ class PythonLoad:
 
     def __init__(
         self,
-        target: str,
+        target: str | Connection,
         *,
         callers: int = 64,
         connections: int = 8,
         deadline: float = 5.0,
         max_seconds: float = 180,
     ) -> None:
-        self.target = target
+        """`target`: an address (plaintext), or a Connection (TLS, credentials)."""
+        self.connection = target if isinstance(target, Connection) else Connection(target)
+        self.target = self.connection.target
         self.callers = callers
         self.connections = connections
         self.deadline = deadline
@@ -106,8 +108,9 @@ class PythonLoad:
             self.error = err
 
     async def _run(self) -> None:
-        connection = Connection(self.target)
-        channels = [open_aio_channel(connection, [OWN_CONNECTION]) for _ in range(self.connections)]
+        channels = [
+            open_aio_channel(self.connection, [OWN_CONNECTION]) for _ in range(self.connections)
+        ]
         try:
             stubs = [grpctest_pb2_grpc.GrpctestStub(channel) for channel in channels]
             until = time.monotonic() + self.max_seconds

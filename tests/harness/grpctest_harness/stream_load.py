@@ -100,7 +100,7 @@ class StreamLoad:
 
     def __init__(
         self,
-        target: str,
+        target: str | Connection,
         *,
         streams: int = 12,
         chats: int = 6,
@@ -110,9 +110,8 @@ class StreamLoad:
         timeout: float = 120,
     ) -> None:
         self.count, self.interval, self.timeout = count, interval, timeout
-        self._channels = [
-            open_channel(Connection(target), [OWN_CONNECTION]) for _ in range(connections)
-        ]
+        connection = target if isinstance(target, Connection) else Connection(target)
+        self._channels = [open_channel(connection, [OWN_CONNECTION]) for _ in range(connections)]
         kinds = ["stream"] * streams + ["chat"] * chats
         self.exchanges = [Exchange(kind) for kind in kinds]
         self._threads = [
