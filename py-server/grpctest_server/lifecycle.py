@@ -48,8 +48,10 @@ class Settings:
     metrics_port: int = 0
     # HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     max_concurrent_streams: int = 100
-    # Streams of the service open at once, all connections together (0: no limit).
-    max_streams: int = 512
+    # Streams of the service open at once, all connections together (0: no limit): as
+    # many as Envoy lets all replicas together have (envoy/envoy.yaml, the streams'
+    # circuit breaker), so that a replica refuses only what reaches it past Envoy.
+    max_streams: int = 128
     # TLS on the port: the certificate (PEM, with its chain) and its key; none: plaintext.
     tls_cert: Path | None = None
     tls_key: Path | None = None

