@@ -16,6 +16,7 @@ times them and prints the table.
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from grpctest_devtools.localstack import LocalStack

@@ -48,29 +48,30 @@ INGRESS = "http.grpc_ingress."
 @dataclass(frozen=True)
 class Attack:
     """An attack of grpctest_harness.attacks: its name there, what its size counts, how
-    long it lasts, and the Envoy counters of the defences it meets ({what: stat name},
-    `{listener}` standing for the attacked listener's stats prefix)."""
+    long it lasts, and Envoy's counters of what meets it ({what: stat name}, with
+    `{listener}` for the attacked listener's stats prefix): `defences` act on every run
+    of it, `also` may (a limit only the larger sizes reach)."""
 
     name: str
     size_means: str
     hold: float
-    defences: dict[str, str]
+    defences: dict[str, str] = field(default_factory=dict)
+    also: dict[str, str] = field(default_factory=dict)
 
 
+PRE_CONNECTION_TIMEOUT = "{listener}downstream_pre_cx_timeout"
+HEADER_LIST_TOO_LARGE = "http2.header_list_size_too_large"
+CONNECTION_LIMIT = {"refused over the connection limit": "{listener}downstream_global_cx_overflow"}
 ATTACKS = {
     attack.name: attack
     for attack in [
-        Attack("none", "(no attack)", 12, {}),
+        Attack("none", "(no attack)", 12),
         Attack(
             "idle-connections",
             "TCP connections sending nothing, held 12 s",
             12,
-            {
-                "closed for sending nothing (listener_filters_timeout)": (
-                    "{listener}downstream_pre_cx_timeout"
-                ),
-                "refused over the connection limit": "{listener}downstream_global_cx_overflow",
-            },
+            {"closed for sending nothing (listener_filters_timeout)": PRE_CONNECTION_TIMEOUT},
+            CONNECTION_LIMIT,
         ),
         Attack(
             "slowloris",
@@ -84,20 +85,17 @@ ATTACKS = {
         Attack(
             "rapid-reset",
             "streams opened and reset at once, on 4 connections",
-            10,
+            5,
             {
-                "connections closed for premature resets": (
-                    INGRESS + "downstream_rq_too_many_premature_resets"
-                ),
+                "connections closed for premature resets": INGRESS
+                + "downstream_rq_too_many_premature_resets"
             },
         ),
         Attack(
             "continuation-flood",
             "MiB of CONTINUATION frames without END_HEADERS",
-            10,
-            {
-                "header blocks over the limit (max_request_headers_kb)": "http2.header_list_size_too_large"
-            },
+            5,
+            {"header blocks over the limit (max_request_headers_kb)": HEADER_LIST_TOO_LARGE},
         ),
         Attack(
             "unread-streams",
@@ -107,22 +105,28 @@ ATTACKS = {
                 "streams over the stream budget (circuit breaker)": (
                     "cluster.grpctest.upstream_rq_active_overflow"
                 ),
+                "streams with nothing moving reset (idle_timeout)": INGRESS
+                + "downstream_rq_idle_timeout",
+            },
+            {
                 "unread streams reset for their memory (overload manager)": (
                     "envoy.overload_actions.reset_high_memory_stream.count"
                 ),
-                "streams with nothing moving reset (idle_timeout)": (
-                    INGRESS + "downstream_rq_idle_timeout"
-                ),
+                **CONNECTION_LIMIT,
             },
         ),
     ]
 }
 
-# What else the trial reports from Envoy: the replicas' health, and how Envoy answered.
+# What else a trial reports from Envoy: the replicas' health, and its last resorts.
 ALWAYS = {
     "health checks failed": "cluster.grpctest.health_check.failure",
-    "requests refused, Envoy overloaded (stop_accepting_requests)": INGRESS
-    + "downstream_rq_overload_close",
+    "new connections shed (90 % of the heap)": (
+        "overload.envoy.load_shed_points.tcp_listener_accept.shed_load_count"
+    ),
+    "requests refused, Envoy overloaded (95 % of the heap)": (
+        INGRESS + "downstream_rq_overload_close"
+    ),
 }
 
 
@@ -321,7 +325,7 @@ def _run_attack(
 
 def _counters(stack: LocalStack, attack: Attack) -> dict[str, str]:
     prefix = f"listener.127.0.0.1_{stack.envoy_port}."
-    names = {**attack.defences, **ALWAYS}
+    names = {**attack.defences, **attack.also, **ALWAYS}
     return {what: stat.format(listener=prefix) for what, stat in names.items()}
 
 
@@ -446,7 +450,8 @@ def row(trial: Trial) -> str:
 HEADER = (
     "| attack from one client | honest calls ok / failed | honest p99 | honest streams ok / failed "
     "| new client answered after | Envoy MB peak / final | replicas MB peak / final "
-    "| replicas healthy (min) | what Envoy counted |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
+    "| replicas healthy (min) | what Envoy counted |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
 )
 
 
@@ -477,7 +482,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--times", type=float, nargs="+", default=[1, 10], help="size factors")
     parser.add_argument("--only", nargs="*", default=[], help="attacks to run (default: all)")
     parser.add_argument("--output", type=Path, help="write each trial as a JSON line here")
-    parser.add_argument("--logs", type=Path, help="keep the processes' logs here (one folder per trial)")
+    parser.add_argument(
+        "--logs", type=Path, help="keep the processes' logs here (one folder per trial)"
+    )
     args = parser.parse_args(argv)
     print(HEADER, flush=True)
     for name, size in ISSUE_SIZES:
