@@ -67,6 +67,7 @@ def stream(page: Page, count: int, interval_ms: int) -> str:
 
 def replies(page: Page) -> list[list[str]]:
     """The replies table, newest first: [number, call, replica, reply] per row."""
-    return page.eval_on_selector_all(
+    rows: list[list[str]] = page.eval_on_selector_all(
         "#replies tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
     )
+    return rows

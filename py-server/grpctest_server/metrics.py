@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import prometheus_client
@@ -71,7 +71,7 @@ def watch_health(statuses: Callable[[], dict[str, bool]]) -> None:
     _HEALTH.statuses = statuses
 
 
-def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
+def _rpc_type(handler: interception.Handler) -> str:
     if handler.request_streaming:
         return "bidi_stream" if handler.response_streaming else "client_stream"
     return "server_stream" if handler.response_streaming else "unary"
@@ -80,7 +80,7 @@ def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
 class MetricsInterceptor(interception.RebuildingInterceptor):
     """Counts, times and tracks every call the server handles."""
 
-    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def rebuild(self, handler: interception.Handler, method: str) -> interception.Handler:
         service, _, name = method.lstrip("/").rpartition("/")
         labels = (_rpc_type(handler), service, name)
         return interception.rebuilt(handler, functools.partial(_Call, labels))
@@ -90,7 +90,7 @@ class _Call:
     """The metrics of one call, from start to its end (the last reply, or the error)."""
 
     def __init__(
-        self, labels: tuple[str, str, str], request: Any, context: grpc.aio.ServicerContext
+        self, labels: tuple[str, str, str], request: Any, context: interception.Context
     ) -> None:
         self.labels, self.request, self.context = labels, request, context
 
@@ -101,7 +101,8 @@ class _Call:
         return self.request
 
     async def __aexit__(self, error: type[BaseException] | None, *_: object) -> None:
-        code = self.context.code()
+        # (grpc.aio answers None where no status was set; its type stubs say otherwise)
+        code = cast("grpc.StatusCode | None", self.context.code())
         if code is None:  # no status set: a clean end, a cancelled call, or an exception
             if error is None:
                 code = grpc.StatusCode.OK
