@@ -31,6 +31,8 @@ SIZES = {
     "continuation-flood": 2,
     "unread-streams": 10,
 }
+# Minutes of load: with the heavy tests (make test-heavy), in CI.
+pytestmark = pytest.mark.heavy
 HONEST_P99_MS = 250
 # Resident memory (MB) no process may reach: Envoy's (its heap cap, 256 MiB, and its
 # binary; envoy/envoy.yaml) and the replicas' (their Kubernetes limits).

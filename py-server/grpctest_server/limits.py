@@ -25,7 +25,7 @@ class StreamLimit(interception.RebuildingInterceptor):
         super().__init__()
         self.limit, self.replica, self.open = limit, replica, 0
 
-    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def rebuild(self, handler: interception.Handler, method: str) -> interception.Handler:
         counted = handler.response_streaming and method.startswith(f"/{SERVICE_NAME}/")
         if not counted or not self.limit:
             return handler
@@ -36,7 +36,7 @@ class _Slot:
     """Around one stream (interception.Around): takes a place under the limit for as
     long as the stream is open, or refuses it."""
 
-    def __init__(self, limit: StreamLimit, request: Any, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, limit: StreamLimit, request: Any, context: interception.Context) -> None:
         self.limit, self.request, self.context = limit, request, context
 
     async def __aenter__(self) -> Any:

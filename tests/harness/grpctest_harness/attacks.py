@@ -33,10 +33,10 @@ import collections
 import contextlib
 import ipaddress
 import json
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -206,7 +206,7 @@ async def _timed(
     report: AttackReport,
     connections: _Connections,
     ready: Callable[[], None],
-    attack: Awaitable[None],
+    attack: Awaitable[object],
 ) -> AttackReport:
     """Runs the attack, calls ready() once all its connections are open, and reports."""
     start = time.monotonic()
@@ -332,9 +332,8 @@ class _Replies:
             block = self.blocks.setdefault(frame.stream_id, bytearray())
             block += frame.data
             if "END_HEADERS" in frame.flags:
-                self._count_headers(
-                    dict(self.decoder.decode(bytes(self.blocks.pop(frame.stream_id))))
-                )
+                fields = self.decoder.decode(bytes(self.blocks.pop(frame.stream_id)))
+                self._count_headers({str(name): str(value) for name, value in fields})
 
     def _count_headers(self, headers: dict[str, str]) -> None:
         if "grpc-status" in headers:
@@ -540,14 +539,14 @@ async def unread_streams(
     return await _timed(report, connections, ready, _each(size, one))
 
 
-Attack = Callable[[Endpoint, float, float, Callable[[], None]], Awaitable[AttackReport]]
+Attack = Callable[..., Coroutine[Any, Any, AttackReport]]
 ATTACKS: dict[str, Attack] = {
     "none": nothing,
-    "idle-connections": idle_connections,  # type: ignore[dict-item]
-    "slowloris": slowloris,  # type: ignore[dict-item]
-    "rapid-reset": rapid_reset,  # type: ignore[dict-item]
+    "idle-connections": idle_connections,
+    "slowloris": slowloris,
+    "rapid-reset": rapid_reset,
     "continuation-flood": continuation_flood,
-    "unread-streams": unread_streams,  # type: ignore[dict-item]
+    "unread-streams": unread_streams,
 }
 
 
@@ -578,4 +577,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -33,13 +33,15 @@ from dataclasses import dataclass, field
 import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_common.channels import OWN_CONNECTION, Connection, open_channel
+from grpctest_bench.ghz import percentile
+from grpctest_common.channels import Connection, open_channel
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.processes import DIE_WITH_PARENT
 from grpctest_devtools.repo import CERTS
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.attacks import AttackReport
-from grpctest_harness.load import PythonLoad, percentile
+from grpctest_harness.channels import OWN_CONNECTION
+from grpctest_harness.load import PythonLoad
 from grpctest_harness.stream_load import StreamLoad
 
 INGRESS = "http.grpc_ingress."
@@ -280,10 +282,10 @@ def _honest_callers(
         for c in listeners(stack)
     ]
     with contextlib.ExitStack() as running:
-        for load in [*unary, *streams]:
-            running.enter_context(load)
-        for load in streams:
-            load.wait_started()
+        for caller in unary:
+            running.enter_context(caller)
+        for stream in streams:
+            running.enter_context(stream).wait_started()
         yield unary, streams
 
 
@@ -406,13 +408,13 @@ def _honest_report(
         report.unary_ok += sum(1 for c in calls if not c.failure)
         report.unary_failures.update(c.failure for c in load.calls if c.failure)
     report.p99_ms = round(percentile(latencies, 0.99), 1)
-    for load in streams:
-        result = load.report()
-        report.stream_failures += result.failures
+    for stream_load in streams:
+        exchanges = stream_load.report()
+        report.stream_failures += exchanges.failures
         report.stream_failures += [
-            f"{e.kind}: broken and resumed" for e in result.exchanges if e.resume_seconds
+            f"{e.kind}: broken and resumed" for e in exchanges.exchanges if e.resume_seconds
         ]
-        report.streams_ok += sum(1 for e in result.exchanges if e.done and not e.error)
+        report.streams_ok += sum(1 for e in exchanges.exchanges if e.done and not e.error)
     return report
 
 
