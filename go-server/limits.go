@@ -12,15 +12,15 @@ import (
 
 // streamLimit is the replica's own limit on streams: however many connections bring
 // them, at most limit streams of the service (server streams and chats) are open at
-// once; 0 means no limit. A stream whose caller does not read stays open, its next
+// once (0: no limit, and no interceptor: see serverOptions). A stream whose caller does not read stays open, its next
 // reply waiting for HTTP/2 flow control, so this also bounds the streams held that
 // way. A stream over the limit is refused before it starts with RESOURCE_EXHAUSTED.
 // Only the service's streams count: Health and reflection answer whatever the limit.
 func streamLimit(limit int, replica string) grpc.StreamServerInterceptor {
-	open := make(chan struct{}, max(limit, 0))
+	open := make(chan struct{}, limit)
 	service := "/" + pb.Grpctest_ServiceDesc.ServiceName + "/"
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if limit == 0 || !strings.HasPrefix(info.FullMethod, service) {
+		if !strings.HasPrefix(info.FullMethod, service) {
 			return handler(srv, ss)
 		}
 		select {

@@ -55,7 +55,9 @@ func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
 		opts = append(opts, metrics.serverOptions()...)
 	}
 	// Inside tracing and metrics: they see the streams it refuses.
-	opts = append(opts, grpc.ChainStreamInterceptor(streamLimit(cfg.maxStreams, cfg.replica)))
+	if cfg.maxStreams > 0 {
+		opts = append(opts, grpc.ChainStreamInterceptor(streamLimit(cfg.maxStreams, cfg.replica)))
+	}
 	if cfg.tlsCert == "" {
 		return opts, nil
 	}

@@ -23,7 +23,7 @@ THROUGH_ENVOY = SCALING | {
     "envoy_answers_itself", "envoy_go", "envoy_go_trace_every_call", "rest_behind_envoy",
     "rest_transcoded", "stream_envoy_3r_2w", "envoy_3r_2w_10KiB", "envoy_3r_2w_tls_jwt",
     "envoy_3r_2w_traced", "envoy_3r_2w_metrics", "envoy_3r_2w_concurrency_2",
-    "envoy_3r_2w_one_connection", "envoy_3r_1w_one_connection", "envoy_3r_2w_grpc_windows",
+    "envoy_3r_2w_one_connection", "envoy_3r_1w_one_connection", "envoy_3r_2w_default_windows",
     "envoy_3r_2w_no_access_log", "latency_c1_envoy", "mixed_round_robin", "mixed_least_request",
 }  # fmt: skip
 DIRECT = {

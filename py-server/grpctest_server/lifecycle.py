@@ -85,8 +85,10 @@ def _interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
     untraced = filters.negate(filters.health_check())
     traced = [aio_server_interceptor(filter_=untraced)] if tracing.enabled() else []
     measured = [metrics.MetricsInterceptor()] if settings.metrics_port else []
-    limited = limits.StreamLimit(settings.max_streams, settings.replica)
-    return [*traced, *measured, limited, servicer.RequestValidation()]
+    limited = (
+        [limits.StreamLimit(settings.max_streams, settings.replica)] if settings.max_streams else []
+    )
+    return [*traced, *measured, *limited, servicer.RequestValidation()]
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:

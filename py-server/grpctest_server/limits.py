@@ -19,15 +19,14 @@ from grpctest_server.servicer import SERVICE_NAME
 
 
 class StreamLimit(interception.RebuildingInterceptor):
-    """At most `limit` streams of grpctest.Grpctest open at once (0: no limit)."""
+    """At most `limit` streams of grpctest.Grpctest open at once."""
 
     def __init__(self, limit: int, replica: str) -> None:
         super().__init__()
         self.limit, self.replica, self.open = limit, replica, 0
 
     def rebuild(self, handler: interception.Handler, method: str) -> interception.Handler:
-        counted = handler.response_streaming and method.startswith(f"/{SERVICE_NAME}/")
-        if not counted or not self.limit:
+        if not handler.response_streaming or not method.startswith(f"/{SERVICE_NAME}/"):
             return handler
         return interception.rebuilt(handler, lambda request, context: _Slot(self, request, context))
 
