@@ -3,7 +3,8 @@ around its behaviour, whichever of gRPC's four kinds it is.
 
 grpc.aio tells the kinds apart by the behaviour itself: a coroutine answers once, an
 async generator streams. So the wrapper keeps the kind, and `around` (an async context
-manager made per call) sees the whole call, the last streamed reply included.
+manager made per call) sees the whole call, the last streamed reply included; `on_reply`,
+if given, is called for each reply the behaviour gave (a stream's once it was written).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def rebuilt(
     handler: grpc.RpcMethodHandler,
     around: Around,
     request_deserializer: Callable[[bytes], Any] | None = None,
+    on_reply: Callable[[], object] = lambda: None,
 ) -> grpc.RpcMethodHandler:
     """`handler` with every call run inside `around`; its deserializer replaced if given."""
     name, factory = _KINDS[(handler.request_streaming, handler.response_streaming)]
@@ -42,12 +44,15 @@ def rebuilt(
             async with around(request, context) as request_seen:
                 async for reply in behavior(request_seen, context):
                     yield reply
+                    on_reply()  # grpc.aio asks for the next reply once this one is written
 
     else:
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             async with around(request, context) as request_seen:
-                return await behavior(request_seen, context)
+                reply = await behavior(request_seen, context)
+                on_reply()
+                return reply
 
     return factory(
         handle,
