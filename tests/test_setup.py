@@ -1,6 +1,7 @@
-"""What the Makefile installs, and when: `make setup` (the local run's set-up) builds only
-the Python workspace and go-client; a Go tool is rebuilt only when its version changes;
-Debian packages are never pinned to a build that an update can remove."""
+"""What the Makefile installs, and when: `make setup` (the local run's set-up) installs
+the Python workspace and builds go-client and go-server, and nothing else (no Go tool,
+Debian or npm package); a Go tool is rebuilt only when its version changes; Debian
+packages are never pinned to a build that an update can remove."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ def make(*args: str) -> str:
     return result.stdout
 
 
-def test_setup_builds_only_the_python_workspace_and_go_client() -> None:
+def test_setup_builds_the_python_workspace_and_the_go_programs_only() -> None:
     commands = make("-B", "setup")
     assert "uv sync --locked" in commands
-    assert "go build" in commands
+    for program in ("go-client", "go-server"):
+        assert f"-o {REPO}/bin/{program}" in commands, program
     for other in ("go install", "apt-get", "npm", "debian-packages"):
         assert other not in commands
 
