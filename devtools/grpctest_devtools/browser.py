@@ -2,8 +2,9 @@
 calls, streams, the rotation it draws, and the picture `make screenshot` saves.
 
 Playwright downloads no browser here: it drives /usr/bin/chromium (`make web-tools`
-installs Debian's package, pinned). The flags keep Chromium from reaching out to the
-network on its own, which a closed network refuses, many times over.
+installs Debian's package: the release's current build, at least the Makefile's minimum
+version). The flags keep Chromium from reaching out to the network on its own, which a
+closed network refuses, many times over.
 """
 
 from __future__ import annotations
