@@ -20,8 +20,6 @@ from pathlib import Path
 
 from grpctest_common import tracing
 from grpctest_common.settings import BOOLEAN, PATH, TEXT, WHOLE_NUMBER, Setting, Table
-from grpctest_devtools import browser as browser_steps
-from grpctest_devtools.browser import chromium
 from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.observability import Jaeger, Prometheus
@@ -131,10 +129,14 @@ def _where_to_look(stack: LocalStack, observed: bool) -> str:
 def screenshot(args: argparse.Namespace) -> int:
     """The web page showing the balancing, as the README shows it. On free ports: a
     picture needs none in particular, and a `make run` may be going."""
+    # Playwright is an extra (grpctest-devtools[browser], which `make screenshot` installs):
+    # the rest of the local run does without it.
+    from grpctest_devtools import browser as browser_steps  # noqa: PLC0415
+
     stack = LocalStack.on_free_ports(
         args.replicas, args.go_replicas, server_args=["--drain-seconds", "0"]
     )
-    with stack, chromium() as browser:
+    with stack, browser_steps.chromium() as browser:
         browser_steps.picture(browser, stack, args.out)
     print(f"saved {args.out}")
     return 0
