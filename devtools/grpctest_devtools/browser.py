@@ -99,6 +99,12 @@ def wait_for_rotation(page: Page, in_rotation: int, timeout_ms: float = 30_000) 
     )
 
 
+def keep_calling(page: Page, every_ms: int) -> None:
+    """Ticks "keep calling": one call after another, `every_ms` apart, until the page closes."""
+    page.fill("#every", str(every_ms))
+    page.check("#keep-calling")
+
+
 def calls_on(bar: dict[str, str]) -> int:
     """The page's calls a bar (of rotation()) counts."""
     return int(bar["calls"].split()[0])

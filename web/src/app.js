@@ -58,12 +58,17 @@ async function call() {
 
 $("send").addEventListener("click", call);
 
-// "keep calling": one call after another, a pause between them, until unticked.
+// "keep calling": one call after another, a pause between them, until unticked (one loop,
+// however often it is ticked and unticked).
+let calling = false;
 $("keep-calling").addEventListener("change", async () => {
+  if (calling) return;
+  calling = true;
   while ($("keep-calling").checked) {
     await call();
     await new Promise((resolve) => setTimeout(resolve, Number($("every").value)));
   }
+  calling = false;
 });
 
 // A broken stream goes on on another replica, after the last reply received (the
