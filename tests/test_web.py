@@ -183,3 +183,23 @@ def test_another_origin_may_call_after_a_cors_preflight(stack) -> None:
     )
     assert "access-control-allow-origin" not in refused.headers
     assert stack.admin.stats(UPSTREAM).get(UPSTREAM, 0) == before, "a preflight was forwarded"
+
+
+def test_the_rotation_is_the_one_admin_view_the_listener_gives(stack) -> None:
+    """GET /rotation is Envoy's read-only /clusters view (what the page draws); nothing
+    else of the admin API reaches :8080: not another method, path or query string."""
+    rotation = httpx.get(f"http://{stack.target}/rotation", timeout=5)
+    assert rotation.status_code == 200
+    (cluster,) = [c for c in rotation.json()["cluster_statuses"] if c["name"] == "grpctest"]
+    assert len(cluster["host_statuses"]) == len(stack.replicas)
+    for method, path in [
+        ("POST", "/rotation"),
+        ("GET", "/rotation?format=text"),
+        ("GET", "/rotation/../quitquitquit"),
+        ("GET", "/clusters"),
+        ("GET", "/stats"),
+        ("POST", "/healthcheck/fail"),
+    ]:
+        answer = httpx.request(method, f"http://{stack.target}{path}", timeout=5)
+        assert answer.status_code == 404, (method, path, answer.text[:80])
+    assert stack.admin.get("/ready").strip() == "LIVE"  # and Envoy still serves
