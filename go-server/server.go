@@ -77,7 +77,7 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 	}
 	opts, err := serverOptions(cfg, m)
 	if err != nil {
-		listener.Close()
+		_ = listener.Close() // (err is what went wrong)
 		return nil, err
 	}
 	s := &server{
@@ -94,7 +94,7 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 	}
 	if m != nil {
 		if err := m.serve(s.grpc, s.health, listener.Addr(), cfg.metricsPort); err != nil {
-			listener.Close()
+			_ = listener.Close() // (err is what went wrong)
 			return nil, err
 		}
 	}
@@ -140,5 +140,8 @@ func (s *server) drainAndStop(drain, grace time.Duration) {
 	case <-time.After(grace):
 		s.grpc.Stop()
 	}
-	<-s.done
+	// Serve returns nil once stopped; anything else broke while draining.
+	if err := <-s.done; err != nil {
+		slog.Warn("serving ended with an error while stopping", "error", err)
+	}
 }

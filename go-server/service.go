@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -83,7 +84,7 @@ func (s *service) Chat(stream pb.Grpctest_ChatServer) error {
 		case <-stream.Context().Done():
 			return status.FromContextError(stream.Context().Err()).Err()
 		case received := <-messages:
-			if received.err == io.EOF {
+			if errors.Is(received.err, io.EOF) {
 				return nil
 			}
 			if received.err != nil {
@@ -116,7 +117,7 @@ func receive(stream pb.Grpctest_ChatServer) <-chan received {
 			select {
 			case messages <- received{msg, err}:
 			case <-stream.Context().Done():
-				decodeError(msg) // a bad request no method will ask about
+				_ = decodeError(msg) // a bad request no method will ask about: forgotten
 				return
 			}
 			if err != nil {

@@ -184,15 +184,16 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
     handled = 'grpc_server_handled_total{grpc_service="grpctest.Grpctest"}'
     envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="grpctest"}'
 
-    def counts_after(moment: float) -> tuple[float | None, float | None] | None:
+    def counts_after(moment: float) -> tuple[float, float] | None:
         """(replicas, Envoy) calls counted, once Prometheus has scraped every series of
         both after `moment` (else one side may be fresh and the other not yet)."""
         stamps = [prometheus.value(f"min(timestamp({series}))") for series in (handled, envoy)]
-        if None in stamps or min(stamps) <= moment:
+        if any(stamp is None or stamp <= moment for stamp in stamps):
             return None
-        return prometheus.value(f"sum({handled})"), prometheus.value(envoy)
+        replicas, edge = prometheus.value(f"sum({handled})"), prometheus.value(envoy)
+        return None if replicas is None or edge is None else (replicas, edge)
 
-    def calls_counted_after_30_more() -> tuple[float | None, float | None]:
+    def calls_counted_after_30_more() -> tuple[float, float]:
         assert COMPOSE("run", "--rm", "go-client").returncode == 0  # 30 calls
         done, seen = time.time(), []
 
@@ -201,7 +202,9 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
             return seen[-1] is not None
 
         wait_until(scraped, 30, "Prometheus to scrape Envoy and the replicas after the calls")
-        return seen[-1]
+        counted = seen[-1]
+        assert counted is not None
+        return counted
 
     # (A replica's counters exist once it has handled a call: first 30 calls, then 30 more.)
     before = calls_counted_after_30_more()
@@ -232,6 +235,7 @@ def test_no_call_fails_through_replica_faults(topology, figures, fault: str) -> 
     assert all(load.sent > 1000 for load in report.loads), report.row()
     # ... and kept calling through the fault and after it (a load that died is no pass).
     assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
+    assert report.back_seconds is not None
     assert report.back_seconds < 30, report.row()
     retry_overflow = "cluster.grpctest.upstream_rq_retry_overflow"
     assert ADMIN.stats(retry_overflow).get(retry_overflow, 0) == 0

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from google.api import annotations_pb2
+import google.api.annotations_pb2
 
 from grpctest_devtools.repo import REPO, command
 
@@ -19,6 +19,7 @@ GENERATED = [
     "proto/python/grpctest/grpctest_pb2.py",
     "proto/python/grpctest/grpctest_pb2.pyi",
     "proto/python/grpctest/grpctest_pb2_grpc.py",
+    "proto/python/grpctest/grpctest_pb2_grpc.pyi",
     "proto/go/grpctest.pb.go",
     "proto/go/grpctest_grpc.pb.go",
     "web/src/gen/google/api/annotations_pb.js",
@@ -79,7 +80,7 @@ def test_web_bundle_matches_its_source(tmp_path: Path) -> None:
 def test_vendored_google_api_protos_are_the_runtimes_own() -> None:
     """proto/google/api/ is exactly what the pinned googleapis-common-protos ships (the
     package the Python stubs import at run time)."""
-    shipped = Path(annotations_pb2.__file__).parent
+    shipped = Path(google.api.annotations_pb2.__file__).parent
     for name in ("annotations.proto", "http.proto"):
         vendored = REPO / "proto" / "google" / "api" / name
         assert vendored.read_bytes() == (shipped / name).read_bytes(), vendored

@@ -74,9 +74,10 @@ def stream(page: Page, count: int, interval_ms: int) -> str:
 
 def replies(page: Page) -> list[list[str]]:
     """The replies table, newest first: [number, call, replica, reply] per row."""
-    return page.eval_on_selector_all(
+    rows: list[list[str]] = page.eval_on_selector_all(
         "#replies tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
     )
+    return rows
 
 
 def rotation(page: Page) -> list[dict[str, str]]:
@@ -84,10 +85,11 @@ def rotation(page: Page) -> list[dict[str, str]]:
     (address), `kind` (python, go), `health` (in, out), `replica` (the name its replies
     carry, once one of the page's calls landed there) and `calls` (the page's calls it
     answered)."""
-    return page.eval_on_selector_all(
+    bars: list[dict[str, str]] = page.eval_on_selector_all(
         "#rotation .bar",
         "bars => bars.map(b => ({...b.dataset, calls: b.querySelector('.calls').textContent}))",
     )
+    return bars
 
 
 def wait_for_rotation(page: Page, in_rotation: int, timeout_ms: float = 30_000) -> None:

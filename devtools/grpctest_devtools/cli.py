@@ -27,7 +27,13 @@ from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import REPO
 
 
-def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
+def _stack(
+    args: argparse.Namespace,
+    *,
+    log_dir: Path | None = None,
+    server_args: Sequence[str] = (),
+    metrics_ports: Sequence[int] = (),
+) -> LocalStack:
     return LocalStack(
         replicas=args.replicas,
         go_replicas=args.go_replicas,
@@ -35,7 +41,9 @@ def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
         envoy_port=args.envoy_port,
         admin_port=args.admin_port,
         tls_port=args.tls_port,
-        **kwargs,
+        log_dir=log_dir,
+        server_args=server_args,
+        metrics_ports=metrics_ports,
     )
 
 

@@ -89,7 +89,8 @@ def cluster(config: Config, name: str) -> dict[str, Any]:
 def connection_manager(config: Config, listener_name: str) -> dict[str, Any]:
     """The HTTP connection manager's settings on a listener (its one filter chain)."""
     (chain,) = listener(config, listener_name)["filter_chains"]
-    return named(chain["filters"], CONNECTION_MANAGER)["typed_config"]
+    manager: dict[str, Any] = named(chain["filters"], CONNECTION_MANAGER)["typed_config"]
+    return manager
 
 
 def virtual_host(manager: dict[str, Any], name: str) -> dict[str, Any]:
@@ -104,7 +105,8 @@ def http_filters_without(manager: dict[str, Any], name: str) -> list[dict[str, A
 
 def load_compose_config(path: Path = ENVOY_YAML) -> dict[str, Any]:
     with path.open(encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        config: dict[str, Any] = yaml.safe_load(f)
+    return config
 
 
 def local_config(ports: LocalPorts, certs_dir: Path) -> Config:

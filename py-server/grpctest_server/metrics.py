@@ -27,7 +27,7 @@ import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import prometheus_client
@@ -114,7 +114,7 @@ def watch_health(statuses: Callable[[], dict[str, bool]]) -> None:
 class MetricsInterceptor(interception.RebuildingInterceptor):
     """Counts, times and tracks every call the server handles, and its messages."""
 
-    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def rebuild(self, handler: interception.Handler, method: str) -> interception.Handler:
         service, _, name = method.lstrip("/").rpartition("/")
         labels = (_TYPES[handler.request_streaming, handler.response_streaming], service, name)
         around = functools.partial(_Call, labels, handler.request_streaming)
@@ -129,7 +129,7 @@ class _Call:
         labels: tuple[str, str, str],
         streaming: bool,
         request: Any,
-        context: grpc.aio.ServicerContext,
+        context: interception.Context,
     ) -> None:
         self.labels = labels
         self.streaming = streaming  # a stream of requests, counted as they are read
@@ -152,7 +152,8 @@ class _Call:
             yield request
 
     async def __aexit__(self, error: type[BaseException] | None, *_: object) -> None:
-        code = self.context.code()
+        # (grpc.aio answers None where no status was set; its type stubs say otherwise)
+        code = cast("grpc.StatusCode | None", self.context.code())
         if code is None:  # no status set: a clean end, a cancelled call, or an exception
             if error is None:
                 code = grpc.StatusCode.OK

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 MAX_STREAM_REPLIES = 100_000
 MAX_INTERVAL_SECONDS = 10.0
+# The service's request messages; each carries a message.
+_REQUESTS = (grpctest_pb2.Message, grpctest_pb2.StreamRequest)
 
 
 class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
@@ -49,13 +51,13 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
         asyncio.get_running_loop().call_at(when, self._closing.set)
 
     async def GetServerResponse(
-        self, request: grpctest_pb2.Message, context: grpc.aio.ServicerContext
+        self, request: grpctest_pb2.Message, context: interception.Context
     ) -> grpctest_pb2.MessageResponse:
         log.debug("received message of %s characters", len(request.message))
         return self.reply(request.message)
 
     async def StreamServerResponses(
-        self, request: grpctest_pb2.StreamRequest, context: grpc.aio.ServicerContext
+        self, request: grpctest_pb2.StreamRequest, context: interception.Context
     ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
         count, interval = request.count, interval_seconds(request)
         # A resumed stream (resume_after > 0) sends only the replies the caller lacks,
@@ -71,7 +73,7 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
     async def Chat(
         self,
         requests: AsyncIterator[grpctest_pb2.Message],
-        context: grpc.aio.ServicerContext,
+        context: interception.Context,
     ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
         sequence = 0
         while (request := await self._next_or_closing(requests)) is not None:
@@ -108,7 +110,7 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
             return None
         return next_request.result()
 
-    async def _end_stream(self, context: grpc.aio.ServicerContext, progress: str) -> None:
+    async def _end_stream(self, context: interception.Context, progress: str) -> None:
         await context.abort(
             grpc.StatusCode.UNAVAILABLE,
             f"replica {self._replica} is shutting down: {progress}; continue on another replica",
@@ -127,7 +129,7 @@ def problem(request: Message | DecodeError) -> str | None:
     the caller gets; None when there is nothing."""
     if isinstance(request, DecodeError):
         return str(request)
-    if not request.message:
+    if isinstance(request, _REQUESTS) and not request.message:
         return "message must not be empty"
     if isinstance(request, grpctest_pb2.StreamRequest):
         return _stream_problem(request)
@@ -163,20 +165,19 @@ def lenient_deserializer(message_class: type[Message]) -> Callable[[bytes], Mess
     return parse
 
 
-async def _abort_if_invalid(
-    request: Message | DecodeError, context: grpc.aio.ServicerContext
-) -> None:
-    if (reason := problem(request)) is not None:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, reason)
+async def _checked(request: Message | DecodeError, context: interception.Context) -> Message:
+    """The request, if `problem` finds nothing wrong with it; else the call ends here."""
+    if (reason := problem(request)) is not None or isinstance(request, DecodeError):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, reason or str(request))
+    return request
 
 
 async def _each_valid(
-    requests: AsyncIterator[Message | DecodeError], context: grpc.aio.ServicerContext
+    requests: AsyncIterator[Message | DecodeError], context: interception.Context
 ) -> AsyncIterator[Message]:
     """The caller's messages, each checked as it arrives: a bad one ends the call."""
     async for request in requests:
-        await _abort_if_invalid(request, context)
-        yield request
+        yield await _checked(request, context)
 
 
 class _Valid:
@@ -185,13 +186,12 @@ class _Valid:
 
     # A class rather than contextlib.asynccontextmanager: about half the CPU per call
     # (1.3 µs added to a unary call against 2.4, measured).
-    def __init__(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, request: Any, context: interception.Context) -> None:
         self.request, self.context = request, context
 
     async def __aenter__(self) -> Any:
         if isinstance(self.request, Message | DecodeError):
-            await _abort_if_invalid(self.request, self.context)
-            return self.request
+            return await _checked(self.request, self.context)
         return _each_valid(self.request, self.context)
 
     async def __aexit__(self, *_: object) -> None:
@@ -211,7 +211,7 @@ class RequestValidation(interception.RebuildingInterceptor):
     """INVALID_ARGUMENT, with the reason, for every request of grpctest.Grpctest that
     does not parse or that `problem` finds wrong, before any handler sees it."""
 
-    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def rebuild(self, handler: interception.Handler, method: str) -> interception.Handler:
         deserializer = _DESERIALIZERS.get(method)
         if deserializer is None:
             return handler  # another service's method

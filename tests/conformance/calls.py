@@ -41,7 +41,8 @@ def read_stream(
 def raw_call(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> bytes:
     """A call with the body sent as is (no serialization), as a broken client would."""
     with grpc.insecure_channel(target) as channel:
-        return channel.unary_unary(method)(body, timeout=timeout)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+        return call(body, timeout=timeout)
 
 
 def status_of(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> grpc.RpcError:
@@ -78,7 +79,7 @@ def assert_deadlines_end_ok_or_deadline_exceeded(target: str) -> None:
     assert status_of(target, body, timeout=-1).code() == grpc.StatusCode.DEADLINE_EXCEEDED
     outcomes = set()
     with grpc.insecure_channel(target) as channel:
-        call = channel.unary_unary(METHOD)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
         for _ in range(200):
             try:
                 call(body, timeout=0.0005)
