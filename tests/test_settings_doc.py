@@ -27,7 +27,7 @@ Rows = dict[str, tuple[str, str, str]]
 def doc_rows(heading: str) -> Rows:
     """The table under `## heading`; a row may hold several flags (`--cert`, `--key`)."""
     section = DOC.read_text(encoding="utf-8").split(f"\n## {heading}\n", 1)[1].split("\n## ")[0]
-    rows = {}
+    rows: Rows = {}
     for line in section.splitlines():
         if not line.startswith("| `--"):
             continue

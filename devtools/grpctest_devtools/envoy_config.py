@@ -125,10 +125,17 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> Config:
 def _endpoints(
     cluster: dict[str, Any], ports: Sequence[int], hostnames: Sequence[str] = ()
 ) -> None:
-    endpoints = [{"endpoint": {"address": {"socket_address": _loopback(p)}}} for p in ports]
-    for endpoint, hostname in zip(endpoints, hostnames, strict=False):
-        endpoint["endpoint"]["hostname"] = hostname
+    """The cluster's endpoints become `ports` on loopback, named `hostnames` if given."""
+    names: list[str | None] = [*hostnames] or [None] * len(ports)
+    endpoints = [_endpoint(port, name) for port, name in zip(ports, names, strict=True)]
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
+
+
+def _endpoint(port: int, hostname: str | None) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {"address": {"socket_address": _loopback(port)}}
+    if hostname is not None:
+        endpoint["hostname"] = hostname
+    return {"endpoint": endpoint}
 
 
 def upstream_tls(certs_dir: Path) -> Edit:

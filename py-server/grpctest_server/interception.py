@@ -4,7 +4,7 @@ around its behaviour, whichever of gRPC's four kinds it is.
 grpc.aio tells the kinds apart by the behaviour itself: a coroutine answers once, an
 async generator streams. So the wrapper keeps the kind, and `around` (an async context
 manager made per call) sees the whole call, the last streamed reply included; `on_reply`,
-if given, is called for each reply the behaviour gave (a stream's once it was written).
+if given, is called for each reply the behaviour gives, as it is handed to gRPC to send.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def _streaming(behavior: Behavior, around: Around, on_reply: OnReply) -> Behavio
     async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
         async with around(request, context) as request_seen:
             async for reply in behavior(request_seen, context):
+                on_reply()
                 yield reply
-                on_reply()  # grpc.aio asks for the next reply once this one is written
 
     return handle
 

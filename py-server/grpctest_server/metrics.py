@@ -37,8 +37,9 @@ from prometheus_client.registry import Collector
 
 from grpctest_server import interception
 
-# Go's client library serves no `_created` series; neither does this one.
-prometheus_client.disable_created_metrics()
+# Go's client library serves no `_created` series; neither does this one. (The function
+# has no annotations in prometheus-client 0.26.)
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LABELS = ("grpc_type", "grpc_service", "grpc_method")
 STARTED = prometheus_client.Counter("grpc_server_started", "RPCs started", LABELS)
@@ -60,6 +61,11 @@ IN_FLIGHT = prometheus_client.Gauge("grpc_server_in_flight", "RPCs being handled
 CODE_NAMES = {
     code: "".join(word.capitalize() for word in code.name.split("_")) for code in grpc.StatusCode
 } | {grpc.StatusCode.OK: "OK", grpc.StatusCode.CANCELLED: "Canceled"}
+
+# How a call that its caller cancelled ends in its handler, before grpc.aio may have
+# marked the context cancelled: the call's task is cancelled, or (a stream) the reply
+# generator is closed where it waits to hand over its next reply.
+_ENDED_BY_THE_CALLER = (asyncio.CancelledError, GeneratorExit)
 
 # (request streaming, response streaming) -> grpc_type
 _TYPES = {
@@ -157,8 +163,7 @@ class _Call:
         if code is None:  # no status set: a clean end, a cancelled call, or an exception
             if error is None:
                 code = grpc.StatusCode.OK
-            elif self.context.cancelled() or issubclass(error, asyncio.CancelledError):
-                # grpc.aio cancels the call's task when its caller cancels
+            elif self.context.cancelled() or issubclass(error, _ENDED_BY_THE_CALLER):
                 code = grpc.StatusCode.CANCELLED
             else:
                 code = grpc.StatusCode.UNKNOWN
