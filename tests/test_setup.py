@@ -36,7 +36,8 @@ def make(*args: str) -> str:
 def test_setup_builds_only_the_local_runs_packages_and_programs() -> None:
     commands = make("-B", "setup")
     assert "uv sync --locked" in commands
-    assert "go build" in commands
+    for program in ("go-client", "go-server"):
+        assert f"-o {REPO}/bin/{program}" in commands, program
     for other in ("go install", "apt-get", "npm", "debian-packages"):
         assert other not in commands
 

@@ -1,4 +1,4 @@
-"""`grpctest-client`: calls grpctest.Grpctest, normally through Envoy.
+r"""`grpctest-client`: calls grpctest.Grpctest, normally through Envoy.
 
 Over one channel (one HTTP/2 connection) to --target, in one of three modes:
 

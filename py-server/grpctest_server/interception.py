@@ -3,7 +3,8 @@ around its behaviour, whichever of gRPC's four kinds it is.
 
 grpc.aio tells the kinds apart by the behaviour itself: a coroutine answers once, an
 async generator streams. So the wrapper keeps the kind, and `around` (an async context
-manager made per call) sees the whole call, the last streamed reply included.
+manager made per call) sees the whole call, the last streamed reply included; `on_reply`,
+if given, is called for each reply the behaviour gives, as it is handed to gRPC to send.
 """
 
 from __future__ import annotations
@@ -31,41 +32,46 @@ _KINDS = {
 # gets instead: the same request, or a request iterator of its own.
 Around = Callable[[Any, Context], AbstractAsyncContextManager[Any]]
 Behavior = Callable[[Any, Context], Any]
+OnReply = Callable[[], object]
 
 
 def rebuilt(
     handler: Handler,
     around: Around,
     request_deserializer: Callable[[bytes], Any] | None = None,
+    on_reply: OnReply = lambda: None,
 ) -> Handler:
     """`handler` with every call run inside `around`; its deserializer replaced if given."""
     name, factory = _KINDS[(handler.request_streaming, handler.response_streaming)]
     behavior = getattr(handler, name)
     wrap = _streaming if handler.response_streaming else _answering_once
     return factory(
-        wrap(behavior, around),
+        wrap(behavior, around, on_reply),
         request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
 
-def _streaming(behavior: Behavior, around: Around) -> Behavior:
+def _streaming(behavior: Behavior, around: Around, on_reply: OnReply) -> Behavior:
     """A streaming behaviour (an async generator) run inside `around`."""
 
     async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
         async with around(request, context) as request_seen:
             async for reply in behavior(request_seen, context):
+                on_reply()
                 yield reply
 
     return handle
 
 
-def _answering_once(behavior: Behavior, around: Around) -> Behavior:
+def _answering_once(behavior: Behavior, around: Around, on_reply: OnReply) -> Behavior:
     """A behaviour that answers once (a coroutine) run inside `around`."""
 
     async def handle(request: Any, context: Context) -> Any:
         async with around(request, context) as request_seen:
-            return await behavior(request_seen, context)
+            reply = await behavior(request_seen, context)
+            on_reply()
+            return reply
 
     return handle
 
