@@ -137,7 +137,12 @@ def make_output(*args: str) -> str:
 def test_help_shows_the_product_apart_from_the_test_harness() -> None:
     sections = help_sections()
     (harness,) = [heading for heading in sections if heading.startswith("Test harness")]
-    assert set(sections[harness]) == {"base-images", "compose-plugin", "cluster-tools"}
+    assert set(sections[harness]) == {
+        "base-images",
+        "compose-plugin",
+        "cluster-tools",
+        "hostile-load",
+    }
     product = {t for heading, targets in sections.items() if heading != harness for t in targets}
     typed = {"setup", "demo", "run", "client", "up", "down", "test", "test-all", "bench", "proto"}
     assert typed <= product
