@@ -23,7 +23,7 @@ var logLevels = map[string]slog.Level{
 }
 
 // The replica's own stream limits have py-server's defaults: 100 streams per HTTP/2
-// connection, and 128 streams of the service in all, as many as Envoy lets all the
+// connection, and 64 streams of the service in all, as many as Envoy lets all the
 // replicas together have (envoy/envoy.yaml), so that a replica refuses only what
 // reaches it past Envoy.
 
@@ -37,7 +37,7 @@ var serverSettings = settings.Table{
 	{Name: "reflection", Value: settings.Bool(&reflect), Default: "true", Help: "serve gRPC Server Reflection"},
 	{Name: "max-message-bytes", Value: settings.Int(&maxMessageBytes), Default: "1048576", Help: "largest request accepted; larger ones get RESOURCE_EXHAUSTED"},
 	{Name: "max-concurrent-streams", Value: settings.Int(&maxConcurrentStreams), Default: "100", Help: "HTTP/2 streams one connection may have open at once"},
-	{Name: "max-streams", Value: settings.Int(&maxStreams), Default: "128", Help: "streams of the service (server streams, chats) open at once, all connections together; more get RESOURCE_EXHAUSTED (Health and reflection are not counted); 0: no limit"},
+	{Name: "max-streams", Value: settings.Int(&maxStreams), Default: "64", Help: "streams of the service (server streams, chats) open at once, all connections together; more get RESOURCE_EXHAUSTED (Health and reflection are not counted); 0: no limit"},
 	{Name: "drain-seconds", Value: settings.Seconds(&drain), Default: "3", Help: "after SIGTERM, how long to keep serving while reporting NOT_SERVING"},
 	{Name: "grace-seconds", Value: settings.Seconds(&grace), Default: "10", Help: "how long in-flight calls may take to finish once the server stops"},
 	{Name: "metrics-port", Value: settings.Int(&metricsPort), Default: "0", Help: "serve Prometheus metrics at /metrics on this port; 0: none"},

@@ -64,7 +64,7 @@ SETTINGS = Table(
     Setting(
         "--max-streams",
         WHOLE_NUMBER,
-        128,
+        64,
         "streams of the service (server streams, chats) open at once, all connections "
         "together; more get RESOURCE_EXHAUSTED (Health and reflection are not counted); "
         "0: no limit",

@@ -51,7 +51,7 @@ class Settings:
     # Streams of the service open at once, all connections together (0: no limit): as
     # many as Envoy lets all replicas together have (envoy/envoy.yaml, the streams'
     # circuit breaker), so that a replica refuses only what reaches it past Envoy.
-    max_streams: int = 128
+    max_streams: int = 64
     # TLS on the port: the certificate (PEM, with its chain) and its key; none: plaintext.
     tls_cert: Path | None = None
     tls_key: Path | None = None
