@@ -61,6 +61,7 @@ def test_one_attacker_does_not_starve_honest_callers(stack, attack: str, figures
     assert isinstance(honest.new_client, float), f"a new client got {honest.new_client}"
     assert trial.healthy_min == trial.replicas, row(trial)
     assert trial.counters["health checks failed"] == 0, row(trial)
+    assert trial.counters["replicas ejected (outlier detection)"] == 0, row(trial)
     _assert_memory_bounded(trial)
     for defence in ATTACKS[attack].defences:
         assert trial.counters[defence] > 0, f"{defence}: not counted; {row(trial)}"

@@ -438,7 +438,12 @@ async def rapid_reset(
 
     async def one(index: int) -> None:
         share = size // connections + (index < size % connections)
-        client = await _H2Client.open(endpoint, report, opening)
+        try:
+            client = await _H2Client.open(endpoint, report, opening)
+        except (OSError, TimeoutError) as err:
+            opened.tried()
+            report.answers[f"connect failed: {type(err).__name__}"] += 1
+            return
         with opened.open():
             reading = asyncio.ensure_future(client.replies.read_until(until))
             sent = 0

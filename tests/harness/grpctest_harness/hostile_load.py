@@ -19,16 +19,19 @@ the issue's sizes and at ten times them and prints the table.
 
 from __future__ import annotations
 
+import argparse
 import collections
 import contextlib
 import dataclasses
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 
@@ -36,7 +39,7 @@ from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_bench.ghz import percentile
 from grpctest_common.channels import Connection, open_channel
 from grpctest_devtools.localstack import LocalStack
-from grpctest_devtools.processes import DIE_WITH_PARENT
+from grpctest_devtools.processes import DIE_WITH_PARENT, signals_raise_interrupt
 from grpctest_devtools.repo import CERTS
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.attacks import AttackReport
@@ -123,6 +126,9 @@ ATTACKS = {
 # What else a trial reports from Envoy: the replicas' health, and its last resorts.
 ALWAYS = {
     "health checks failed": "cluster.grpctest.health_check.failure",
+    "replicas ejected (outlier detection)": (
+        "cluster.grpctest.outlier_detection.ejections_enforced_total"
+    ),
     "new connections shed (90 % of the heap)": (
         "overload.envoy.load_shed_points.tcp_listener_accept.shed_load_count"
     ),
@@ -157,7 +163,8 @@ class Memory:
 
 @dataclass
 class HonestReport:
-    """What the honest callers saw during the attack (from `ready` to its end)."""
+    """What the honest callers saw: calls that ended while the attack ran (its process
+    started to its end; a failure at any time of the trial), and the streams."""
 
     unary_ok: int = 0
     unary_failures: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -305,13 +312,12 @@ def _run_attack(
     stack: LocalStack, attack: Attack, size: float, on_ready: threading.Thread
 ) -> tuple[AttackReport, float, float]:
     """Runs the attack to its end; starts `on_ready` once its connections are open.
-    Returns its report and when it was ready and ended (monotonic)."""
+    Returns its report and when it started and ended (monotonic)."""
+    started, report = time.monotonic(), None
     process = _attack_process(stack, attack, size)
-    ready, report = time.monotonic(), None
     try:
         for event in _events(process):
             if event["event"] == "ready":
-                ready = time.monotonic()
                 on_ready.start()
             elif event["event"] == "done":
                 report = AttackReport.from_json(event["report"])
@@ -322,7 +328,7 @@ def _run_attack(
             process.wait()
     if report is None or process.returncode != 0:
         raise RuntimeError(f"the attack {attack.name} failed (exit {process.returncode})")
-    return report, ready, time.monotonic()
+    return report, started, time.monotonic()
 
 
 def _counters(stack: LocalStack, attack: Attack) -> dict[str, str]:
@@ -378,10 +384,10 @@ def run_trial(stack: LocalStack, attack: Attack, size: float, honest: Honest = H
             streams,
         ),
     ):
-        report, ready, ended = _run_attack(stack, attack, size, probe)
+        report, started, ended = _run_attack(stack, attack, size, probe)
         probe.join(30)
     after = stack.admin.stats()
-    honest_report = _honest_report(unary, streams, ready, ended)
+    honest_report = _honest_report(unary, streams, started, ended)
     honest_report.new_client = _slowest(new_clients)
     _settle(stack, memory)
     return Trial(
@@ -476,10 +482,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Every attack at the issue's sizes and at ten times them, each on a fresh stack
     (3 py-server, 1 go-server replica, Envoy), printed as a markdown table; the trials
     as JSON lines into --output if given."""
-    import argparse  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
     parser = argparse.ArgumentParser(prog="python -m grpctest_harness.hostile_load")
     parser.add_argument("--times", type=float, nargs="+", default=[1, 10], help="size factors")
     parser.add_argument("--only", nargs="*", default=[], help="attacks to run (default: all)")
@@ -508,4 +510,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # SIGTERM as Ctrl-C: every stack and attack started is stopped on the way out.
+    with signals_raise_interrupt():
+        main()
