@@ -215,7 +215,9 @@ certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept 
 .PHONY: proto
 proto: $(SYNCED) $(NODE_MODULES) $(PROTOC_PLUGINS) ## Regenerate Python, Go and JavaScript from proto/, and Envoy's descriptor set
 	buf generate
-	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info.
+	buf generate --template buf.gen.vendored.yaml
+	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info;
+	@# with google.rpc.BadRequest, which it needs to write a violation's details as JSON.
 	buf build --as-file-descriptor-set --exclude-source-info -o envoy/grpctest.binpb
 
 # --- checks -------------------------------------------------------------------------------

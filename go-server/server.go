@@ -38,8 +38,12 @@ type server struct {
 }
 
 func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
+	check, err := newRequestCheck()
+	if err != nil {
+		return nil, err
+	}
 	opts := []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.MaxRecvMsgSize(cfg.maxMessageBytes),
 		// Own limits, whatever sits in front: streams per connection, and idle
 		// connections closed after 5 minutes (as py-server).
@@ -50,6 +54,8 @@ func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
 	if metrics != nil {
 		opts = append(opts, metrics.serverOptions()...)
 	}
+	// Innermost: traces and metrics see what the check answers.
+	opts = append(opts, check.serverOptions()...)
 	if cfg.tlsCert == "" {
 		return opts, nil
 	}

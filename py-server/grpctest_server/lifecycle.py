@@ -23,7 +23,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from grpctest import grpctest_pb2_grpc
 from grpctest_common import tracing
-from grpctest_server import metrics, reflection, servicer
+from grpctest_server import metrics, reflection, servicer, validation
 from grpctest_server.health import HealthServicer
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
     untraced = filters.negate(filters.health_check())
     traced = [aio_server_interceptor(filter_=untraced)] if tracing.enabled() else []
     measured = [metrics.MetricsInterceptor()] if settings.metrics_port else []
-    return [*traced, *measured, servicer.RequestValidation()]
+    return [*traced, *measured, validation.RequestValidation()]
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
