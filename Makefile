@@ -187,9 +187,14 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 
 # --- benchmark ------------------------------------------------------------------------------
 
-# The benchmark's grpc-go baseline is the real go-server (make setup builds it).
+# The benchmark's grpc-go baseline is the real go-server (make setup builds it); its
+# build without the check of requests measures what the check costs.
+GO_SERVER_UNCHECKED := $(BIN)/go-server-unchecked
+$(GO_SERVER_UNCHECKED): $(call go_sources,go-server)
+	cd go-server && go build -tags unchecked -trimpath -ldflags='-s -w' -o $@ .
+
 .PHONY: bench-tools
-bench-tools: $(GO_SERVER)
+bench-tools: $(GO_SERVER) $(GO_SERVER_UNCHECKED)
 	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
 
 .PHONY: bench

@@ -54,8 +54,9 @@ func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
 	if metrics != nil {
 		opts = append(opts, metrics.serverOptions()...)
 	}
-	// Innermost: traces and metrics see what the check answers.
-	opts = append(opts, check.serverOptions()...)
+	if checkRequests { // innermost: traces and metrics see what the check answers
+		opts = append(opts, check.serverOptions()...)
+	}
 	if cfg.tlsCert == "" {
 		return opts, nil
 	}

@@ -49,6 +49,10 @@ class Settings:
     # TLS on the port: the certificate (PEM, with its chain) and its key; none: plaintext.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # The check of every request against the contract (validation.RequestValidation).
+    # No flag turns it off: only the benchmark does, to measure what it costs
+    # (grpctest_bench.unchecked_server).
+    check_requests: bool = True
 
 
 @dataclass
@@ -78,7 +82,8 @@ def _interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
     untraced = filters.negate(filters.health_check())
     traced = [aio_server_interceptor(filter_=untraced)] if tracing.enabled() else []
     measured = [metrics.MetricsInterceptor()] if settings.metrics_port else []
-    return [*traced, *measured, validation.RequestValidation()]
+    checked = [validation.RequestValidation()] if settings.check_requests else []
+    return [*traced, *measured, *checked]
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
