@@ -92,17 +92,22 @@ def lenient_deserializer(message_class: type[Message]) -> Callable[[bytes], Mess
     return parse
 
 
-async def _abort_if_invalid(
-    request: Message | DecodeError, context: grpc.aio.ServicerContext
-) -> None:
+async def _checked(request: Message | DecodeError, context: grpc.aio.ServicerContext) -> Message:
+    """The request, if it parsed and keeps the contract's rules; otherwise the call ends
+    here with INVALID_ARGUMENT."""
     if isinstance(request, DecodeError):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(request))
-    if violations := _VALIDATOR.collect_violations(request):
-        await _abort_with(context, bad_request(violations))
+        await _refuse(
+            context, status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(request))
+        )
+    elif violations := _VALIDATOR.collect_violations(request):
+        await _refuse(context, bad_request(violations))
+    return request
 
 
-async def _abort_with(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> NoReturn:
+async def _refuse(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> NoReturn:
+    """Ends the call with `status`, its details in grpc-status-details-bin."""
     await context.abort_with_status(rpc_status.to_status(status))
+    raise AssertionError("abort_with_status returned")  # it raises; this says so to mypy
 
 
 async def _each_valid(
@@ -110,8 +115,7 @@ async def _each_valid(
 ) -> AsyncIterator[Message]:
     """The caller's messages, each checked as it arrives: a bad one ends the call."""
     async for request in requests:
-        await _abort_if_invalid(request, context)
-        yield request
+        yield await _checked(request, context)
 
 
 class _Valid:
@@ -125,8 +129,7 @@ class _Valid:
 
     async def __aenter__(self) -> Any:
         if isinstance(self.request, Message | DecodeError):
-            await _abort_if_invalid(self.request, self.context)
-            return self.request
+            return await _checked(self.request, self.context)
         return _each_valid(self.request, self.context)
 
     async def __aexit__(self, *_: object) -> None:
