@@ -3,11 +3,15 @@ package main
 import (
 	"os"
 	"testing"
+	"time"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "grpctest/proto/go"
 )
 
 // The vendored proto/buf/validate/validate.proto (as `make proto` builds it into Envoy's
@@ -33,4 +37,26 @@ func TestVendoredRulesAreTheLibrarysOwn(t *testing.T) {
 		}
 	}
 	t.Fatalf("%s is not in envoy/grpctest.binpb", library.GetName())
+}
+
+// The check's own CPU per request (`go test -bench Check ./go-server`); the benchmark's
+// go_direct_unchecked scenario measures it end to end.
+func BenchmarkCheck(b *testing.B) {
+	check, err := newRequestCheck()
+	if err != nil {
+		b.Fatal(err)
+	}
+	requests := map[string]proto.Message{
+		"Message":       &pb.Message{Message: "Hello Server you there?"},
+		"StreamRequest": &pb.StreamRequest{Message: "s", Count: 100, Interval: durationpb.New(10 * time.Millisecond)},
+	}
+	for name, request := range requests {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if err := check.check(request); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
