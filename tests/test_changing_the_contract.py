@@ -124,16 +124,31 @@ def test_a_field_with_a_rule_is_kept_by_both_servers(changed, tmp_path: Path) ->
     for name, argv, env in servers(copy, tmp_path):
         with serving(name, argv, env, tmp_path) as target:
             assert_as_the_page_shows(call.replace("localhost:8080", target), sample)
+            # A sender the rule allows, or none, is answered as before.
+            for sender in ("x" * 20, None):
+                allowed = with_sender(call, sender).replace("localhost:8080", target)
+                assert run(allowed).returncode == 0, allowed
+
+
+def with_sender(call: str, sender: str | None) -> str:
+    """The page's call with another sender, or with none."""
+    replacement = "" if sender is None else f', "sender": "{sender}"'
+    return re.sub(r', "sender": "[^"]*"', replacement, call)
+
+
+def run(call: str) -> subprocess.CompletedProcess[str]:
+    """A command of the page, as a user's shell runs it (bin/'s grpcurl on the PATH)."""
+    path = f"{REPO / 'bin'}:{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "-c", call], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": path},
+    )  # fmt: skip
 
 
 def assert_as_the_page_shows(call: str, sample: list[str]) -> None:
     """The call fails as the page shows: its lines up to the details exactly, and the
     details' field violation (grpcurl writes the JSON with each server's descriptors)."""
-    path = f"{REPO / 'bin'}:{os.environ['PATH']}"
-    result = subprocess.run(
-        ["bash", "-c", call], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PATH": path},
-    )  # fmt: skip
+    result = run(call)
     assert result.returncode != 0, result.stdout
     lines = result.stderr.splitlines()
     head = sample.index("  Details:")
