@@ -47,7 +47,7 @@ def field_path(path: Any) -> str:
         elif isinstance(subscript.value, bool):
             text.append(f"{element.field_name}[{str(subscript.value).lower()}]")
         elif isinstance(subscript.value, str):
-            text.append(f"{element.field_name}[{json.dumps(subscript.value)}]")
+            text.append(f"{element.field_name}[{json.dumps(subscript.value, ensure_ascii=False)}]")
         else:
             text.append(f"{element.field_name}[{subscript.value}]")
     return ".".join(text)
