@@ -36,21 +36,23 @@ from grpctest_server.servicer import SERVICE
 _VALIDATOR = protovalidate.Validator()
 
 
-def field_path(path: Any) -> str:
+def field_path(path: protovalidate.FieldPathPb | None) -> str:
     """A buf.validate.FieldPath as protovalidate-go's FieldPathString writes it:
     `a.b[2]`, `labels["key"]`; "" for none (a rule of the whole message)."""
-    text = []
-    for element in path.elements if path is not None else ():
-        subscript = element.subscript
-        if subscript is None:
-            text.append(element.field_name)
-        elif isinstance(subscript.value, bool):
-            text.append(f"{element.field_name}[{str(subscript.value).lower()}]")
-        elif isinstance(subscript.value, str):
-            text.append(f"{element.field_name}[{json.dumps(subscript.value, ensure_ascii=False)}]")
-        else:
-            text.append(f"{element.field_name}[{subscript.value}]")
-    return ".".join(text)
+    elements = path.elements if path is not None else []
+    return ".".join(e.field_name + _subscript(e.subscript) for e in elements)
+
+
+def _subscript(subscript: Any) -> str:
+    """A repeated field's index or a map's key, as [2], [true], ["key"]; "" for none."""
+    if subscript is None:
+        return ""
+    value = subscript.value
+    if isinstance(value, bool):
+        return f"[{str(value).lower()}]"
+    if isinstance(value, str):
+        return f"[{json.dumps(value, ensure_ascii=False)}]"
+    return f"[{value}]"
 
 
 def bad_request(violations: Iterable[protovalidate.Violation]) -> status_pb2.Status:
