@@ -8,9 +8,10 @@ import (
 )
 
 // requestCodec is grpc-go's protobuf codec, except that a grpctest request that does
-// not parse is no codec error. grpc-go answers a codec error with INTERNAL, and it
-// writes that status the moment the message is received (stream.go, RecvMsg), before
-// any interceptor or handler could answer INVALID_ARGUMENT instead. So the message is
+// not parse is no codec error. grpc-go turns a codec error into INTERNAL (rpc_util.go,
+// recv) and writes that status the moment the message is received (stream.go, RecvMsg),
+// before any interceptor or handler could answer INVALID_ARGUMENT instead (for a unary
+// call, before the interceptors even run: server.go decodes its request first). So the message is
 // handed on empty, with the bytes that did not parse kept as its unknown fields (where
 // protobuf keeps any bytes it does not understand), and the check of every request
 // (validation.go) parses them again to answer with the runtime's reason. Nothing is
