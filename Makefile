@@ -254,18 +254,19 @@ certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept 
 # conformance tests and the local stack through Envoy. It starts no container engine and no
 # cluster, and installs only into the checkout (.venv, bin/, web/node_modules) and the Go,
 # uv and npm caches, beyond the Debian packages named in LOCAL_TEST_DEBIAN (the one step
-# that needs root). `make test-all`: that, then the container and cluster suites (root; a
-# Docker engine and a Kubernetes cluster built here): what CI runs.
-LOCAL_TEST_TOOLS := $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(GO_SERVER_UNCHECKED) $(NODE_MODULES) \
-  $(BIN)/jaeger $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
-LINT_TOOLS := $(SYNCED)
-LOCAL_TEST_DEBIAN := $(DEBIAN_H2LOAD) $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS)
+# that needs root). `make test-all`: that, then the heavy local tests (minutes of load or of
+# installing), the container and the cluster suites (root; a Docker engine and a Kubernetes
+# cluster built here): what CI runs.
+LOCAL_TEST_TOOLS := $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(NODE_MODULES) $(BIN)/jaeger \
+  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
+LINT_TOOLS := $(SYNCED) $(BIN)/golangci-lint
+LOCAL_TEST_DEBIAN := $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS)
 
 .PHONY: test
 test: test-tools lint test-local ## What to run before a commit: lint, unit and conformance tests, the local stack through Envoy (no engine, no cluster)
 
 .PHONY: test-all
-test-all: test-all-tools test test-containers test-cluster ## Every check, as CI runs it: make test, test-containers, test-cluster
+test-all: test-all-tools test test-heavy test-containers test-cluster ## Every check, as CI runs it: make test, test-heavy, test-containers, test-cluster
 
 # What the tests use, installed side by side: Go builds keep the CPU busy while apt and npm
 # wait on downloads. The Debian packages go in one apt-get run; the targets below then
@@ -273,21 +274,27 @@ test-all: test-all-tools test test-containers test-cluster ## Every check, as CI
 .PHONY: test-tools test-all-tools
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
-	  $(LOCAL_TEST_TOOLS)
+	  $(LOCAL_TEST_TOOLS) $(BIN)/golangci-lint
 test-all-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-all-debian-packages \
-	  $(LOCAL_TEST_TOOLS) $(CLUSTER_TOOLS)
+	  $(LOCAL_TEST_TOOLS) $(BIN)/golangci-lint $(CLUSTER_TOOLS)
 
 .PHONY: test-debian-packages test-all-debian-packages
 test-debian-packages:
 	@tests/harness/debian-packages.sh $(LOCAL_TEST_DEBIAN)
 test-all-debian-packages:
-	@tests/harness/debian-packages.sh $(LOCAL_TEST_DEBIAN) $(DEBIAN_CONTAINERS) $(DEBIAN_CLUSTER)
+	@tests/harness/debian-packages.sh $(LOCAL_TEST_DEBIAN) $(DEBIAN_H2LOAD) $(DEBIAN_CONTAINERS) \
+	  $(DEBIAN_CLUSTER)
 
 .PHONY: test-local
 test-local: $(LOCAL_TEST_TOOLS) test-debian-packages ## make test without lint: the Go tests (race detector on) and pytest's local tests
 	go test -race -count=1 $(GO_PACKAGES)
-	pytest -m "not containers and not cluster" $(PYTEST_ARGS)
+	pytest -m "not containers and not cluster and not heavy" $(PYTEST_ARGS)
+
+.PHONY: test-heavy
+test-heavy: $(LOCAL_TEST_TOOLS) $(GO_SERVER_UNCHECKED) test-debian-packages ## The benchmark's smoke run, a small soak, pip install into a clean virtualenv (minutes)
+	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
+	pytest -m heavy $(PYTEST_ARGS)
 
 .PHONY: test-containers
 test-containers: $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(BIN)/grpcurl $(BIN)/ghz container-tools ## Compose and a two-node Swarm on real Docker engines (slow; root)
@@ -298,11 +305,12 @@ test-cluster: $(SYNCED) cluster-tools ## The Kubernetes manifests on a single-no
 	GRPCTEST_CLUSTER_BIN=$(CLUSTER_BIN) pytest -m cluster $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(LINT_TOOLS) ## Static checks: ruff (lint, format), gofmt, go vet, buf lint and format
+lint: $(LINT_TOOLS) ## Static checks: ruff (lint, format), mypy, gofmt, golangci-lint (go vet, staticcheck, ...), buf lint and format
 	ruff check .
 	ruff format --check .
+	mypy
 	test -z "$$(gofmt -l $(GO_MODULES))" || { gofmt -l $(GO_MODULES); exit 1; }
-	go vet $(GO_PACKAGES)
+	golangci-lint run $(GO_PACKAGES)
 	buf lint
 	buf format --diff --exit-code
 

@@ -53,7 +53,7 @@ func main() {
 	if err != nil {
 		fatalf("failed to create client for %s: %v", target, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // at exit: nothing left to report to
 	p := plan{
 		mode: mode, message: message, count: count, interval: interval, timeout: timeout,
 		resumes: resumes, onResume: printResumed(os.Stderr), json: output == "json",

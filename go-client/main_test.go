@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -136,7 +137,7 @@ func TestEnvBoolRejectsOtherSpellings(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=TestEnvBoolRejectsOtherSpellings")
 	cmd.Env = append(os.Environ(), "GO_CLIENT_AS_CLI=1", "GRPCTEST_TLS=yes")
 	out, err := cmd.CombinedOutput()
-	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 {
+	if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Fatalf("err = %v, want exit status 2; output %q", err, out)
 	}
 	want := `error: GRPCTEST_TLS (for --tls): want one of 0 1 F FALSE False T TRUE True f false t true, got "yes"` + "\n"

@@ -107,7 +107,7 @@ func serveInProcess(t *testing.T, service pb.GrpctestServer) pb.GrpctestClient {
 	if err != nil {
 		t.Fatalf("failed to create client: %v", err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return pb.NewGrpctestClient(conn)
 }
 

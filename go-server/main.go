@@ -26,19 +26,17 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
-	"time"
 
 	"grpctest/go-common/tracing"
 )
-
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func main() {
 	parseSettings()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevels[logLevel]})))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx); err != nil {
+	err := run(ctx)
+	stop()
+	if err != nil {
 		slog.Error("go-server failed", "error", err)
 		os.Exit(1)
 	}
@@ -64,7 +62,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to start: %w", err)
 	}
-	if err := srv.serveUntil(ctx, seconds(drainSeconds), seconds(graceSeconds)); err != nil {
+	if err := srv.serveUntil(ctx, drain, grace); err != nil {
 		return err
 	}
 	slog.Info("stopped", "replica", replica)

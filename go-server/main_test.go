@@ -44,7 +44,7 @@ func serve(t *testing.T) (*server, *grpc.ClientConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return srv, conn
 }
 
@@ -326,19 +326,20 @@ func TestLogLevelIgnoresCase(t *testing.T) {
 func TestServerSettings(t *testing.T) {
 	clearSettings(t)
 	if err := serverSettings.Parse(nil); err != nil || host != "127.0.0.1" || port != 50051 || replica != hostname() ||
-		!reflect || maxMessageBytes != 1024*1024 || drainSeconds != 3 || graceSeconds != 10 || metricsPort != 0 || logLevel != "INFO" {
-		t.Fatalf("defaults: %v, %q %d %q %t %d %v %v %d %q", err, host, port, replica, reflect, maxMessageBytes, drainSeconds, graceSeconds, metricsPort, logLevel)
+		!reflect || maxMessageBytes != 1024*1024 || drain != 3*time.Second || grace != 10*time.Second || metricsPort != 0 || logLevel != "INFO" {
+		t.Fatalf("defaults: %v, %q %d %q %t %d %v %v %d %q", err, host, port, replica, reflect, maxMessageBytes, drain, grace, metricsPort, logLevel)
 	}
 	t.Setenv("GRPCTEST_REFLECTION", "false")
 	t.Setenv("GRPCTEST_DRAIN_SECONDS", "0.5")
-	if err := serverSettings.Parse([]string{"-port", "0", "--replica", "go-9"}); err != nil || reflect || drainSeconds != 0.5 || port != 0 || replica != "go-9" {
-		t.Fatalf("set: %v, %t %v %d %q", err, reflect, drainSeconds, port, replica)
+	if err := serverSettings.Parse([]string{"-port", "0", "--replica", "go-9", "--grace-seconds", "1m30s"}); err != nil ||
+		reflect || drain != 500*time.Millisecond || grace != 90*time.Second || port != 0 || replica != "go-9" {
+		t.Fatalf("set: %v, %t %v %v %d %q", err, reflect, drain, grace, port, replica)
 	}
 	if err := serverSettings.Parse([]string{"--port", "http"}); err == nil || err.Error() != `--port: want a whole number, got "http"` {
 		t.Errorf("bad flag: err = %v", err)
 	}
 	t.Setenv("GRPCTEST_GRACE_SECONDS", "long")
-	if err := serverSettings.Parse(nil); err == nil || err.Error() != `GRPCTEST_GRACE_SECONDS (for --grace-seconds): want a number, got "long"` {
+	if err := serverSettings.Parse(nil); err == nil || err.Error() != `GRPCTEST_GRACE_SECONDS (for --grace-seconds): want seconds (like 5, 0.5 or 500ms), got "long"` {
 		t.Errorf("bad variable: err = %v", err)
 	}
 	var out bytes.Buffer
@@ -355,7 +356,9 @@ func TestServeFailureIsReturned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listener.Close()
+	if err := listener.Close(); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := startOn(listener, config{replica: testReplica, maxMessageBytes: 1024})
 	if err != nil {
 		t.Fatal(err)

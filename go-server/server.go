@@ -84,7 +84,7 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 	}
 	opts, err := serverOptions(cfg, m)
 	if err != nil {
-		listener.Close()
+		_ = listener.Close() // (err is what went wrong)
 		return nil, err
 	}
 	s := &server{
@@ -101,7 +101,7 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 	}
 	if m != nil {
 		if err := m.serve(s.grpc, s.health, listener.Addr(), cfg.metricsPort); err != nil {
-			listener.Close()
+			_ = listener.Close() // (err is what went wrong)
 			return nil, err
 		}
 	}
@@ -147,5 +147,8 @@ func (s *server) drainAndStop(drain, grace time.Duration) {
 	case <-time.After(grace):
 		s.grpc.Stop()
 	}
-	<-s.done
+	// Serve returns nil once stopped; anything else broke while draining.
+	if err := <-s.done; err != nil {
+		slog.Warn("serving ended with an error while stopping", "error", err)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -69,7 +70,7 @@ func (s *service) Chat(stream pb.Grpctest_ChatServer) error {
 		case <-stream.Context().Done():
 			return status.FromContextError(stream.Context().Err()).Err()
 		case received := <-messages:
-			if received.err == io.EOF {
+			if errors.Is(received.err, io.EOF) {
 				return nil
 			}
 			if received.err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"time"
 
 	"grpctest/go-common/settings"
 )
@@ -12,7 +13,7 @@ var (
 	host, replica, tlsCert, tlsKey, logLevel string
 	port, maxMessageBytes, metricsPort       int
 	reflect                                  bool
-	drainSeconds, graceSeconds               float64
+	drain, grace                             time.Duration
 )
 
 // logLevels are --log-level's choices (in any case, as py-server takes them).
@@ -29,8 +30,8 @@ var serverSettings = settings.Table{
 	{Name: "replica", Value: settings.Text(&replica), Default: hostname(), Help: "replica name put in every reply; by default the hostname"},
 	{Name: "reflection", Value: settings.Bool(&reflect), Default: "true", Help: "serve gRPC Server Reflection"},
 	{Name: "max-message-bytes", Value: settings.Int(&maxMessageBytes), Default: "1048576", Help: "largest request accepted; larger ones get RESOURCE_EXHAUSTED"},
-	{Name: "drain-seconds", Value: settings.Number(&drainSeconds), Default: "3", Help: "after SIGTERM, how long to keep serving while reporting NOT_SERVING"},
-	{Name: "grace-seconds", Value: settings.Number(&graceSeconds), Default: "10", Help: "how long in-flight calls may take to finish once the server stops"},
+	{Name: "drain-seconds", Value: settings.Seconds(&drain), Default: "3", Help: "after SIGTERM, how long to keep serving while reporting NOT_SERVING"},
+	{Name: "grace-seconds", Value: settings.Seconds(&grace), Default: "10", Help: "how long in-flight calls may take to finish once the server stops"},
 	{Name: "metrics-port", Value: settings.Int(&metricsPort), Default: "0", Help: "serve Prometheus metrics at /metrics on this port; 0: none"},
 	{Name: "tls-cert", Value: settings.Path(&tlsCert), Help: "serve TLS with this certificate (PEM); needs --tls-key; without it, plaintext"},
 	{Name: "tls-key", Value: settings.Path(&tlsKey), Help: "the certificate's private key (PEM)"},
@@ -45,25 +46,25 @@ func hostname() string {
 	return name
 }
 
-// parseSettings reads the settings and rejects those no server can run with, as
-// py-server does.
+// parseSettings reads the settings and rejects those no server can run with, in
+// py-server's words (tests/conformance/test_startup.py holds both to them).
 func parseSettings() {
 	serverSettings.ParseOrExit()
 	switch {
 	case port < 0 || port > 65535:
-		serverSettings.Usagef("-port must be between 0 (any free port) and 65535, got %d", port)
-	case maxMessageBytes <= 0:
-		serverSettings.Usagef("-max-message-bytes must be positive")
-	case drainSeconds < 0 || graceSeconds < 0:
-		serverSettings.Usagef("-drain-seconds and -grace-seconds must not be negative")
+		serverSettings.Usagef("--port must be between 0 (any free port) and 65535, got %d", port)
 	case metricsPort < 0 || metricsPort > 65535:
-		serverSettings.Usagef("-metrics-port must be between 0 (none) and 65535, got %d", metricsPort)
+		serverSettings.Usagef("--metrics-port must be between 0 (none) and 65535, got %d", metricsPort)
+	case maxMessageBytes <= 0:
+		serverSettings.Usagef("--max-message-bytes must be positive")
+	case drain < 0 || grace < 0:
+		serverSettings.Usagef("--drain-seconds and --grace-seconds must not be negative")
 	case (tlsCert == "") != (tlsKey == ""):
-		serverSettings.Usagef("-tls-cert and -tls-key go together")
+		serverSettings.Usagef("--tls-cert and --tls-key go together")
 	}
-	for _, file := range []string{tlsCert, tlsKey} {
-		if _, err := os.Stat(file); file != "" && err != nil {
-			serverSettings.Usagef("%s: no such file", file)
+	for _, given := range []struct{ flag, file string }{{"--tls-cert", tlsCert}, {"--tls-key", tlsKey}} {
+		if info, err := os.Stat(given.file); given.file != "" && (err != nil || !info.Mode().IsRegular()) {
+			serverSettings.Usagef("%s %s: no such file", given.flag, given.file)
 		}
 	}
 }

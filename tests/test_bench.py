@@ -15,6 +15,9 @@ import pytest
 
 from grpctest_devtools.repo import command
 
+# Minutes of load on every core: make test-heavy (make test-all), not before every commit.
+pytestmark = pytest.mark.heavy
+
 SCALING = {f"envoy_{r}r_{w}w" for r in (1, 2, 3, 5) for w in (1, 2)}
 THROUGH_ENVOY = SCALING | {
     "envoy_answers_itself", "envoy_go", "envoy_go_trace_every_call", "rest_behind_envoy",

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from google.api import annotations_pb2
+import google.api.annotations_pb2
 
 from grpctest_devtools.repo import REPO, command
 
@@ -23,6 +23,7 @@ GENERATED = [
     "proto/python/grpctest/grpctest_pb2.py",
     "proto/python/grpctest/grpctest_pb2.pyi",
     "proto/python/grpctest/grpctest_pb2_grpc.py",
+    "proto/python/grpctest/grpctest_pb2_grpc.pyi",
     "proto/go/grpctest.pb.go",
     "proto/go/grpctest_grpc.pb.go",
     "web/src/gen/google/api/annotations_pb.js",
@@ -86,7 +87,7 @@ def test_vendored_google_protos_are_the_runtimes_own() -> None:
     """proto/google/ is exactly what the pinned googleapis-common-protos ships (the
     package the Python stubs and py-server import at run time). proto/buf/validate/ is
     checked against protovalidate's generated types by go-server's tests."""
-    shipped = Path(annotations_pb2.__file__).parent.parent
+    shipped = Path(google.api.annotations_pb2.__file__).parent.parent
     vendored = sorted((REPO / "proto" / "google").rglob("*.proto"))
     assert [p.relative_to(REPO / "proto" / "google").as_posix() for p in vendored] == [
         "api/annotations.proto", "api/http.proto", "rpc/error_details.proto",

@@ -36,6 +36,7 @@ def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) 
     assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
     assert report.out_seconds is not None
     assert report.out_seconds < 5, report.row()
+    assert report.back_seconds is not None
     assert report.back_seconds < 10, report.row()
     assert stats.get("cluster.grpctest.upstream_rq_retry_overflow", 0) == 0, stats
     if fault in ("sigkill", "sigstop", "two-of-three-killed", "sigkill-go"):

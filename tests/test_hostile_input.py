@@ -96,12 +96,12 @@ def test_idle_and_half_open_connections_do_not_block_service(stack) -> None:
 
 def test_oversized_header_is_rejected_by_envoy(stack) -> None:
     with grpc.insecure_channel(stack.target) as channel:
-        call = channel.unary_unary(METHOD)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
         with pytest.raises(grpc.RpcError) as err:
             call(
                 grpctest_pb2.Message(message="x").SerializeToString(),
                 timeout=5,
-                metadata=[("x-big", "y" * 70_000)],
+                metadata=(("x-big", "y" * 70_000),),
             )
     assert err.value.code() in (
         grpc.StatusCode.INTERNAL,

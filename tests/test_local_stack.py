@@ -109,7 +109,7 @@ def test_oversized_message_is_resource_exhausted_through_envoy(stack) -> None:
                 grpctest_pb2.Message(message="x" * (2 * 1024 * 1024)), timeout=10
             )
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "larger than max" in err.value.details()
+        assert "larger than max" in (err.value.details() or "")
         assert stub.GetServerResponse(grpctest_pb2.Message(message="ok"), timeout=5).received
 
 
@@ -168,6 +168,7 @@ def local_run() -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
+    assert proc.stdout is not None
     try:
         deadline = time.monotonic() + 90
         for line in proc.stdout:

@@ -22,9 +22,9 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from grpctest_bench import scenarios as sc
+from grpctest_bench.ghz import percentile
 from grpctest_bench.h2load import LOAD_ROLE, Measurement
 from grpctest_bench.scenarios import Scenario
-from grpctest_harness.load import percentile
 
 ROLES = (LOAD_ROLE, "envoy", "server", "go_server", "collector")
 # What each role of a mixed rotation is, by language (targets.envoy_stack).

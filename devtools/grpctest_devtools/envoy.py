@@ -35,10 +35,12 @@ class EnvoyAdmin:
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(self.url + path, timeout=5) as reply:
-            return reply.read().decode()
+            body: bytes = reply.read()
+        return body.decode()
 
     def clusters(self) -> dict[str, Any]:
-        return json.loads(self.get("/clusters?format=json"))
+        clusters: dict[str, Any] = json.loads(self.get("/clusters?format=json"))
+        return clusters
 
     def _hosts(self, cluster: str) -> list[dict[str, Any]]:
         return [

@@ -86,7 +86,7 @@ class LocalStack:
     ) -> Path:
         """Writes Envoy's config, derived from envoy/envoy.yaml for these ports."""
         local_ports = envoy_config.LocalPorts(
-            self.ports, self.envoy_port, self.admin_port, self.tls_port, otlp_port
+            self.ports, self.envoy_port, self.admin_port, self.tls_port, otlp_port, self.go_replicas
         )
         edits = [envoy_config.upstream_tls(CERTS)] if self.upstream_tls else []
         return envoy_config.write_local_config(

@@ -1,4 +1,4 @@
-"""`grpctest-client`: calls grpctest.Grpctest, normally through Envoy.
+r"""`grpctest-client`: calls grpctest.Grpctest, normally through Envoy.
 
 Over one channel (one HTTP/2 connection) to --target, in one of three modes:
 
@@ -57,6 +57,7 @@ from grpctest_common.settings import (
     Table,
     choice,
     read_file,
+    show_seconds,
 )
 from grpctest_common.tracing import tracing
 
@@ -156,9 +157,9 @@ def _check_ranges(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if args.count < 1:
         parser.error(f"--count must be at least 1, got {args.count}")
     if args.timeout <= 0:
-        parser.error(f"--timeout must be positive, got {args.timeout}")
+        parser.error(f"--timeout must be positive, got {show_seconds(args.timeout)}")
     if args.interval < 0:
-        parser.error(f"--interval must not be negative, got {args.interval}")
+        parser.error(f"--interval must not be negative, got {show_seconds(args.interval)}")
     if args.resume_attempts < 0:
         parser.error(f"--resume-attempts must not be negative, got {args.resume_attempts}")
 

@@ -12,6 +12,7 @@ joined by "; "; any other failure reads as its status message.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import grpc
 from google.rpc import error_details_pb2
@@ -52,8 +53,9 @@ class Failure:
 
 def failure(err: grpc.RpcError) -> Failure:
     """The failure a call's error describes, with the BadRequest details it carries."""
-    status = rpc_status.from_call(err)  # (a failed call's error is its grpc.Call)
-    violations = []
+    # A failed call's error is the call itself, a grpc.Call with its trailers.
+    status = rpc_status.from_call(cast("grpc.Call", err))
+    violations: list[FieldViolation] = []
     for detail in status.details if status is not None else ():
         request = error_details_pb2.BadRequest()
         if detail.Unpack(request):

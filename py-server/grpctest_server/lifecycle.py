@@ -113,12 +113,14 @@ async def start(settings: Settings) -> RunningServer:
     grpctest_pb2_grpc.add_GrpctestServicer_to_server(service, server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    served = [servicer.SERVICE_NAME, HEALTH_SERVICE_NAME]
     if settings.reflection:
-        reflection.enable(server, (servicer.SERVICE_NAME, HEALTH_SERVICE_NAME))
+        served += reflection.enable(server, served)
 
     port = _listen(server, settings)
     await server.start()
     if settings.metrics_port:
+        metrics.initialize(served)
         metrics.serve(settings.metrics_port, settings.host)
         metrics.watch_health(health_servicer.serving)
     # "" (the whole server) is SERVING from the start; the service only once it can

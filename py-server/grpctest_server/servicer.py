@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest_server import interception
 
 SERVICE = grpctest_pb2.DESCRIPTOR.services_by_name["Grpctest"]
 SERVICE_NAME = SERVICE.full_name
@@ -41,13 +42,13 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
         asyncio.get_running_loop().call_at(when, self._closing.set)
 
     async def GetServerResponse(
-        self, request: grpctest_pb2.Message, context: grpc.aio.ServicerContext
+        self, request: grpctest_pb2.Message, context: interception.Context
     ) -> grpctest_pb2.MessageResponse:
         log.debug("received message of %s characters", len(request.message))
         return self.reply(request.message)
 
     async def StreamServerResponses(
-        self, request: grpctest_pb2.StreamRequest, context: grpc.aio.ServicerContext
+        self, request: grpctest_pb2.StreamRequest, context: interception.Context
     ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
         count, interval = request.count, interval_seconds(request)
         # A resumed stream (resume_after > 0) sends only the replies the caller lacks,
@@ -63,7 +64,7 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
     async def Chat(
         self,
         requests: AsyncIterator[grpctest_pb2.Message],
-        context: grpc.aio.ServicerContext,
+        context: interception.Context,
     ) -> AsyncIterator[grpctest_pb2.MessageResponse]:
         sequence = 0
         while (request := await self._next_or_closing(requests)) is not None:
@@ -100,7 +101,7 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
             return None
         return next_request.result()
 
-    async def _end_stream(self, context: grpc.aio.ServicerContext, progress: str) -> None:
+    async def _end_stream(self, context: interception.Context, progress: str) -> None:
         await context.abort(
             grpc.StatusCode.UNAVAILABLE,
             f"replica {self._replica} is shutting down: {progress}; continue on another replica",

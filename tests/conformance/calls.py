@@ -8,6 +8,7 @@ import datetime
 import socket
 import time
 from collections.abc import Iterable
+from typing import cast
 
 import grpc
 import pytest
@@ -31,15 +32,15 @@ def violations(err: grpc.RpcError) -> list[tuple[str, str]]:
     what the project writes: INVALID_ARGUMENT, the status message ("field: description"
     per violation, joined by "; "), and the description of its own rule."""
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
-    status = rpc_status.from_call(err)
+    status = rpc_status.from_call(cast("grpc.Call", err))  # the failed call itself
     assert status is not None, err.details()
-    found = []
+    found: list[error_details_pb2.BadRequest.FieldViolation] = []
     for detail in status.details:
         request = error_details_pb2.BadRequest()
         assert detail.Unpack(request), detail.type_url
         found += request.field_violations
     described = [f"{v.field}: {v.description}" if v.field else v.description for v in found]
-    assert err.details() == "; ".join(described)
+    assert (err.details() or "") == "; ".join(described)
     assert all(v.description == RESUME_MESSAGE for v in found if v.reason == RESUME_RULE[1])
     return [(v.field, v.reason) for v in found]
 
@@ -47,8 +48,9 @@ def violations(err: grpc.RpcError) -> list[tuple[str, str]]:
 def assert_unparsed(err: grpc.RpcError) -> None:
     """INVALID_ARGUMENT for bytes that do not parse, with the runtime's reason."""
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
-    assert err.details().startswith(UNPARSED), err.details()
-    assert len(err.details()) > len(UNPARSED)
+    details = err.details() or ""
+    assert details.startswith(UNPARSED), details
+    assert len(details) > len(UNPARSED)
 
 
 def stream_request(
@@ -75,7 +77,8 @@ def read_stream(
 def raw_call(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> bytes:
     """A call with the body sent as is (no serialization), as a broken client would."""
     with grpc.insecure_channel(target) as channel:
-        return channel.unary_unary(method)(body, timeout=timeout)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+        return call(body, timeout=timeout)
 
 
 def status_of(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> grpc.RpcError:
@@ -112,7 +115,7 @@ def assert_deadlines_end_ok_or_deadline_exceeded(target: str) -> None:
     assert status_of(target, body, timeout=-1).code() == grpc.StatusCode.DEADLINE_EXCEEDED
     outcomes = set()
     with grpc.insecure_channel(target) as channel:
-        call = channel.unary_unary(METHOD)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
         for _ in range(200):
             try:
                 call(body, timeout=0.0005)

@@ -5,13 +5,17 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
 import { Grpctest } from "./gen/grpctest/grpctest_pb.js";
+import { UPSTREAM_HEADER, landed, showRotation } from "./rotation.js";
 
 const client = createClient(Grpctest, createGrpcWebTransport({ baseUrl: window.location.origin }));
 const DEADLINE_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
-const perReplica = new Map();
+// The newest replies; older rows leave the table (a long stream, or calling for minutes).
+const MAX_ROWS = 500;
 let rows = 0;
+
+showRotation();
 
 // A gRPC status as the spec and the other clients spell it: INVALID_ARGUMENT, ...
 function statusName(code) {
@@ -45,29 +49,36 @@ function addRow(call, reply) {
     cell.textContent = String(text);
     cell.className = className;
   }
+  if ($("replies").rows.length > MAX_ROWS) $("replies").deleteRow(-1);
 }
 
-// Unary calls per replica: Envoy balances every call, so the counts rotate as you click.
-function countCall(replica) {
-  perReplica.set(replica, (perReplica.get(replica) ?? 0) + 1);
-  $("replicas").replaceChildren(
-    ...[...perReplica].sort().map(([name, calls]) => {
-      const span = document.createElement("span");
-      span.textContent = `${name}: ${calls}`;
-      return span;
-    }),
-  );
-}
-
-$("send").addEventListener("click", async () => {
+// One unary call: Envoy balances every call, so it lands on the next replica in rotation.
+async function call() {
+  let upstream = "";
+  const onHeader = (headers) => (upstream = headers.get(UPSTREAM_HEADER) ?? "");
   try {
-    const reply = await client.getServerResponse({ message: $("message").value }, { timeoutMs: DEADLINE_MS });
+    const reply = await client.getServerResponse({ message: $("message").value }, { timeoutMs: DEADLINE_MS, onHeader });
     addRow("unary", reply);
-    countCall(reply.replica);
+    landed(upstream, reply.replica);
     showStatus(`OK: ${reply.replica} answered`);
   } catch (err) {
     showError(err);
   }
+}
+
+$("send").addEventListener("click", call);
+
+// "keep calling": one call after another, a pause between them, until unticked (one loop,
+// however often it is ticked and unticked).
+let calling = false;
+$("keep-calling").addEventListener("change", async () => {
+  if (calling) return;
+  calling = true;
+  while ($("keep-calling").checked) {
+    await call();
+    await new Promise((resolve) => setTimeout(resolve, Number($("every").value)));
+  }
+  calling = false;
 });
 
 // A broken stream goes on on another replica, after the last reply received (the
@@ -90,13 +101,16 @@ async function* resumableStream(request, deadline, onResume) {
   let last = 0;
   for (let attempt = 0; ; attempt += 1) {
     let progress = false;
+    let upstream = "";
+    const onHeader = (headers) => (upstream = headers.get(UPSTREAM_HEADER) ?? "");
     try {
       const timeoutMs = Math.max(1, deadline - Date.now());
-      for await (const reply of client.streamServerResponses({ ...request, resumeAfter: last }, { timeoutMs })) {
+      for await (const reply of client.streamServerResponses({ ...request, resumeAfter: last }, { timeoutMs, onHeader })) {
         if (reply.sequence !== last + 1) {
           throw new ConnectError(`expected reply ${last + 1}, got ${reply.sequence}`, Code.DataLoss);
         }
         if (last > 0 && !progress) onResume(last, reply.replica);
+        if (!progress) landed(upstream, reply.replica); // a stream is one call, on one replica
         progress = true;
         last = reply.sequence;
         yield reply;

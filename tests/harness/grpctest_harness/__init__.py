@@ -8,6 +8,7 @@ base_images   offline stand-ins for the public base images (no registry needed)
 compose       a docker compose project as the tests drive it
 swarm         a real two-node Docker Swarm on one machine (a worker in a netns)
 load          concurrent client load: Python (grpc.aio) and Go (ghz) callers
+channels      the loads' grpc.aio channels, each on a connection of its own
 faults        fault drills: kill, freeze or restart replicas under load, and measure
 stream_load   streams and chats through a fault drill: no reply lost or repeated
 cluster       a single-node Kubernetes cluster (etcd, control plane, containerd, kubelet,

@@ -28,11 +28,11 @@ from pathlib import Path
 import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_common.channels import OWN_CONNECTION, Connection, open_aio_channel
+from grpctest_bench import ghz
+from grpctest_bench.ghz import percentile
+from grpctest_common.channels import Connection
 from grpctest_devtools.processes import DIE_WITH_PARENT
-from grpctest_devtools.repo import REPO, command
-
-METHOD = "grpctest.Grpctest.GetServerResponse"
+from grpctest_harness.channels import OWN_CONNECTION, open_aio_channel
 
 
 @dataclass
@@ -55,11 +55,6 @@ class LoadReport:
             f"{self.caller}: {self.sent} sent, {self.failed} failed, p99 {self.p99_ms:.0f} ms, "
             f"{self.ok_since_fault} answered since the fault began"
         )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ class PythonLoad:
         finally:
             await asyncio.gather(*(channel.close() for channel in channels))
 
-    async def _caller(self, stub: grpctest_pb2_grpc.GrpctestStub, until: float) -> None:
+    async def _caller(self, stub: grpctest_pb2_grpc.GrpctestAsyncStub, until: float) -> None:
         request = grpctest_pb2.Message(message="load")
         while not self._stop.is_set() and time.monotonic() < until:
             start = time.monotonic()
@@ -174,17 +169,13 @@ class GhzLoad:
     ) -> None:
         # ghz ignores --total when --duration is given.
         amount = ["--total", str(total)] if total else ["--duration", f"{max_seconds}s"]
-        self.argv = [
-            command("ghz"), "--insecure",
-            "--import-paths", str(REPO / "proto"), "--proto", "grpctest/grpctest.proto",
-            "--call", METHOD, "--data", '{"message": "load"}',
-            "--concurrency", str(concurrency), "--connections", str(connections),
-            "--timeout", f"{deadline}s", *amount,
-            # When stopped, let the calls in flight finish instead of cancelling them
-            # (which ghz would report as failed calls).
-            "--duration-stop", "wait",
-            "--format", "json", target,
-        ]  # fmt: skip
+        self.argv = ghz.argv(
+            target,
+            concurrency=concurrency,
+            connections=connections,
+            deadline=deadline,
+            amount=amount,
+        )
         self._process: subprocess.Popen[str] | None = None
         self._output = tempfile.NamedTemporaryFile(prefix="ghz-", suffix=".json")  # noqa: SIM115
         self.result: dict | None = None
@@ -229,9 +220,7 @@ class GhzLoad:
         """ghz's figures; answered since the fault: the calls that started at or after
         `since_epoch` (wall-clock seconds, as ghz's per-call timestamps are) and got OK."""
         result = self.stop()
-        failures = collections.Counter(result.get("errorDistribution") or {})
-        latencies = {p["percentage"]: p["latency"] for p in result.get("latencyDistribution") or []}
-        p99 = latencies.get(99, 0) / 1e6
+        failures, p99 = ghz.failures(result), ghz.p99_ms(result)
         ok = sum(
             1
             for call in result.get("details") or []

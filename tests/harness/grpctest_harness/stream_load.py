@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from grpctest_bench.ghz import percentile
 from grpctest_client.calls import Resume, chat, stream_server_responses
 from grpctest_client.resume import Messages, OutOfSequenceError
-from grpctest_common.channels import OWN_CONNECTION, Connection, open_channel
+from grpctest_common.channels import Connection, open_channel
+from grpctest_harness.channels import OWN_CONNECTION
 from grpctest_harness.faults import DRILLS, Drill, FaultReport
-from grpctest_harness.load import percentile
 
 
 @dataclass
