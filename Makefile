@@ -30,11 +30,14 @@ DEBIAN_H2LOAD     := nghttp2-client:h2load:1.52
 DEBIAN_CHROMIUM   := chromium:chromium:120
 DEBIAN_PROMETHEUS := prometheus:prometheus:2.42
 
-# The Python that creates the venv (read before PATH below puts the venv's first).
-# (Exported: the makes this one starts would find the venv's first.)
+# The Python that creates the venv: the interpreter itself, not a launcher on PATH (read
+# before PATH below puts the venv's first; exported, so the makes this one starts agree).
+# A launcher such as pyenv's shim would run the venv's own python once .venv/bin comes
+# first on PATH, and uv then deletes and recreates the venv (with only what that sync
+# installs: `make setup` after the full sync would remove pytest).
 PYTHON_BOOTSTRAP ?= python3
 ifndef BOOTSTRAP
-BOOTSTRAP := $(shell command -v $(PYTHON_BOOTSTRAP))
+BOOTSTRAP := $(shell $(PYTHON_BOOTSTRAP) -c 'import os, sys; print(os.path.realpath(sys.executable))')
 endif
 export BOOTSTRAP
 VENV := $(CURDIR)/.venv
