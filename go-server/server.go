@@ -41,8 +41,12 @@ type server struct {
 }
 
 func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
+	check, err := newRequestCheck()
+	if err != nil {
+		return nil, err
+	}
 	opts := []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.MaxRecvMsgSize(cfg.maxMessageBytes),
 		// Own limits, whatever sits in front: streams per connection (and, with
 		// streamLimit below, per server), and idle connections closed after 5 minutes
@@ -57,6 +61,9 @@ func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
 	// Inside tracing and metrics: they see the streams it refuses.
 	if cfg.maxStreams > 0 {
 		opts = append(opts, grpc.ChainStreamInterceptor(streamLimit(cfg.maxStreams, cfg.replica)))
+	}
+	if checkRequests { // innermost: traces and metrics see what the check answers
+		opts = append(opts, check.serverOptions()...)
 	}
 	if cfg.tlsCert == "" {
 		return opts, nil

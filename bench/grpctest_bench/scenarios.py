@@ -142,6 +142,7 @@ def started(workdir: Path, server_workers: int, rest_workers: int) -> Iterator[l
             *_scaling(run),
             *_rest(run, rest_workers),
             *_settings(run, jaeger),
+            *_checks(run),
             *_metrics(run),
             *_levers(run),
             *_latency(run),
@@ -245,6 +246,28 @@ def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
             "every call traced: Envoy and the replicas export to Jaeger",
             baseline=MAIN,
         ),
+    ]
+
+
+def _checks(run: _Targets) -> list[Scenario]:
+    """The check of every request against the contract (protovalidate): each server, one
+    process, without it (the server measured against is the real one, with it)."""
+    py_unchecked = run.module("server_1w_unchecked", "unchecked_server", *run.py_server[1:])
+    go_unchecked = run.start(
+        targets.server("go_unchecked", [command("go-server-unchecked"), *run.go_server[1:]],
+                       run.workdir)
+    )  # fmt: skip
+    rows = [
+        ("server_direct_1w_unchecked", py_unchecked, "server_direct_1w",
+         "py-server, 1 process, without its check of requests: the check's CPU per call is "
+         "what server_direct_1w costs more"),
+        ("go_direct_unchecked", go_unchecked, "go_direct",
+         "go-server without its check of requests: the check's CPU per call is what "
+         "go_direct costs more"),
+    ]  # fmt: skip
+    return [
+        Scenario(name, SETTINGS, target, unary(target), note, baseline=baseline)
+        for name, target, baseline, note in rows
     ]
 
 

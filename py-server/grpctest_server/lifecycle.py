@@ -23,7 +23,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from grpctest import grpctest_pb2_grpc
 from grpctest_common import tracing
-from grpctest_server import limits, metrics, reflection, servicer
+from grpctest_server import limits, metrics, reflection, servicer, validation
 from grpctest_server.health import HealthServicer
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,10 @@ class Settings:
     # TLS on the port: the certificate (PEM, with its chain) and its key; none: plaintext.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # The check of every request against the contract (validation.RequestValidation).
+    # No flag turns it off: only the benchmark does, to measure what it costs
+    # (grpctest_bench.unchecked_server).
+    check_requests: bool = True
 
 
 @dataclass
@@ -88,7 +92,8 @@ def _interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
     limited = (
         [limits.StreamLimit(settings.max_streams, settings.replica)] if settings.max_streams else []
     )
-    return [*traced, *measured, *limited, servicer.RequestValidation()]
+    checked = [validation.RequestValidation()] if settings.check_requests else []
+    return [*traced, *measured, *limited, *checked]
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
