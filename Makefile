@@ -30,11 +30,14 @@ DEBIAN_H2LOAD     := nghttp2-client:h2load:1.52
 DEBIAN_CHROMIUM   := chromium:chromium:120
 DEBIAN_PROMETHEUS := prometheus:prometheus:2.42
 
-# The Python that creates the venv (read before PATH below puts the venv's first).
-# (Exported: the makes this one starts would find the venv's first.)
+# The Python that creates the venv: the interpreter itself, not a launcher on PATH (read
+# before PATH below puts the venv's first; exported, so the makes this one starts agree).
+# A launcher such as pyenv's shim would run the venv's own python once .venv/bin comes
+# first on PATH, and uv then deletes and recreates the venv (with only what that sync
+# installs: `make setup` after the full sync would remove pytest).
 PYTHON_BOOTSTRAP ?= python3
 ifndef BOOTSTRAP
-BOOTSTRAP := $(shell command -v $(PYTHON_BOOTSTRAP))
+BOOTSTRAP := $(shell $(PYTHON_BOOTSTRAP) -c 'import os, sys; print(os.path.realpath(sys.executable))')
 endif
 export BOOTSTRAP
 VENV := $(CURDIR)/.venv
@@ -221,9 +224,15 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 
 ##@ Benchmark
 
-# The benchmark's grpc-go baseline is the real go-server; its stacks run the control plane.
+# The benchmark's grpc-go baseline is the real go-server; its build without the check of
+# requests measures what the check costs. Its stacks run the control plane.
+GO_SERVER_UNCHECKED := $(BIN)/go-server-unchecked
+$(GO_SERVER_UNCHECKED): $(call go_sources,go-server)
+	cd go-server && GOWORK=off $(STATIC) go build -tags unchecked -trimpath -ldflags='-s -w' -o $@ .
+
 .PHONY: bench-tools
-bench-tools: $(VENV)/.synced-bench $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE) $(GRPCTEST_LOAD)
+bench-tools: $(VENV)/.synced-bench $(GO_CLIENT) $(GO_SERVER) $(GO_SERVER_UNCHECKED) \
+  $(CONTROL_PLANE) $(GRPCTEST_LOAD)
 	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
 
 .PHONY: bench
@@ -243,7 +252,9 @@ h2spec: setup $(BIN)/h2spec ## HTTP/2 conformance (h2spec) of Envoy's :8080; nee
 .PHONY: proto
 proto: $(SYNCED) $(NODE_MODULES) $(PROTOC_PLUGINS) ## Regenerate Python, Go and JavaScript from proto/, and Envoy's descriptor set
 	buf generate
-	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info.
+	buf generate --template buf.gen.vendored.yaml
+	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info;
+	@# with google.rpc.BadRequest, which it needs to write a violation's details as JSON.
 	buf build --as-file-descriptor-set --exclude-source-info -o envoy/grpctest.binpb
 
 .PHONY: certs
@@ -294,7 +305,7 @@ test-local: $(LOCAL_TEST_TOOLS) test-debian-packages ## make test without lint: 
 	pytest -m "not containers and not cluster and not heavy" $(PYTEST_ARGS)
 
 .PHONY: test-heavy
-test-heavy: $(LOCAL_TEST_TOOLS) test-debian-packages ## The benchmark's smoke run, a small soak, pip install into a clean virtualenv (minutes)
+test-heavy: $(LOCAL_TEST_TOOLS) $(GO_SERVER_UNCHECKED) test-debian-packages ## The benchmark's smoke run, a small soak, pip install into a clean virtualenv (minutes)
 	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
 	pytest -m heavy $(PYTEST_ARGS)
 

@@ -12,7 +12,9 @@
 // replica shutting down or dying) goes on on another replica from the last reply
 // received, up to -resume-attempts times within -timeout, and says so on stderr
 // ("resumed after 558 on replica-3"). A failed call ends the run with the gRPC status
-// name and detail and exit code 1.
+// name and detail and exit code 1: a rule of the contract broken reads "field:
+// description [rule id]"; with -output json, the last line is {"error": {...}} instead
+// of the summary.
 //
 //	go-client -target localhost:8080 -message hi -count 30
 //	go-client -mode server-stream -count 10000
@@ -42,7 +44,6 @@ import (
 	"os"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
 
 	"grpctest/go-common/tracing"
 	pb "grpctest/proto/go"
@@ -77,7 +78,11 @@ func main() {
 	perReplica, err := run(context.Background(), pb.NewGrpctestClient(conn), p, os.Stdout)
 	flushSpans()
 	if err != nil {
-		fatalf("%s: %s", codeName(status.Code(err)), status.Convert(err).Message())
+		failed := failureOf(err)
+		if p.json {
+			printJSONFailure(os.Stdout, failed)
+		}
+		fatalf("%s", failed)
 	}
 	switch {
 	case p.json:

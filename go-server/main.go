@@ -42,14 +42,16 @@ func run(ctx context.Context) error {
 	}
 	defer flush()
 	srv, err := start(config{
-		address:          net.JoinHostPort(host, strconv.Itoa(port)),
-		replica:          replica,
-		reflection:       reflect,
-		maxMessageBytes:  maxMessageBytes,
-		metricsPort:      metricsPort,
-		tlsCert:          tlsCert,
-		tlsKey:           tlsKey,
-		maxConnectionAge: maxConnectionAge, maxConnectionAgeGrace: maxConnectionAgeGrace,
+		address:              net.JoinHostPort(host, strconv.Itoa(port)),
+		replica:              replica,
+		reflection:           reflect,
+		maxMessageBytes:      maxMessageBytes,
+		maxConcurrentStreams: maxConcurrentStreams,
+		maxStreams:           maxStreams,
+		metricsPort:          metricsPort,
+		tlsCert:              tlsCert,
+		tlsKey:               tlsKey,
+		maxConnectionAge:     maxConnectionAge, maxConnectionAgeGrace: maxConnectionAgeGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to start: %w", err)

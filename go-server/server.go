@@ -24,8 +24,11 @@ type config struct {
 	replica         string
 	reflection      bool
 	maxMessageBytes int
-	metricsPort     int // Prometheus /metrics on this port; 0: none
-	tlsCert, tlsKey string
+	// HTTP/2 streams one connection may have open at once; streams of the service open
+	// at once, all connections together (0: no limit).
+	maxConcurrentStreams, maxStreams int
+	metricsPort                      int // Prometheus /metrics on this port; 0: none
+	tlsCert, tlsKey                  string
 	// Connections are closed (GOAWAY) after maxConnectionAge, and calls still running
 	// on them get maxConnectionAgeGrace to finish (0: never; see connectionOptions).
 	maxConnectionAge, maxConnectionAgeGrace time.Duration
@@ -41,7 +44,8 @@ type config struct {
 const minClientPingInterval = 500 * time.Millisecond
 
 // connectionOptions are the server's limits on connections, whatever sits in front
-// (as py-server's): streams per connection; idle connections closed after 5 minutes;
+// (as py-server's): streams per connection (and, with streamLimit in serverOptions, per
+// server); idle connections closed after 5 minutes;
 // keepalive pings allowed every minClientPingInterval while calls are open; and every
 // connection closed gracefully after maxConnectionAge, so that a client balancing over
 // DNS (dns:///) resolves again and finds replicas added since it connected. Calls in
@@ -54,7 +58,7 @@ func connectionOptions(cfg config) []grpc.ServerOption {
 		params.MaxConnectionAge, params.MaxConnectionAgeGrace = cfg.maxConnectionAge, cfg.maxConnectionAgeGrace
 	}
 	return []grpc.ServerOption{
-		grpc.MaxConcurrentStreams(100),
+		grpc.MaxConcurrentStreams(uint32(cfg.maxConcurrentStreams)),
 		grpc.KeepaliveParams(params),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPingInterval}),
 	}
@@ -70,14 +74,25 @@ type server struct {
 }
 
 func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
+	check, err := newRequestCheck()
+	if err != nil {
+		return nil, err
+	}
 	opts := []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.MaxRecvMsgSize(cfg.maxMessageBytes),
 	}
 	opts = append(opts, connectionOptions(cfg)...)
 	opts = append(opts, tracingOptions()...)
 	if metrics != nil {
 		opts = append(opts, metrics.serverOptions()...)
+	}
+	// Inside tracing and metrics: they see the streams it refuses.
+	if cfg.maxStreams > 0 {
+		opts = append(opts, grpc.ChainStreamInterceptor(streamLimit(cfg.maxStreams, cfg.replica)))
+	}
+	if checkRequests { // innermost: traces and metrics see what the check answers
+		opts = append(opts, check.serverOptions()...)
 	}
 	if cfg.tlsCert == "" {
 		return opts, nil

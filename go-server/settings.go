@@ -12,10 +12,16 @@ import (
 var (
 	host, replica, tlsCert, tlsKey, logLevel string
 	port, maxMessageBytes, metricsPort       int
+	maxConcurrentStreams, maxStreams         int
 	reflect                                  bool
 	drain, grace                             time.Duration
 	maxConnectionAge, maxConnectionAgeGrace  time.Duration
 )
+
+// The replica's own stream limits have py-server's defaults: 100 streams per HTTP/2
+// connection, and 64 streams of the service in all, as many as Envoy lets all the
+// replicas together have (envoy/envoy.yaml), so that a replica refuses only what
+// reaches it past Envoy.
 
 // serverSettings is every setting of the server, one row each: the flag -name (or
 // --name), its fallback GRPCTEST_NAME, its kind and default (go-common/settings), the
@@ -26,6 +32,8 @@ var serverSettings = settings.Table{
 	{Name: "replica", Value: settings.Text(&replica), Default: hostname(), Help: "replica name put in every reply; by default the hostname"},
 	{Name: "reflection", Value: settings.Bool(&reflect), Default: "true", Help: "serve gRPC Server Reflection"},
 	{Name: "max-message-bytes", Value: settings.Int(&maxMessageBytes), Default: "1048576", Help: "largest request accepted; larger ones get RESOURCE_EXHAUSTED"},
+	{Name: "max-concurrent-streams", Value: settings.Int(&maxConcurrentStreams), Default: "100", Help: "HTTP/2 streams one connection may have open at once"},
+	{Name: "max-streams", Value: settings.Int(&maxStreams), Default: "64", Help: "streams of the service (server streams, chats) open at once, all connections together; more get RESOURCE_EXHAUSTED (Health and reflection are not counted); 0: no limit"},
 	{Name: "drain-seconds", Value: settings.Seconds(&drain), Default: "3", Help: "after SIGTERM, how long to keep serving while reporting NOT_SERVING"},
 	{Name: "grace-seconds", Value: settings.Seconds(&grace), Default: "10", Help: "how long in-flight calls may take to finish once the server stops"},
 	{Name: "max-connection-age", Value: settings.Seconds(&maxConnectionAge), Default: "30", Help: "close each client connection gracefully (GOAWAY) after this long, so that clients balancing over DNS resolve again and find new replicas; 0: never"},
@@ -55,6 +63,10 @@ func parseSettings() {
 		serverSettings.Usagef("--metrics-port must be between 0 (none) and 65535, got %d", metricsPort)
 	case maxMessageBytes <= 0:
 		serverSettings.Usagef("--max-message-bytes must be positive")
+	case maxConcurrentStreams <= 0:
+		serverSettings.Usagef("--max-concurrent-streams must be positive")
+	case maxStreams < 0:
+		serverSettings.Usagef("--max-streams must not be negative (0: no limit)")
 	case drain < 0 || grace < 0:
 		serverSettings.Usagef("--drain-seconds and --grace-seconds must not be negative")
 	case maxConnectionAge < 0 || maxConnectionAgeGrace < 0:

@@ -42,20 +42,29 @@ def normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def module_of(folder: str) -> str:
-    """The package a project installs (grpctest-common: grpctest_common)."""
+def modules_of(folder: str) -> list[str]:
+    """The packages a project installs (grpctest-common: grpctest_common; grpctest-proto:
+    grpctest and buf.validate)."""
     settings = tomllib.loads((REPO / folder / "pyproject.toml").read_text())
     backend = settings.get("tool", {}).get("uv", {}).get("build-backend", {})
-    return backend.get("module-name") or project(folder)["name"].replace("-", "_")
+    names = backend.get("module-name") or project(folder)["name"].replace("-", "_")
+    return [names] if isinstance(names, str) else names
 
 
-WORKSPACE = {module_of(folder): normalized(project(folder)["name"]) for folder in PROJECTS}
+WORKSPACE = {
+    module.split(".")[0]: normalized(project(folder)["name"])
+    for folder in PROJECTS
+    for module in modules_of(folder)
+}
 
 
 def imports(folder: str) -> set[str]:
-    """Every module the project's own package imports (its tests excluded), lazily or not."""
+    """Every module the project's own packages import (its tests excluded), lazily or not."""
     found = set()
-    for path in (REPO / folder / module_of(folder)).rglob("*.py"):
+    paths = [
+        p for m in modules_of(folder) for p in (REPO / folder / m.replace(".", "/")).rglob("*.py")
+    ]
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 found |= {alias.name for alias in node.names}
@@ -90,8 +99,8 @@ def distributions(module: str) -> set[str]:
 
 @pytest.mark.parametrize("folder", PROJECTS)
 def test_a_package_imports_only_the_workspace_packages_below_it(folder: str) -> None:
-    own = module_of(folder)
-    used = {name.split(".")[0] for name in imports(folder)} & set(WORKSPACE) - {own}
+    own = {module.split(".")[0] for module in modules_of(folder)}
+    used = {name.split(".")[0] for name in imports(folder)} & set(WORKSPACE) - own
     assert used <= PROJECTS[folder], f"{own} imports {sorted(used - PROJECTS[folder])}"
 
 

@@ -1,13 +1,14 @@
 """The container topology end to end on a real Docker engine, with Compose v2.
 
 Builds every project image, brings docker-compose.yml up (3 py-server replicas and 1
-go-server replica behind Envoy on localhost:8080, their endpoints from the control plane)
-with `up --wait`, and checks what a user does: grpcurl through Envoy, the client
-containers three ways (through Envoy, proxyless over xDS, client-side over DNS), scaling
-to 5 (a client over DNS finds the new replicas once its connections age out); then the
-replica fault drills and the control plane's own faults at realistic concurrency,
-through Envoy and proxyless from this host at once, with no call lost. Tears everything
-down and stops the engine if it started one.
+go-server replica behind Envoy, their endpoints from the control plane) with `up --wait`,
+on host ports of its own (the compose file's PORT_* variables, set to ports free at the
+start: no clash with a `make run` or another stack on the default ones), and checks what a
+user does: grpcurl through Envoy, the client containers three ways (through Envoy,
+proxyless over xDS, client-side over DNS), scaling to 5 (a client over DNS finds the new
+replicas once its connections age out); then the replica fault drills and the control
+plane's own faults at realistic concurrency, through Envoy and proxyless from this host at
+once, with no call lost. Tears everything down and stops the engine if it started one.
 
 Slow (minutes on a fresh machine: base image stand-ins and image builds); run alone
 with `make test-containers`. With CI=true it runs and fails loudly; it never skips.
@@ -29,7 +30,7 @@ from grpctest_devtools.clients import CallPath, calls_per_replica, proxyless, th
 from grpctest_devtools.control_plane import write_bootstrap
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.observability import PrometheusAPI
-from grpctest_devtools.ports import port_in_use
+from grpctest_devtools.ports import free_port
 from grpctest_devtools.repo import CERTS, command
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, address, inspect
@@ -50,9 +51,14 @@ from grpctest_harness.stream_load import (
     stream_drill,
 )
 
-COMPOSE = ComposeProject("grpctest-e2e")
-TARGET = "localhost:8080"
-ADMIN = EnvoyAdmin(9901)
+# docker-compose.yml's host-port variables, each a port free now.
+PORTS = {
+    name: free_port() for name in ("PORT_PROXY", "PORT_PROXY_TLS", "PORT_ADMIN", "PORT_PROMETHEUS")
+}
+COMPOSE = ComposeProject("grpctest-e2e", env={name: str(port) for name, port in PORTS.items()})
+TARGET = f"localhost:{PORTS['PORT_PROXY']}"
+TLS_TARGET = f"localhost:{PORTS['PORT_PROXY_TLS']}"
+ADMIN = EnvoyAdmin(PORTS["PORT_ADMIN"])
 IMAGES = {"py-server": "grpctest/py-server:dev", "go-server": "grpctest/go-server:dev",
           "control-plane": "grpctest/control-plane:dev",
           "py-client": "grpctest/py-client:dev", "go-client": "grpctest/go-client:dev",
@@ -65,12 +71,6 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(2400)]
 
 @pytest.fixture(scope="module")
 def topology(images, engine_workdir: Path, figures) -> Iterator[None]:
-    busy = [p for p in (8080, 8443, 9901, 9090) if port_in_use(p)]
-    if busy:
-        pytest.fail(
-            f"ports {busy} are in use; the compose topology publishes them "
-            "(stop `make run` or another stack first)"
-        )
     try:
         start = time.monotonic()
         COMPOSE("up", "--detach", "--wait")  # until every replica's HEALTHCHECK passes
@@ -154,9 +154,9 @@ def test_grpcurl_list_and_describe_through_envoy(topology) -> None:
 def test_grpcurl_over_tls_with_the_generated_ca_and_token(topology) -> None:
     token = (CERTS / "token.jwt").read_text().strip()
     listing = sh(command("grpcurl"), "-cacert", str(CERTS / "ca.crt"),
-                 "-H", f"authorization: Bearer {token}", "localhost:8443", "list")  # fmt: skip
+                 "-H", f"authorization: Bearer {token}", TLS_TARGET, "list")  # fmt: skip
     assert "grpctest.Grpctest" in listing.stdout.split()
-    grpcurl = [command("grpcurl"), "-cacert", str(CERTS / "ca.crt"), "localhost:8443", "list"]
+    grpcurl = [command("grpcurl"), "-cacert", str(CERTS / "ca.crt"), TLS_TARGET, "list"]
     refused = subprocess.run(grpcurl, capture_output=True, text=True, timeout=30)
     assert "Unauthenticated" in refused.stderr
 
@@ -165,6 +165,8 @@ def test_envoy_admin_is_published_on_loopback_only(topology) -> None:
     (envoy,) = COMPOSE.containers("envoy")
     ports = inspect(envoy)["NetworkSettings"]["Ports"]
     assert {b["HostIp"] for b in ports["9901/tcp"]} == {"127.0.0.1"}
+    # ... on the host port its variable names (PORT_ADMIN).
+    assert {b["HostPort"] for b in ports["9901/tcp"]} == {str(PORTS["PORT_ADMIN"])}
 
 
 # The clients' targets, as docker-compose.yml's comment gives them: through Envoy (the
@@ -194,15 +196,20 @@ def test_the_web_page_calls_over_grpc_web_in_a_real_browser(topology) -> None:
     with browser.chromium() as chromium:
         page = chromium.new_page()
         page.goto(f"http://{TARGET}/")
+        # Envoy's view of the rotation (/rotation, from its admin inside the container):
+        # every replica, found by DNS as py-server or go-server.
+        browser.wait_for_rotation(page, REPLICAS)
         answered = {browser.send(page) for _ in range(2 * REPLICAS)}
         assert (
             browser.stream(page, count=5, interval_ms=10) == "OK: stream complete, 5 of 5 replies"
         )
+        kinds = sorted(bar["kind"] for bar in browser.rotation(page))
     assert len(answered) == REPLICAS, answered  # "OK: <replica> answered", one per replica
+    assert kinds == ["go", "python", "python", "python"]
 
 
 def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
-    prometheus = PrometheusAPI("http://127.0.0.1:9090")
+    prometheus = PrometheusAPI(f"http://127.0.0.1:{PORTS['PORT_PROMETHEUS']}")
     # Where no registry is reachable the image is a stand-in with Debian's Prometheus,
     # older than the compose file's tag: say which version really ran.
     figures["prometheus version that ran"] = prometheus.version()

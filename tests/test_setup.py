@@ -36,7 +36,8 @@ def make(*args: str) -> str:
 def test_setup_builds_only_the_local_runs_packages_and_programs() -> None:
     commands = make("-B", "setup")
     assert "uv sync --locked" in commands
-    assert "go build" in commands
+    for program in ("go-client", "go-server"):
+        assert f"-o {REPO}/bin/{program}" in commands, program
     for other in ("go install", "apt-get", "npm", "debian-packages"):
         assert other not in commands
 
@@ -136,7 +137,12 @@ def make_output(*args: str) -> str:
 def test_help_shows_the_product_apart_from_the_test_harness() -> None:
     sections = help_sections()
     (harness,) = [heading for heading in sections if heading.startswith("Test harness")]
-    assert set(sections[harness]) == {"base-images", "compose-plugin", "cluster-tools"}
+    assert set(sections[harness]) == {
+        "base-images",
+        "compose-plugin",
+        "cluster-tools",
+        "hostile-load",
+    }
     product = {t for heading, targets in sections.items() if heading != harness for t in targets}
     typed = {"setup", "demo", "run", "client", "up", "down", "test", "test-all", "bench", "proto"}
     assert typed <= product

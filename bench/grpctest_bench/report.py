@@ -223,6 +223,9 @@ def goals(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
     checks = [
         ("py-server CPU per call / the Python floor's (server_direct_1w / python_floor_direct)",
          r.cpu("server_direct_1w", "python_floor_direct", "server"), "<=", 1.05),
+        ("py-server CPU per call with its check of requests / without "
+         "(server_direct_1w / server_direct_1w_unchecked)",
+         r.cpu("server_direct_1w", "server_direct_1w_unchecked", "server"), "<=", 1.1),
         (f"lowest measured / predicted throughput through Envoy ({worst['name']})",
          worst["measured_over_predicted"] or 0.0, ">=", 0.9),
         (f"2 processes per replica / 1, through Envoy ({two} / {one} req/s)",

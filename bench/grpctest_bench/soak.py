@@ -53,17 +53,6 @@ class SoakReport:
     rss_mb: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def memory(stack: LocalStack) -> dict[str, float]:
-    return {p.name: rss_mb(p.pid) for p in stack.processes if p.pid is not None}
-
-
 ENVOY_STATS = {
     "retries": "upstream_rq_retry",
     "retry overflow": "upstream_rq_retry_overflow",
@@ -104,14 +93,14 @@ def soak(settings: SoakSettings, log_dir: Path) -> SoakReport:
         envoy_args=["--log-level", "error"],
     )
     with stack:
-        report.rss_mb["before"] = memory(stack)
+        report.rss_mb["before"] = stack.resident_mb()
         for run in range(1, settings.runs + 1):
             report.runs.append(
                 one_run(stack, settings.calls, settings.concurrency, settings.connections)
             )
-            report.rss_mb[f"after run {run}"] = memory(stack)
+            report.rss_mb[f"after run {run}"] = stack.resident_mb()
         time.sleep(settings.settle_seconds)
-        report.rss_mb[f"{settings.settle_seconds:.0f} s later"] = memory(stack)
+        report.rss_mb[f"{settings.settle_seconds:.0f} s later"] = stack.resident_mb()
     return report
 
 

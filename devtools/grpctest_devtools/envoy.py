@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,10 +81,19 @@ class EnvoyAdmin:
             counts[self._address(host)] = stats.get("rq_total", 0)
         return counts
 
+    def heap_mb(self) -> float:
+        """The heap Envoy uses (MB): what its heap monitor (fixed_heap) counts, the heap
+        less the pages freed and kept for reuse or given back (admin /memory)."""
+        memory = {k: int(v) for k, v in json.loads(self.get("/memory")).items()}
+        used = memory["heap_size"] - memory["pageheap_unmapped"] - memory["pageheap_free"]
+        return round(used / 2**20, 1)
+
     def stats(self, prefix: str = "") -> dict[str, int]:
-        """Counters and gauges whose names start with `prefix`."""
+        """Counters and gauges whose names start with `prefix` (Envoy filters them: a
+        busy Envoy has thousands, and its main thread renders what it is asked for)."""
+        query = urllib.parse.urlencode({"filter": f"^{re.escape(prefix)}"}) if prefix else ""
         values = {}
-        for line in self.get("/stats?usedonly").splitlines():
+        for line in self.get(f"/stats?usedonly&{query}").splitlines():
             name, _, value = line.partition(": ")
             if name.startswith(prefix) and value.isdigit():
                 values[name] = int(value)

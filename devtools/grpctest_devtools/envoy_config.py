@@ -35,6 +35,11 @@ CONTAINER_CERTS = "/etc/envoy/certs/"
 
 
 OTLP_CLUSTER = "otlp_collector"
+ADMIN_CLUSTER = "envoy_admin"
+# The names envoy.yaml finds the replicas by (its compose endpoints). Envoy's view of a
+# host shows the name it was found by, and the web page tells Python and Go apart by it.
+PY_SERVER = "py-server"
+GO_SERVER = "go-server"
 CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
 UPSTREAM_TLS_CONTEXT = (
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
@@ -109,11 +114,16 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> Config:
     relocate_files(config, {**compose_mounts("envoy"), CONTAINER_CERTS: certs_dir})
     _endpoints(cluster(config, CONTROL_PLANE_CLUSTER), [ports.control_plane])
     _endpoints(cluster(config, OTLP_CLUSTER), [ports.otlp])
+    _endpoints(cluster(config, ADMIN_CLUSTER), [ports.admin])
     return config
 
 
-def _endpoints(cluster: dict[str, Any], ports: Sequence[int]) -> None:
-    endpoints = [{"endpoint": {"address": {"socket_address": _loopback(p)}}} for p in ports]
+def _endpoints(
+    cluster: dict[str, Any], ports: Sequence[int], hostnames: Sequence[str] = ()
+) -> None:
+    """The cluster's endpoints become `ports` on loopback, named `hostnames` if given."""
+    names: list[str | None] = [*hostnames] or [None] * len(ports)
+    endpoints = [_endpoint(port, name) for port, name in zip(ports, names, strict=True)]
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
 
 

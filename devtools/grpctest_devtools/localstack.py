@@ -224,6 +224,10 @@ class LocalStack:
             "replicas": [p.pid for p in self.replicas if p.running and p.pid],
         }
 
+    def resident_mb(self) -> dict[str, float]:
+        """Each process's resident memory (MB) by name: envoy, replica-1, ..., go-1."""
+        return {process.name: process.resident_mb() for process in self.processes}
+
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:

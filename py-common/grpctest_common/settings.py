@@ -163,16 +163,20 @@ class Setting:
     def default_value(self) -> Any:
         return self.default() if callable(self.default) else self.default
 
+    @property
+    def default_text(self) -> str:
+        """The default as --help (and docs/settings.md) writes it: `shown`, on/off, or
+        the value."""
+        if self.shown is not None:
+            return self.shown
+        if self.kind is BOOLEAN:
+            return "on" if self.default else "off"
+        return str(self.default_value())
+
     def help_text(self) -> str:
         """The help, then where the value comes from when the flag is not given."""
-        if self.shown is not None:
-            default = self.shown
-        elif self.kind is BOOLEAN:
-            default = "on" if self.default else "off"
-        else:
-            default = str(self.default_value())
         source = f"env {self.variable}, " if self.variable else ""
-        return f"{self.help} ({source}default: {default})".replace("%", "%%")  # %-formatted
+        return f"{self.help} ({source}default: {self.default_text})".replace("%", "%%")
 
 
 class Table:

@@ -5,7 +5,9 @@ A streaming reply comes from an async generator, or from a coroutine that writes
 reply itself (`await context.write(...)`, as grpcio-health-checking's Health.Watch
 does); a single reply is a coroutine's return value. The wrapper keeps the behaviour's
 kind, and `around` (an async context manager made per call) sees the whole call, the
-last streamed reply included.
+last streamed reply included; `on_reply`, if given, is called for each reply the
+behaviour gives, as it is handed to gRPC to send (not for the replies a coroutine writes
+itself, which the wrapper does not see).
 """
 
 from __future__ import annotations
@@ -34,43 +36,50 @@ _KINDS = {
 # gets instead: the same request, or a request iterator of its own.
 Around = Callable[[Any, Context], AbstractAsyncContextManager[Any]]
 Behavior = Callable[[Any, Context], Any]
+OnReply = Callable[[], object]
 
 
 def rebuilt(
     handler: Handler,
     around: Around,
     request_deserializer: Callable[[bytes], Any] | None = None,
+    on_reply: OnReply = lambda: None,
 ) -> Handler:
     """`handler` with every call run inside `around`; its deserializer replaced if given."""
     name, factory = _KINDS[(handler.request_streaming, handler.response_streaming)]
     behavior = getattr(handler, name)
     generator = handler.response_streaming and not inspect.iscoroutinefunction(behavior)
     wrap = _streaming if generator else _awaited
+    # (A coroutine that writes its stream's replies itself: no reply of its own to count.)
+    counted = on_reply if not handler.response_streaming or generator else (lambda: None)
     return factory(
-        wrap(behavior, around),
+        wrap(behavior, around, counted),
         request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
 
-def _streaming(behavior: Behavior, around: Around) -> Behavior:
+def _streaming(behavior: Behavior, around: Around, on_reply: OnReply) -> Behavior:
     """A streaming behaviour (an async generator) run inside `around`."""
 
     async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
         async with around(request, context) as request_seen:
             async for reply in behavior(request_seen, context):
+                on_reply()
                 yield reply
 
     return handle
 
 
-def _awaited(behavior: Behavior, around: Around) -> Behavior:
+def _awaited(behavior: Behavior, around: Around, on_reply: OnReply) -> Behavior:
     """A coroutine behaviour (it answers once, or writes its stream's replies itself) run
     inside `around`."""
 
     async def handle(request: Any, context: Context) -> Any:
         async with around(request, context) as request_seen:
-            return await behavior(request_seen, context)
+            reply = await behavior(request_seen, context)
+            on_reply()
+            return reply
 
     return handle
 

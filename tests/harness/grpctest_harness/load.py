@@ -119,7 +119,7 @@ class PythonLoad:
 
     def __init__(
         self,
-        target: str,
+        target: str | Connection,
         *,
         callers: int = 64,
         connections: int = 8,
@@ -128,9 +128,11 @@ class PythonLoad:
         env: Mapping[str, str] | None = None,
         caller: str = "python",
     ) -> None:
-        """`env`: what this process's environment needs for the target (an xds:///
-        target's bootstrap), set while the load runs; `caller`: how its report names it."""
-        self.target = target
+        """`target`: an address (plaintext), or a Connection (TLS, credentials); `env`:
+        what this process's environment needs for the target (an xds:/// target's
+        bootstrap), set while the load runs; `caller`: how its report names it."""
+        self.connection = target if isinstance(target, Connection) else Connection(target)
+        self.target = self.connection.target
         self.callers = callers
         self.connections = connections
         self.deadline = deadline
@@ -150,8 +152,9 @@ class PythonLoad:
             self.error = err
 
     async def _run(self) -> None:
-        connection = Connection(self.target)
-        channels = [open_aio_channel(connection, [OWN_CONNECTION]) for _ in range(self.connections)]
+        channels = [
+            open_aio_channel(self.connection, [OWN_CONNECTION]) for _ in range(self.connections)
+        ]
         try:
             stubs = [grpctest_pb2_grpc.GrpctestStub(channel) for channel in channels]
             until = time.monotonic() + self.max_seconds

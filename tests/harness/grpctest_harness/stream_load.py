@@ -105,7 +105,7 @@ class StreamLoad:
 
     def __init__(
         self,
-        target: str,
+        target: str | Connection,
         *,
         streams: int = 12,
         chats: int = 6,
@@ -116,14 +116,14 @@ class StreamLoad:
         path: str = "envoy",
         env: Mapping[str, str] | None = None,
     ) -> None:
-        """`path`: how the report names the way to the replicas; `env`: what this
-        process's environment needs for the target (an xds:/// target's bootstrap), set
-        while the streams run."""
+        """`target`: an address (plaintext), or a Connection (TLS, credentials); `path`:
+        how the report names the way to the replicas; `env`: what this process's
+        environment needs for the target (an xds:/// target's bootstrap), set while the
+        streams run."""
         self.count, self.interval, self.timeout, self.path = count, interval, timeout, path
         self._environment = environment(env or {})
-        self._channels = [
-            open_channel(Connection(target), [OWN_CONNECTION]) for _ in range(connections)
-        ]
+        connection = target if isinstance(target, Connection) else Connection(target)
+        self._channels = [open_channel(connection, [OWN_CONNECTION]) for _ in range(connections)]
         kinds = ["stream"] * streams + ["chat"] * chats
         self.exchanges = [Exchange(kind) for kind in kinds]
         self._threads = [
