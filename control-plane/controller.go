@@ -15,6 +15,7 @@ type replica struct {
 	answering bool               // it answered its last Check in time
 	watched   bool               // its Watch stream has said something (or failed)
 	reason    string             // why it is unhealthy, for the log
+	name      string             // the name it was found under (its endpoint's hostname)
 }
 
 func (r *replica) healthy() bool { return r.serving && r.answering }
@@ -44,7 +45,7 @@ func newController(c checking, p *publisher) *controller {
 // checks failed), at most as long as failing the checks takes, so that a restarted
 // control plane never tells the data planes that healthy replicas are unhealthy just
 // because it has not asked them yet.
-func (c *controller) run(ctx context.Context, found <-chan []string) {
+func (c *controller) run(ctx context.Context, found <-chan []discovered) {
 	var startup <-chan time.Time
 	for {
 		select {
@@ -68,20 +69,24 @@ func (c *controller) run(ctx context.Context, found <-chan []string) {
 }
 
 // update starts checking new replicas and forgets those discovery no longer lists.
-func (c *controller) update(ctx context.Context, addresses []string) {
-	slog.Info("replicas found", "addresses", addresses)
+func (c *controller) update(ctx context.Context, found []discovered) {
+	names := make(map[string]string, len(found))
+	for _, d := range found {
+		names[d.address] = d.name
+	}
+	slog.Info("replicas found", "addresses", sortedKeys(names))
 	for address, r := range c.replicas {
-		if !slices.Contains(addresses, address) {
+		if name, listed := names[address]; !listed || name != r.name {
 			r.stop()
 			delete(c.replicas, address)
 		}
 	}
-	for _, address := range addresses {
+	for address, name := range names {
 		if _, known := c.replicas[address]; known {
 			continue
 		}
 		checkCtx, stop := context.WithCancel(ctx)
-		c.replicas[address] = &replica{stop: stop, answering: true, reason: "not checked yet"}
+		c.replicas[address] = &replica{stop: stop, answering: true, reason: "not checked yet", name: name}
 		go func() {
 			if err := c.checking.checkReplica(checkCtx, address, c.observations); err != nil {
 				slog.Error("cannot check replica", "address", address, "error", err)
@@ -123,21 +128,27 @@ func (c *controller) allHeardFrom() bool {
 	return true
 }
 
-// health is every replica's address and whether it is healthy. Late answers never take
+// endpointState is what the data planes are told of one replica.
+type endpointState struct {
+	healthy  bool
+	hostname string
+}
+
+// health is every replica's address, whether it is healthy and its name. Late answers never take
 // the last replicas out: when every replica that says SERVING is failing its checks at
 // once, the control plane is more likely looking at overload (or is starved itself)
 // than at frozen replicas, and publishing none would make slowness an outage; those
 // replicas stay healthy (Envoy's own checks and outlier detection still judge them).
-func (c *controller) health() (health map[string]bool, kept bool) {
-	health = make(map[string]bool, len(c.replicas))
+func (c *controller) health() (health map[string]endpointState, kept bool) {
+	health = make(map[string]endpointState, len(c.replicas))
 	anyHealthy := false
 	for address, r := range c.replicas {
-		health[address] = r.healthy()
-		anyHealthy = anyHealthy || health[address]
+		health[address] = endpointState{r.healthy(), r.name}
+		anyHealthy = anyHealthy || r.healthy()
 	}
 	for address, r := range c.replicas {
 		if !anyHealthy && r.serving {
-			health[address], kept = true, true
+			health[address], kept = endpointState{true, r.name}, true
 		}
 	}
 	return health, kept

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,12 +9,19 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// A source finds the replicas: it sends every replica's address (IP:port, sorted) on
-// found, first as soon as it knows them, then each time they change, until ctx ends.
-type source func(ctx context.Context, found chan<- []string) error
+// discovered is one replica a source found: its address (IP:port) and the name it was
+// found under (the DNS name, the Service, or the name --servers gave it; "" if none),
+// which the data planes get as the endpoint's hostname (Envoy's admin shows it; the web
+// page tells py-server's replicas from go-server's by it).
+type discovered struct{ address, name string }
+
+// A source finds the replicas: it sends every replica (sorted by address) on found,
+// first as soon as it knows them, then each time they change, until ctx ends.
+type source func(ctx context.Context, found chan<- []discovered) error
 
 // newSource is the source --discovery names, for --replicas.
 func newSource(kind string, replicas []hostPort, refresh time.Duration, namespace string) (source, error) {
@@ -30,15 +38,15 @@ func newSource(kind string, replicas []hostPort, refresh time.Duration, namespac
 
 // listSource is the replicas as given (the local run's): IP addresses, never re-read.
 func listSource(replicas []hostPort) (source, error) {
-	addresses := make([]string, 0, len(replicas))
+	addresses := make([]discovered, 0, len(replicas))
 	for _, r := range replicas {
 		if net.ParseIP(r.host) == nil {
 			return nil, fmt.Errorf("--discovery list takes IP addresses, got %q (use --discovery dns for names)", r.host)
 		}
-		addresses = append(addresses, r.String())
+		addresses = append(addresses, discovered{r.String(), r.name})
 	}
-	slices.Sort(addresses)
-	return func(ctx context.Context, found chan<- []string) error {
+	sortByAddress(addresses)
+	return func(ctx context.Context, found chan<- []discovered) error {
 		send(ctx, found, addresses)
 		<-ctx.Done()
 		return nil
@@ -52,9 +60,9 @@ func listSource(replicas []hostPort) (source, error) {
 // waits until every name has had an answer: a control plane starting beside a DNS
 // server that is not ready yet must not publish too few replicas.
 func dnsSource(replicas []hostPort, refresh time.Duration, resolver *net.Resolver) source {
-	return func(ctx context.Context, found chan<- []string) error {
-		last := map[hostPort][]string{}
-		var sent []string
+	return func(ctx context.Context, found chan<- []discovered) error {
+		last := map[hostPort][]discovered{}
+		var sent []discovered
 		for first := true; ctx.Err() == nil; sleep(ctx, refresh) {
 			addresses, answered := resolveAll(ctx, resolver, replicas, last, refresh)
 			if first && !answered {
@@ -71,21 +79,21 @@ func dnsSource(replicas []hostPort, refresh time.Duration, resolver *net.Resolve
 
 // resolveAll resolves every name (last: what each resolved to before, updated);
 // returns the addresses, sorted, and whether every lookup had an answer.
-func resolveAll(ctx context.Context, resolver *net.Resolver, replicas []hostPort, last map[hostPort][]string, timeout time.Duration) ([]string, bool) {
-	addresses, answered := []string{}, true
+func resolveAll(ctx context.Context, resolver *net.Resolver, replicas []hostPort, last map[hostPort][]discovered, timeout time.Duration) ([]discovered, bool) {
+	addresses, answered := []discovered{}, true
 	for _, r := range replicas {
 		var ok bool
 		last[r], ok = resolve(ctx, resolver, r, last[r], timeout)
 		answered = answered && ok
 		addresses = append(addresses, last[r]...)
 	}
-	slices.Sort(addresses)
+	sortByAddress(addresses)
 	return slices.Compact(addresses), answered
 }
 
-// resolve is the addresses of one name on its port, and whether DNS answered; previous
-// (and false) if the lookup failed other than with "no such host".
-func resolve(ctx context.Context, resolver *net.Resolver, r hostPort, previous []string, timeout time.Duration) ([]string, bool) {
+// resolve is the addresses of one name on its port (found under the name), and whether
+// DNS answered; previous (and false) if the lookup failed other than with "no such host".
+func resolve(ctx context.Context, resolver *net.Resolver, r hostPort, previous []discovered, timeout time.Duration) ([]discovered, bool) {
 	ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Second))
 	defer cancel()
 	ips, err := resolver.LookupIP(ctx, "ip4", r.host)
@@ -97,14 +105,21 @@ func resolve(ctx context.Context, resolver *net.Resolver, r hostPort, previous [
 		slog.Warn("cannot resolve; keeping its last addresses", "name", r.host, "error", err, "addresses", previous)
 		return previous, false
 	}
-	addresses := make([]string, 0, len(ips))
+	addresses := make([]discovered, 0, len(ips))
 	for _, ip := range ips {
-		addresses = append(addresses, net.JoinHostPort(ip.String(), strconv.Itoa(r.port)))
+		addresses = append(addresses, discovered{net.JoinHostPort(ip.String(), strconv.Itoa(r.port)), cmp.Or(r.name, r.host)})
 	}
 	return addresses, true
 }
 
-func send(ctx context.Context, found chan<- []string, addresses []string) {
+// sortByAddress sorts the replicas by address (then name), as the sources send them.
+func sortByAddress(replicas []discovered) {
+	slices.SortFunc(replicas, func(a, b discovered) int {
+		return cmp.Or(strings.Compare(a.address, b.address), strings.Compare(a.name, b.name))
+	})
+}
+
+func send(ctx context.Context, found chan<- []discovered, addresses []discovered) {
 	select {
 	case found <- addresses:
 	case <-ctx.Done():

@@ -48,14 +48,14 @@ func kubernetesSource(replicas []hostPort, namespace string) (source, error) {
 	for _, r := range replicas {
 		ports[r.host] = int32(r.port)
 	}
-	return func(ctx context.Context, found chan<- []string) error {
+	return func(ctx context.Context, found chan<- []discovered) error {
 		return watchSlices(ctx, client, namespace, ports, found)
 	}, nil
 }
 
 // watchSlices sends the replicas' addresses once the informer has listed the slices,
 // then after every change to them, until ctx ends.
-func watchSlices(ctx context.Context, client discoveryclient.DiscoveryV1Interface, namespace string, ports map[string]int32, found chan<- []string) error {
+func watchSlices(ctx context.Context, client discoveryclient.DiscoveryV1Interface, namespace string, ports map[string]int32, found chan<- []discovered) error {
 	selector := fmt.Sprintf("%s in (%s)", discoveryv1.LabelServiceName, strings.Join(sortedKeys(ports), ","))
 	watched := cache.NewFilteredListWatchFromClient(client.RESTClient(), "endpointslices", namespace,
 		func(o *metav1.ListOptions) { o.LabelSelector = selector })
@@ -77,7 +77,7 @@ func watchSlices(ctx context.Context, client discoveryclient.DiscoveryV1Interfac
 	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
 		return errors.New("the EndpointSlices were never listed")
 	}
-	var sent []string
+	var sent []discovered
 	for first := true; ; first = false {
 		if addresses := sliceAddresses(informer.GetStore().List(), ports); first || !slices.Equal(addresses, sent) {
 			send(ctx, found, addresses)
@@ -92,15 +92,17 @@ func watchSlices(ctx context.Context, client discoveryclient.DiscoveryV1Interfac
 }
 
 // sliceAddresses is every IPv4 address in the slices of the Services in ports, on the
-// Service's port (a slice that does not list that port is someone else's), sorted.
-func sliceAddresses(all []any, ports map[string]int32) []string {
-	addresses := []string{}
+// Service's port (a slice that does not list that port is someone else's), found under
+// the Service's name, sorted.
+func sliceAddresses(all []any, ports map[string]int32) []discovered {
+	addresses := []discovered{}
 	for _, item := range all {
 		slice, ok := item.(*discoveryv1.EndpointSlice)
 		if !ok {
 			continue
 		}
-		port, ok := ports[slice.Labels[discoveryv1.LabelServiceName]]
+		service := slice.Labels[discoveryv1.LabelServiceName]
+		port, ok := ports[service]
 		listed := slices.ContainsFunc(slice.Ports, func(p discoveryv1.EndpointPort) bool {
 			return p.Port != nil && *p.Port == port
 		})
@@ -109,10 +111,10 @@ func sliceAddresses(all []any, ports map[string]int32) []string {
 		}
 		for _, e := range slice.Endpoints {
 			for _, ip := range e.Addresses {
-				addresses = append(addresses, net.JoinHostPort(ip, strconv.Itoa(int(port))))
+				addresses = append(addresses, discovered{net.JoinHostPort(ip, strconv.Itoa(int(port))), service})
 			}
 		}
 	}
-	slices.Sort(addresses)
+	sortByAddress(addresses)
 	return slices.Compact(addresses)
 }

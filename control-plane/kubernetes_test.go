@@ -32,7 +32,10 @@ func TestEveryPodOfTheServicesSlicesIsAReplica(t *testing.T) {
 		slice("py-server", discoveryv1.AddressTypeIPv4, 9464, "10.0.0.9"), // another port's
 		slice("other", discoveryv1.AddressTypeIPv4, 50051, "10.0.2.1"),    // another Service's
 	}
-	want := []string{"10.0.0.1:50051", "10.0.0.2:50051", "10.0.0.3:50051", "10.0.1.1:50051"}
+	want := []discovered{
+		{"10.0.0.1:50051", "py-server"}, {"10.0.0.2:50051", "py-server"},
+		{"10.0.0.3:50051", "py-server"}, {"10.0.1.1:50051", "go-server"},
+	}
 	if got := sliceAddresses(all, ports); !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

@@ -80,7 +80,7 @@ func start(ctx context.Context, listener net.Listener, find source, checks check
 	p := newPublisher(m)
 	server, health := newGRPCServer(ctx, p.cache, m)
 	p.onFirst = func() { health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING) }
-	found := make(chan []string)
+	found := make(chan []discovered)
 	cp := &controlPlane{grpc: server, failed: make(chan error, 2)}
 	go func() {
 		if err := find(ctx, found); err != nil {

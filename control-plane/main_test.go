@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -266,7 +267,7 @@ func TestClientsViewIsConsistent(t *testing.T) {
 	snapshot, err := cache.NewSnapshot("1", map[resource.Type][]types.Resource{
 		resource.ListenerType: {clientListener()},
 		resource.ClusterType:  {clientCluster()},
-		resource.EndpointType: {loadAssignment(map[string]bool{"127.0.0.1:1": true})},
+		resource.EndpointType: {loadAssignment(map[string]endpointState{"127.0.0.1:1": {healthy: true}})},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -288,28 +289,34 @@ func TestNodesAreGroupedByTheirCluster(t *testing.T) {
 func TestServers(t *testing.T) {
 	for text, ok := range map[string]bool{
 		"127.0.0.1:50051,127.0.0.1:50052": true, "py-server:50051, go-server:50051": true,
+		"py-server=127.0.0.1:50051,go-server=127.0.0.1:50054": true,
 		"": false, "py-server": false, "py-server:0": false, "py-server:x": false, ":50051": false,
+		"py-server=": false,
 	} {
 		if _, err := parseServers(text); (err == nil) != ok {
 			t.Errorf("%q: got error %v", text, err)
 		}
 	}
-	if _, err := listSource([]hostPort{{"py-server", 50051}}); err == nil {
+	if _, err := listSource([]hostPort{{host: "py-server", port: 50051}}); err == nil {
 		t.Error("the list source took a name")
+	}
+	named, err := parseServers("py-server=127.0.0.1:50051, 127.0.0.1:50052")
+	if want := []hostPort{{"127.0.0.1", 50051, "py-server"}, {"127.0.0.1", 50052, ""}}; err != nil || !slices.Equal(named, want) {
+		t.Errorf("named servers: got %v, %v; want %v", named, err, want)
 	}
 }
 
 func TestDNSSourceResolvesNamesAndDropsUnknownOnes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	found := make(chan []string)
+	found := make(chan []discovered)
 	// localhost comes from /etc/hosts; .invalid never resolves (RFC 6761).
-	find := dnsSource([]hostPort{{"localhost", 50051}, {"grpctest.invalid", 50051}}, time.Second, net.DefaultResolver)
+	find := dnsSource([]hostPort{{host: "localhost", port: 50051}, {host: "grpctest.invalid", port: 50051}}, time.Second, net.DefaultResolver)
 	go func() { _ = find(ctx, found) }()
 	select {
 	case got := <-found:
-		if len(got) != 1 || got[0] != "127.0.0.1:50051" {
-			t.Fatalf("got %v, want [127.0.0.1:50051]", got)
+		if want := []discovered{{"127.0.0.1:50051", "localhost"}}; !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no first report: does this machine's DNS answer (NXDOMAIN) for grpctest.invalid?")

@@ -44,8 +44,8 @@ type publisher struct {
 	// answers only when the version differs.
 	boot    string
 	version int
-	last    map[string]bool // the health published last; nil before the first
-	onFirst func()          // called once the first version is out, if set
+	last    map[string]endpointState // the health published last; nil before the first
+	onFirst func()                   // called once the first version is out, if set
 }
 
 func newPublisher(m *metrics) *publisher {
@@ -58,7 +58,7 @@ func newPublisher(m *metrics) *publisher {
 
 // publish sets a new version of both views if health differs from what was published
 // last; versions count changes (boot-1, boot-2, ...).
-func (p *publisher) publish(ctx context.Context, health map[string]bool, note string) error {
+func (p *publisher) publish(ctx context.Context, health map[string]endpointState, note string) error {
 	if p.last != nil && maps.Equal(health, p.last) {
 		return nil
 	}
@@ -88,10 +88,10 @@ func (p *publisher) publish(ctx context.Context, health map[string]bool, note st
 }
 
 // split is the healthy replicas' addresses and the others', sorted.
-func split(health map[string]bool) (healthy, unhealthy []string) {
+func split(health map[string]endpointState) (healthy, unhealthy []string) {
 	healthy, unhealthy = []string{}, []string{}
 	for _, address := range sortedKeys(health) {
-		if health[address] {
+		if health[address].healthy {
 			healthy = append(healthy, address)
 		} else {
 			unhealthy = append(unhealthy, address)

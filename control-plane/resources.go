@@ -30,13 +30,17 @@ var endpointHealth = map[bool]core.HealthStatus{true: core.HealthStatus_HEALTHY,
 // loadAssignment is the ClusterLoadAssignment `grpctest`: every known replica, HEALTHY
 // when its last health answer was SERVING and it answers checks in time, else
 // UNHEALTHY. Envoy and gRPC clients route only to the HEALTHY ones; Envoy keeps
-// health-checking the others itself.
-func loadAssignment(replicas map[string]bool) *endpoint.ClusterLoadAssignment {
+// health-checking the others itself. Each endpoint's hostname is the name its replica
+// was found under.
+func loadAssignment(replicas map[string]endpointState) *endpoint.ClusterLoadAssignment {
 	endpoints := make([]*endpoint.LbEndpoint, 0, len(replicas))
 	for _, address := range sortedKeys(replicas) {
+		state := replicas[address]
 		endpoints = append(endpoints, &endpoint.LbEndpoint{
-			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socketAddress(address)}},
-			HealthStatus:   endpointHealth[replicas[address]],
+			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+				Address: socketAddress(address), Hostname: state.hostname,
+			}},
+			HealthStatus: endpointHealth[state.healthy],
 		})
 	}
 	return &endpoint.ClusterLoadAssignment{

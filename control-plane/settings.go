@@ -37,7 +37,7 @@ var controlPlaneSettings = settings.Table{
 	{Name: "discovery", Value: settings.Choice(&discoveryKind, discoverList, discoverDNS, discoverKubernetes), Default: discoverList,
 		Help: "how --servers are found: list (the addresses as given), dns (each name resolved every --dns-refresh, one replica per address), kubernetes (the EndpointSlices of each Service, watched)"},
 	{Name: "servers", Value: settings.Text(&serversText), Default: "127.0.0.1:50051,127.0.0.1:50052,127.0.0.1:50053,127.0.0.1:50054",
-		Help: "comma-separated HOST:PORT: IP addresses (list), DNS names (dns), or Service names and the port their EndpointSlices list (kubernetes)"},
+		Help: "comma-separated [NAME=]HOST:PORT: IP addresses (list), DNS names (dns), or Service names and the port their EndpointSlices list (kubernetes); NAME is the replicas' hostname to the data planes (by default: dns the DNS name, list none; kubernetes always the Service's name)"},
 	{Name: "dns-refresh", Value: settings.Seconds(&dnsRefresh), Default: "1s", Help: "dns: how often the names are resolved again"},
 	{Name: "namespace", Value: settings.Text(&namespace), Help: "kubernetes: the namespace whose EndpointSlices are watched; by default the pod's own"},
 	{Name: "health-service", Value: settings.Text(&healthService), Default: "grpctest.Grpctest", Help: "the service name each replica's gRPC health is checked for"},
@@ -70,10 +70,14 @@ func parseSettings() {
 	}
 }
 
-// hostPort is one entry of --servers: an address, a DNS name or a Service, and a port.
+// hostPort is one entry of --servers: an address, a DNS name or a Service, and a port;
+// name is the entry's NAME= if it has one: what the replicas found there are called
+// (their endpoints' hostname; by default dns uses the DNS name, list none, and
+// kubernetes always the Service's name).
 type hostPort struct {
 	host string
 	port int
+	name string
 }
 
 func (h hostPort) String() string { return net.JoinHostPort(h.host, strconv.Itoa(h.port)) }
@@ -82,7 +86,11 @@ func (h hostPort) String() string { return net.JoinHostPort(h.host, strconv.Itoa
 func parseServers(text string) ([]hostPort, error) {
 	var replicas []hostPort
 	for item := range strings.SplitSeq(text, ",") {
-		host, portText, err := net.SplitHostPort(strings.TrimSpace(item))
+		name, address, named := strings.Cut(strings.TrimSpace(item), "=")
+		if !named {
+			address = name
+		}
+		host, portText, err := net.SplitHostPort(address)
 		if err != nil {
 			return nil, err
 		}
@@ -90,7 +98,10 @@ func parseServers(text string) ([]hostPort, error) {
 		if err != nil || port < 1 || port > 65535 || host == "" {
 			return nil, &net.AddrError{Err: "want HOST:PORT with a port in 1..65535", Addr: item}
 		}
-		replicas = append(replicas, hostPort{host, port})
+		if !named {
+			name = ""
+		}
+		replicas = append(replicas, hostPort{host, port, name})
 	}
 	return replicas, nil
 }

@@ -25,7 +25,7 @@ BOOTSTRAP_VARIABLE = "GRPC_XDS_BOOTSTRAP"
 
 
 def control_plane_argv(port: int, replicas: Sequence[str], args: Sequence[str] = ()) -> list[str]:
-    """bin/control-plane on 127.0.0.1:port, publishing `replicas` (ip:port)."""
+    """bin/control-plane on 127.0.0.1:port, publishing `replicas` ([name=]ip:port)."""
     return [command("control-plane"), "--port", str(port), "--servers", ",".join(replicas), *args]
 
 

@@ -118,12 +118,9 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> Config:
     return config
 
 
-def _endpoints(
-    cluster: dict[str, Any], ports: Sequence[int], hostnames: Sequence[str] = ()
-) -> None:
-    """The cluster's endpoints become `ports` on loopback, named `hostnames` if given."""
-    names: list[str | None] = [*hostnames] or [None] * len(ports)
-    endpoints = [_endpoint(port, name) for port, name in zip(ports, names, strict=True)]
+def _endpoints(cluster: dict[str, Any], ports: Sequence[int]) -> None:
+    """The cluster's endpoints become `ports` on loopback."""
+    endpoints = [{"endpoint": {"address": {"socket_address": _loopback(port)}}} for port in ports]
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
 
 

@@ -37,6 +37,11 @@ from grpctest_server.servicer import SERVICE_NAME
 log = logging.getLogger(__name__)
 
 
+def _service(replica: Process) -> str:
+    """The compose service a replica of the stack stands in for."""
+    return envoy_config.GO_SERVER if is_go_replica(replica) else envoy_config.PY_SERVER
+
+
 def is_go_replica(replica: Process) -> bool:
     """Whether a replica of the stack is a go-server (go-1..M) rather than a py-server."""
     return replica.name.startswith("go-")
@@ -132,8 +137,13 @@ class LocalStack:
         return Process(name, argv, self._log_path(self._log_dir, name), self._server_env)
 
     def _control_plane_argv(self) -> list[str]:
-        """The control plane, publishing every replica; over TLS if the replicas serve it."""
-        targets = [self.replica_target(i) for i in range(len(self.ports))]
+        """The control plane, publishing every replica, each named for the compose service
+        it stands in for (py-server or go-server: the endpoint's hostname, as the control
+        plane names a replica it finds by DNS); over TLS if the replicas serve it."""
+        targets = [
+            f"{_service(replica)}={self.replica_target(i)}"
+            for i, replica in enumerate(self.replicas)
+        ]
         args = ["--metrics-port", str(self.control_plane_metrics_port)]
         if self.upstream_tls:
             args += ["--tls-ca", str(CERTS / "ca.crt"), "--tls-server-name", "py-server"]

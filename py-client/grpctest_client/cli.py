@@ -285,6 +285,8 @@ def admin_services(port: int) -> Iterator[None]:
         yield
     finally:
         server.stop(grace=None)
+
+
 def report(args: argparse.Namespace, failed: Failure) -> int:
     """A failed run: one line on stderr, and with --output json its object on stdout."""
     print(f"error: {failed}", file=sys.stderr)
