@@ -85,7 +85,8 @@ def test_both_clients_take_seconds_plain_or_with_a_unit(
     [
         # Pauses of 50, 100, 200, 400 ms fit in 1 s, the next (800 ms) would not: the
         # deadline ends the call while resuming, whatever the attempts took.
-        (["--timeout", "1s"], "DEADLINE_EXCEEDED: deadline exceeded while resuming after UNAVAILABLE: "),
+        (["--timeout", "1s"],
+         "DEADLINE_EXCEEDED: deadline exceeded while resuming after UNAVAILABLE: "),
         # One resume, a minute left: the resumes run out first.
         (["--timeout", "60s", "--resume-attempts", "1"], "UNAVAILABLE: "),
     ],

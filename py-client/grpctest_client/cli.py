@@ -11,8 +11,8 @@ many each replica answered (--output json: one JSON object per reply and a summa
 stream's replies are numbered by their own sequence. A stream or chat that breaks (a
 replica shutting down or dying) goes on on another replica from the last reply received,
 up to --resume-attempts times within --timeout, and says so on stderr ("resumed after 558
-on replica-3"; with --output json, {"resumed":{"after":558,"replica":"replica-3"}}). A failed call ends the run with the gRPC status name and detail and exit
-code 1.
+on replica-3"; with --output json, {"resumed":{"after":558,"replica":"replica-3"}}). A
+failed call ends the run with the gRPC status name and detail and exit code 1.
 
     grpctest-client --target localhost:8080 --message hi --count 30
     grpctest-client --mode server-stream --count 10000

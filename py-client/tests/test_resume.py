@@ -110,7 +110,9 @@ class Stub:
             yield next(replies)
         raise Broken(code, f"{code.name.lower()} at call {self.calls}")
 
-    def StreamServerResponses(self, request: grpctest_pb2.StreamRequest, timeout: float) -> Iterator:
+    def StreamServerResponses(
+        self, request: grpctest_pb2.StreamRequest, timeout: float
+    ) -> Iterator[grpctest_pb2.MessageResponse]:
         first = request.resume_after + 1
         return self._fail(grpctest_pb2.MessageResponse(sequence=n) for n in range(first, 99))
 

@@ -1,14 +1,18 @@
 """Fault drills: kill, stop, freeze or restart replicas under concurrent load, and measure.
 
-A drill runs a Python caller and a Go caller (ghz) through Envoy, injects one fault into
-the replicas, waits until Envoy has taken the hurt replicas out of rotation and back in,
-and reports per caller the calls sent and failed and the p99 latency, plus how long the
-replicas took to leave and to rejoin. The same drills run on the local stack and on
-the compose topology; only the way a replica is signalled and restarted differs.
+A drill runs its loads through Envoy (by default a Python caller and a Go caller, ghz;
+any load.Load can be added, e.g. stream_load.StreamLoad), waits until every load is
+calling and the replicas to be hurt have calls, injects one fault, waits until Envoy has
+taken the hurt replicas out of rotation and back in and the loads were answered after
+it, and reports per load the calls sent and failed, answered before and after the fault,
+and the p99 latency, plus how long the replicas took to leave and to rejoin. The same
+drills run on the local stack and on the compose topology; only the way a replica is
+signalled and restarted differs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -19,11 +23,14 @@ from typing import Protocol
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
-from grpctest_harness.compose import ComposeProject, inspect
-from grpctest_harness.load import GhzLoad, LoadReport, PythonLoad
+from grpctest_harness.compose import ComposeProject, ExitWatch, inspect
+from grpctest_harness.load import GhzLoad, Load, LoadReport, Moment, PythonLoad, Window
 
 CALLERS = 64
 CONNECTIONS = 8
+# The go-server replica's index among a drill's replicas: after the 3 py-server replicas,
+# locally (go-1, the fourth replica) and in compose (ComposeReplicas lists both services).
+GO_REPLICA = 3
 
 
 class Replicas(Protocol):
@@ -31,6 +38,9 @@ class Replicas(Protocol):
 
     def host(self, index: int) -> str:
         """The replica's address as Envoy's /clusters shows it (ip:port)."""
+
+    def name(self, index: int) -> str:
+        """The replica's name, as its replies give it."""
 
     def signal(self, index: int, sig: signal.Signals) -> None: ...
 
@@ -41,9 +51,40 @@ class Replicas(Protocol):
         """Brings an exited replica back (a supervisor's or restart policy's job)."""
 
 
+def default_loads(target: str) -> list[Load]:
+    """Both gRPC stacks: 64 grpc.aio callers and 64 ghz workers, 8 connections each."""
+    return [
+        PythonLoad(target, callers=CALLERS, connections=CONNECTIONS),
+        GhzLoad(target, concurrency=CALLERS, connections=CONNECTIONS),
+    ]
+
+
+def under_load(
+    loads: Sequence[Load], inject: Callable[[], None], on_load: Callable[[], None] = lambda: None
+) -> tuple[Window, list[LoadReport]]:
+    """Runs `inject` once every load is calling and `on_load` (a wait for the calls to
+    be where the fault will hit) has returned; stops the loads once they were answered
+    after it. The fault's window and each load's report."""
+    with contextlib.ExitStack() as running:
+        for load in loads:
+            running.enter_context(load)
+            load.wait_calling()
+        on_load()
+        start = Moment.now()
+        inject()
+        end = Moment.now()
+        for load in loads:
+            load.wait_answered_after(end)
+    fault = Window(start, end)
+    return fault, [load.report(fault) for load in loads]
+
+
 @dataclass
 class FaultReport:
     fault: str
+    # The replicas hurt (by name), and whether they went away (exited) or only froze.
+    victims: list[str] = field(default_factory=list)
+    went_away: bool = True
     loads: list[LoadReport] = field(default_factory=list)
     out_seconds: float | None = None
     back_seconds: float | None = None
@@ -61,24 +102,32 @@ class FaultReport:
         def seconds(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}"
 
+        callers = " / ".join(load.caller for load in self.loads)
         calls = " / ".join(f"{load.sent} / {load.failed}" for load in self.loads)
-        since = " / ".join(str(load.ok_since_fault) for load in self.loads)
+        around = " / ".join(f"{load.ok_before} / {load.ok_after}" for load in self.loads)
         p99 = " / ".join(f"{load.p99_ms:.0f}" for load in self.loads)
         rotation = f"{seconds(self.out_seconds)} / {seconds(self.back_seconds)}"
         return (
-            f"calls sent / failed (python, go) {calls}; answered since the fault {since}; "
-            f"p99 ms {p99}; "
-            f"s out of / back into rotation {rotation}"
+            f"calls sent / failed ({callers}) {calls}; answered before / after the fault "
+            f"{around}; p99 ms {p99}; s out of / back into rotation {rotation}"
         )
 
 
 class Drill:
-    """One fault drill against the replicas behind the Envoy at `target`."""
+    """One fault drill against the replicas behind the Envoy at `target`, under the
+    loads `loads(target)` makes (default_loads: both gRPC stacks)."""
 
-    def __init__(self, target: str, admin: EnvoyAdmin, replicas: Replicas) -> None:
+    def __init__(
+        self,
+        target: str,
+        admin: EnvoyAdmin,
+        replicas: Replicas,
+        loads: Callable[[str], Sequence[Load]] = default_loads,
+    ) -> None:
         self.target = target
         self.admin = admin
         self.replicas = replicas
+        self.loads = loads
 
     def wait_rotation(
         self, indexes: Sequence[int], in_rotation: bool, timeout: float = 30
@@ -92,18 +141,32 @@ class Drill:
 
         return wait_until(done, timeout, f"{sorted(hosts)} to {word} Envoy's rotation")
 
-    def run(self, fault: str, inject: Callable[[FaultReport], None]) -> FaultReport:
-        """Runs `inject` (which fills in the rotation figures) under load from both callers."""
-        report = FaultReport(fault)
-        python_load = PythonLoad(self.target, callers=CALLERS, connections=CONNECTIONS)
-        go_load = GhzLoad(self.target, concurrency=CALLERS, connections=CONNECTIONS)
-        with python_load as python, go_load as go:
-            time.sleep(1)  # steady load first
-            start, start_epoch = time.monotonic(), time.time()
-            inject(report)
-            end = time.monotonic()
-            time.sleep(1)  # and after
-        report.loads = [python.report(start, end), go.report(start_epoch)]
+    def _wait_calls_on(self, indexes: Sequence[int]) -> None:
+        """Until Envoy has sent more calls to each of these replicas (the load is on
+        them: the fault will hit calls)."""
+        hosts = {self.replicas.host(i) for i in indexes}
+        before = self.admin.requests_per_host()
+
+        def calls_on_each() -> bool:
+            now = self.admin.requests_per_host()
+            return all(now.get(h, 0) > before.get(h, 0) for h in hosts)
+
+        wait_until(calls_on_each, 30, f"calls on {sorted(hosts)}")
+
+    def run(
+        self,
+        fault: str,
+        indexes: Sequence[int],
+        inject: Callable[[FaultReport], None],
+        went_away: bool = True,
+    ) -> FaultReport:
+        """Runs `inject` (which fills in the rotation figures) under the loads, once
+        the replicas `indexes` have calls."""
+        victims = [self.replicas.name(i) for i in indexes]
+        report = FaultReport(fault, victims, went_away)
+        _, report.loads = under_load(
+            self.loads(self.target), lambda: inject(report), lambda: self._wait_calls_on(indexes)
+        )
         return report
 
     # -- the faults ----------------------------------------------------------------------
@@ -118,7 +181,7 @@ class Drill:
                 raise AssertionError(f"replica {index} exited with {code} after SIGTERM")
             report.back_seconds = self._restart([index])
 
-        return self.run(f"SIGTERM {what}", inject)
+        return self.run(f"SIGTERM {what}", [index], inject)
 
     def kill(self, indexes: Sequence[int] = (2,), what: str = "one replica") -> FaultReport:
         """SIGKILL (a crash): calls on it are reset and retried elsewhere; it is restarted."""
@@ -132,23 +195,22 @@ class Drill:
             report.back_seconds = self._restart(indexes)
 
         many = f"SIGKILL {len(indexes)} of 3 replicas at once"
-        return self.run(f"SIGKILL {what}" if len(indexes) == 1 else many, inject)
+        return self.run(f"SIGKILL {what}" if len(indexes) == 1 else many, indexes, inject)
 
     def freeze(self, index: int = 0) -> FaultReport:
         """SIGSTOP (a hung process): its calls time out per try and are hedged elsewhere;
-        its health checks time out; SIGCONT brings it back."""
+        its health checks time out; SIGCONT brings it back once Envoy has noticed."""
 
         def inject(report: FaultReport) -> None:
             self.replicas.signal(index, signal.SIGSTOP)
             try:
                 report.out_seconds = self.wait_rotation([index], in_rotation=False)
-                time.sleep(1)
             finally:  # never leave a replica frozen, also when the drill fails
                 start = time.monotonic()
                 self.replicas.signal(index, signal.SIGCONT)
             report.back_seconds = time.monotonic() - start + self.wait_rotation([index], True)
 
-        return self.run("SIGSTOP one replica", inject)
+        return self.run("SIGSTOP one replica", [index], inject, went_away=False)
 
     def rolling_restart(self, count: int = 3) -> FaultReport:
         """Every replica, one after another: SIGTERM, drain, exit, start, back in rotation."""
@@ -158,11 +220,12 @@ class Drill:
             for index in range(count):
                 self.replicas.signal(index, signal.SIGTERM)
                 outs.append(self.wait_rotation([index], in_rotation=False))
-                self.replicas.wait_exited(index, 30)
+                if (code := self.replicas.wait_exited(index, 30)) != 0:
+                    raise AssertionError(f"replica {index} exited with {code} after SIGTERM")
                 backs.append(self._restart([index]))
             report.out_seconds, report.back_seconds = max(outs), max(backs)
 
-        return self.run(f"rolling restart of {count} replicas", inject)
+        return self.run(f"rolling restart of {count} replicas", range(count), inject)
 
     def _restart(self, indexes: Sequence[int]) -> float:
         """Restarts the replicas; returns the seconds until all are back in rotation."""
@@ -191,6 +254,9 @@ class LocalReplicas:
     def host(self, index: int) -> str:
         return self.stack.replica_target(index)
 
+    def name(self, index: int) -> str:
+        return self.stack.replicas[index].name
+
     def signal(self, index: int, sig: signal.Signals) -> None:
         self.stack.replicas[index].signal(sig)
 
@@ -202,34 +268,39 @@ class LocalReplicas:
 
 
 class ComposeReplicas:
-    """The server containers of a compose service: their processes signalled from
-    the host, brought back by their restart policy (`restart: unless-stopped`)."""
+    """The server containers of the compose services (py-server's, then go-server's):
+    their processes signalled from the host, brought back by their restart policy
+    (`restart: unless-stopped`)."""
 
-    def __init__(self, project: ComposeProject, service: str = "py-server") -> None:
-        self.containers = project.containers(service)
-        self._restarts: dict[int, int] = {}
+    def __init__(
+        self, project: ComposeProject, services: Sequence[str] = ("py-server", "go-server")
+    ) -> None:
+        self.containers = [c for service in services for c in project.containers(service)]
+        self._exits: dict[int, ExitWatch] = {}
 
     def host(self, index: int) -> str:
         return f"{_address(inspect(self.containers[index]))}:50051"
 
+    def name(self, index: int) -> str:
+        """GRPCTEST_REPLICA if the service sets it, else the hostname (the servers'
+        default)."""
+        config = inspect(self.containers[index])["Config"]
+        named = [e.split("=", 1)[1] for e in config["Env"] if e.startswith("GRPCTEST_REPLICA=")]
+        return named[0] if named else config["Hostname"]
+
     def signal(self, index: int, sig: signal.Signals) -> None:
         """Signals the server process itself, as a crash or the kernel would (`docker
-        kill` would count as a manual stop, which the restart policy respects)."""
+        kill` would count as a manual stop, which the restart policy respects). A
+        signal that ends it is watched for its exit code."""
         state = inspect(self.containers[index])
-        self._restarts.setdefault(index, state["RestartCount"])
+        if sig in (signal.SIGTERM, signal.SIGKILL) and index not in self._exits:
+            self._exits[index] = ExitWatch(self.containers[index])
         os.kill(state["State"]["Pid"], sig)
 
     def wait_exited(self, index: int, timeout: float) -> int:
         """Waits until the container's process has exited (the restart policy may have
-        started it again already); returns that exit code."""
-        container = self.containers[index]
-
-        def exited() -> bool:
-            state = inspect(container)
-            return state["RestartCount"] > self._restarts[index] or not state["State"]["Running"]
-
-        wait_until(exited, timeout, f"container {container} to exit")
-        return inspect(container)["State"]["ExitCode"]
+        started it again already); returns that exit code, as Docker's die event gave it."""
+        return self._exits.pop(index).exit_code(timeout)
 
     def restart(self, index: int) -> None:
         """The restart policy does it; waits until the container runs again, with its
@@ -246,7 +317,6 @@ class ComposeReplicas:
             )
 
         wait_until(running, 60, f"{container} to restart")
-        self._restarts.pop(index, None)
 
 
 def _address(container: dict) -> str:
@@ -255,20 +325,14 @@ def _address(container: dict) -> str:
     return networks[0]["IPAddress"] if len(networks) == 1 else ""
 
 
-# The five drills every topology goes through, by name: the replica each one hurts is
-# the same locally and in compose.
+# Every drill, by name: the replica each one hurts is the same locally and in compose.
+# The go-server replica goes through the drain and the crash too.
 DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
     "sigterm": lambda drill: drill.terminate(1),
     "sigkill": lambda drill: drill.kill([2]),
     "sigstop": lambda drill: drill.freeze(0),
     "rolling-restart": lambda drill: drill.rolling_restart(3),
     "two-of-three-killed": lambda drill: drill.kill([0, 1]),
-}
-
-# The go-server replica goes through the drain and the crash too, by its index among
-# the drill's replicas (locally the fourth, after the py-server replicas; in compose
-# the first of the go-server service).
-GO_DRILLS: dict[str, Callable[[Drill, int], FaultReport]] = {
-    "sigterm-go": lambda drill, index: drill.terminate(index, "the Go replica"),
-    "sigkill-go": lambda drill, index: drill.kill([index], "the Go replica"),
+    "sigterm-go": lambda drill: drill.terminate(GO_REPLICA, "the Go replica"),
+    "sigkill-go": lambda drill: drill.kill([GO_REPLICA], "the Go replica"),
 }

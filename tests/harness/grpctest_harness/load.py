@@ -3,11 +3,18 @@
 Two callers, so that both gRPC stacks are exercised while replicas fail:
 
     with PythonLoad(target, callers=64, connections=8) as py, GhzLoad(target) as go:
-        ...inject a fault...
-    py.report(), go.report()     # calls sent, failed (status: detail), p99
+        py.wait_calling(); go.wait_calling()     # the load is on, known (no sleep)
+        fault = Window(Moment.now(), ...)        # ...inject a fault, then note its end...
+        py.wait_answered_after(fault.end)
+    py.report(fault), go.report(fault)           # calls sent, failed, answered before
+                                                 # and after the fault, p99
 
-PythonLoad runs grpc.aio in a background thread; GhzLoad runs ghz (grpc-go, pinned in
-the Makefile). Every call has a deadline.
+Every load has that shape (the Load protocol), so a drill can run any of them: faults.py's
+drills take a list of loads, and another kind (proxyless clients, streams) is one more
+class with these methods. A load runs until it is stopped; one that stops by itself
+before then (died, or hit its last-resort bound) fails its report. PythonLoad runs
+grpc.aio in a background thread; GhzLoad runs ghz (grpc-go, pinned in the Makefile),
+whose exit status is checked. Every call has a deadline.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, Self
 
 import grpc
 
@@ -31,20 +39,51 @@ from grpctest import grpctest_pb2, grpctest_pb2_grpc
 from grpctest_common.channels import OWN_CONNECTION, Connection, open_aio_channel
 from grpctest_devtools.processes import DIE_WITH_PARENT
 from grpctest_devtools.repo import REPO, command
+from grpctest_devtools.waiting import wait_until
 
 METHOD = "grpctest.Grpctest.GetServerResponse"
+# A load's last-resort bound: it runs until its test stops it (a rollout may take long);
+# this only ends one whose test never did. Stopping by itself fails the load's report.
+MAX_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One instant on both clocks: monotonic (this process's calls) and the epoch (ghz's
+    per-call timestamps)."""
+
+    monotonic: float
+    epoch: float
+
+    @classmethod
+    def now(cls) -> Moment:
+        return cls(time.monotonic(), time.time())
+
+
+@dataclass(frozen=True)
+class Window:
+    """A fault, from when it was injected to when it was over."""
+
+    start: Moment
+    end: Moment
+
+
+# No fault: every call counts as during it (a report of a load that had no fault).
+WHOLE_RUN = Window(Moment(0.0, 0.0), Moment(float("inf"), float("inf")))
 
 
 @dataclass
 class LoadReport:
-    """What one caller saw: calls, failures by "STATUS: detail", latency percentiles, and
-    the calls answered after the fault began (0 if the load had stopped by then)."""
+    """What one caller saw: calls, failures by "STATUS: detail", p99 latency during the
+    fault, and the calls answered before the fault began and after it was over (a load
+    that died or was not yet calling shows 0 there)."""
 
     caller: str
     sent: int
     failures: collections.Counter[str] = field(default_factory=collections.Counter)
     p99_ms: float = 0.0
-    ok_since_fault: int = 0
+    ok_before: int = 0
+    ok_after: int = 0
 
     @property
     def failed(self) -> int:
@@ -53,8 +92,25 @@ class LoadReport:
     def __str__(self) -> str:
         return (
             f"{self.caller}: {self.sent} sent, {self.failed} failed, p99 {self.p99_ms:.0f} ms, "
-            f"{self.ok_since_fault} answered since the fault began"
+            f"{self.ok_before} answered before the fault, {self.ok_after} after it"
         )
+
+
+class Load(Protocol):
+    """What a drill needs of a load: run it, know it is calling, report on a fault."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def wait_calling(self, timeout: float = 60) -> None:
+        """Returns once the load is known to be calling (raises if it is not)."""
+
+    def wait_answered_after(self, moment: Moment, timeout: float = 60) -> None:
+        """Returns once calls started after `moment` were answered, where the load can
+        tell (otherwise at once: its report shows it)."""
+
+    def report(self, fault: Window) -> LoadReport: ...
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -62,12 +118,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
+def assert_ran_through(reports: list[LoadReport]) -> None:
+    """No call failed, and every load was answered before the fault and after it (a load
+    that died, or never ran, is no pass)."""
+    assert [dict(r.failures) for r in reports] == [{}] * len(reports), [str(r) for r in reports]
+    assert all(r.ok_before > 0 and r.ok_after > 0 for r in reports), [str(r) for r in reports]
+
+
 @dataclass(frozen=True)
 class Call:
-    """One finished call: when it ended, how long it took, who answered or what failed."""
+    """One finished call: when it started and ended, who answered or what failed."""
 
+    started: float
     ended: float
-    seconds: float
     replica: str = ""
     failure: str = ""
 
@@ -76,7 +139,6 @@ class PythonLoad:
     """grpc.aio callers calling back to back, each over one of `connections` channels.
 
     Every channel has its own subchannel pool, so each is its own HTTP/2 connection.
-    Bounded: it stops by itself after max_seconds.
     """
 
     def __init__(
@@ -86,7 +148,7 @@ class PythonLoad:
         callers: int = 64,
         connections: int = 8,
         deadline: float = 5.0,
-        max_seconds: float = 180,
+        max_seconds: float = MAX_SECONDS,
     ) -> None:
         self.target = target
         self.callers = callers
@@ -124,43 +186,70 @@ class PythonLoad:
             try:
                 reply = await stub.GetServerResponse(request, timeout=self.deadline)
             except grpc.aio.AioRpcError as err:
-                end = time.monotonic()
                 failure = f"{err.code().name}: {err.details()}"
-                self.calls.append(Call(end, end - start, failure=failure))
+                self.calls.append(Call(start, time.monotonic(), failure=failure))
             else:
-                end = time.monotonic()
-                self.calls.append(Call(end, end - start, replica=reply.replica))
+                self.calls.append(Call(start, time.monotonic(), replica=reply.replica))
 
-    def __enter__(self) -> PythonLoad:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         """Stops the callers; raises if they died early or do not stop."""
+        stopped_by_itself = not self._thread.is_alive()
         self._stop.set()
         self._thread.join(self.deadline + 30)
         if self._thread.is_alive():
             raise RuntimeError(f"the Python load on {self.target} did not stop")
         if self.error is not None:
             raise RuntimeError(f"the Python load on {self.target} died") from self.error
+        if stopped_by_itself:
+            raise RuntimeError(f"the Python load on {self.target} stopped before it was told")
+
+    def _answered_after(self, moment: float) -> int:
+        return sum(1 for c in list(self.calls) if c.started >= moment and not c.failure)
+
+    def _wait_answered(self, since: float, timeout: float, what: str) -> None:
+        """Until as many calls as there are callers, started after `since`, were answered."""
+
+        def answered() -> bool:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the Python load on {self.target} died") from self.error
+            return self._answered_after(since) >= self.callers
+
+        wait_until(answered, timeout, f"{self.callers} calls of the Python load answered {what}")
+
+    def wait_calling(self, timeout: float = 60) -> None:
+        self._wait_answered(0.0, timeout, "(it is calling)")
+
+    def wait_answered_after(self, moment: Moment, timeout: float = 60) -> None:
+        self._wait_answered(moment.monotonic, timeout, "after the fault")
 
     def replicas_since(self, since: float) -> collections.Counter[str]:
-        """Calls answered per replica among the calls that ended after `since`."""
-        return collections.Counter(c.replica for c in self.calls if c.ended >= since and c.replica)
+        """Calls answered per replica among the calls that started after `since`."""
+        calls = list(self.calls)
+        return collections.Counter(c.replica for c in calls if c.started >= since and c.replica)
 
-    def report(self, since: float = 0.0, until: float = float("inf")) -> LoadReport:
-        """Every call sent; failures; p99 of the calls that ended between since and until;
-        the calls answered that ended after since."""
-        window = [c.seconds * 1000 for c in self.calls if since <= c.ended <= until]
-        failures = collections.Counter(c.failure for c in self.calls if c.failure)
-        ok = sum(1 for c in self.calls if c.ended >= since and not c.failure)
-        return LoadReport("python", len(self.calls), failures, percentile(window, 0.99), ok)
+    def report(self, fault: Window = WHOLE_RUN) -> LoadReport:
+        """Every call sent; failures; p99 of the calls that ended during the fault; the
+        calls answered that ended before it began, and that started after it was over."""
+        calls = list(self.calls)
+        start, end = fault.start.monotonic, fault.end.monotonic
+        during = [(c.ended - c.started) * 1000 for c in calls if start <= c.ended <= end]
+        return LoadReport(
+            "python",
+            len(calls),
+            collections.Counter(c.failure for c in calls if c.failure),
+            percentile(during, 0.99),
+            ok_before=sum(1 for c in calls if c.ended < start and not c.failure),
+            ok_after=sum(1 for c in calls if c.started >= end and not c.failure),
+        )
 
 
 class GhzLoad:
     """ghz (grpc-go) calling with `concurrency` workers over `connections` connections:
-    `total` calls, or until stopped (SIGINT; calls in flight then finish, none is cut)
-    but at most max_seconds."""
+    `total` calls, or until stopped (SIGINT; calls in flight then finish, none is cut)."""
 
     def __init__(
         self,
@@ -170,10 +259,11 @@ class GhzLoad:
         connections: int = 8,
         deadline: float = 5.0,
         total: int | None = None,
-        max_seconds: float = 180,
+        max_seconds: float = MAX_SECONDS,
     ) -> None:
         # ghz ignores --total when --duration is given.
         amount = ["--total", str(total)] if total else ["--duration", f"{max_seconds}s"]
+        self.connections, self.until_stopped = connections, total is None
         self.argv = [
             command("ghz"), "--insecure",
             "--import-paths", str(REPO / "proto"), "--proto", "grpctest/grpctest.proto",
@@ -189,7 +279,7 @@ class GhzLoad:
         self._output = tempfile.NamedTemporaryFile(prefix="ghz-", suffix=".json")  # noqa: SIM115
         self.result: dict | None = None
 
-    def __enter__(self) -> GhzLoad:
+    def __enter__(self) -> Self:
         # The report (one entry per call) goes to a file: a pipe nobody reads while ghz
         # runs would fill up and stall it.
         # (setpriv: ghz dies with this process, like every other child of the harness)
@@ -207,37 +297,84 @@ class GhzLoad:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def wait_calling(self, timeout: float = 60) -> None:
+        """Until ghz holds all its connections: grpc-go connects when a call is made on
+        a connection, so then every connection has a call on it."""
+
+        def connected() -> bool:
+            if not self.running:
+                raise RuntimeError(f"ghz exited early: {self.stop()}")
+            assert self._process is not None
+            return _established_connections(self._process.pid) >= self.connections
+
+        wait_until(connected, timeout, f"ghz's {self.connections} connections")
+
+    def wait_answered_after(self, moment: Moment, timeout: float = 60) -> None:
+        """ghz reports its calls only when it stops: its report shows them."""
+
     def stop(self) -> dict:
-        """Stops ghz (if it still runs) and returns its JSON report."""
+        """Stops ghz (if it still runs) and returns its JSON report; raises if ghz
+        failed (its exit status), stopped by itself while it should run until told, or
+        does not stop."""
         if self.result is None and self._process is not None:
-            if self.running:
+            stopped_by_itself = not self.running
+            if not stopped_by_itself:
                 self._process.send_signal(signal.SIGINT)
-            try:
-                _, err = self._process.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.communicate()
-                raise RuntimeError("ghz did not stop within 60 s of SIGINT; killed") from None
+            err = _communicate(self._process, 60, "ghz")
             with self._output:
                 out = Path(self._output.name).read_text()
-            if not out:
+            if self._process.returncode != 0 or not out:
                 raise RuntimeError(f"ghz failed ({self._process.returncode}): {err[-2000:]}")
+            if stopped_by_itself and self.until_stopped:
+                raise RuntimeError("ghz stopped before it was told")
             self.result = json.loads(out)
         return self.result or {}
 
-    def report(self, since_epoch: float = 0.0) -> LoadReport:
-        """ghz's figures; answered since the fault: the calls that started at or after
-        `since_epoch` (wall-clock seconds, as ghz's per-call timestamps are) and got OK."""
+    def report(self, fault: Window = WHOLE_RUN) -> LoadReport:
+        """ghz's figures; the calls answered before the fault (ended before it began)
+        and after it (started after it was over), by ghz's per-call timestamps (when a
+        call started, in epoch time) and latencies."""
         result = self.stop()
         failures = collections.Counter(result.get("errorDistribution") or {})
         latencies = {p["percentage"]: p["latency"] for p in result.get("latencyDistribution") or []}
-        p99 = latencies.get(99, 0) / 1e6
-        ok = sum(
-            1
-            for call in result.get("details") or []
-            if call.get("status") == "OK" and _epoch(call["timestamp"]) >= since_epoch
-        )
-        return LoadReport("go (ghz)", int(result.get("count", 0)), failures, p99, ok)
+        before = after = 0
+        for call in result.get("details") or []:
+            if call.get("status") == "OK":
+                started = _epoch(call["timestamp"])
+                before += started + call["latency"] / 1e9 < fault.start.epoch
+                after += started >= fault.end.epoch
+        sent = int(result.get("count", 0))
+        return LoadReport("go (ghz)", sent, failures, latencies.get(99, 0) / 1e6, before, after)
+
+
+def _communicate(process: subprocess.Popen[str], timeout: float, name: str) -> str:
+    """Waits for the process to exit (it was told to); its stderr. Killed if it does not."""
+    try:
+        return process.communicate(timeout=timeout)[1] or ""
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise RuntimeError(f"{name} did not stop within {timeout:.0f} s; killed") from None
+
+
+def _established_connections(pid: int) -> int:
+    """The process's established TCP connections (Linux: its socket descriptors in
+    /proc/PID/fd, found in the TCP tables of its network namespace)."""
+    fds = Path(f"/proc/{pid}/fd")
+    sockets = set()
+    for fd in fds.iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:[") : -1])
+    established = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            established += fields[3] == "01" and fields[9] in sockets  # 01: ESTABLISHED
+    return established
 
 
 def _epoch(timestamp: str) -> float:

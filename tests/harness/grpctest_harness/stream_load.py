@@ -1,32 +1,46 @@
 """Long streams through Envoy while replicas fail: every reply once, in order.
 
     with StreamLoad(target, streams=12, chats=6, connections=6) as load:
-        load.wait_started()
+        load.wait_calling()
         ...inject a fault...
-    load.report()    # started, completed, resumed; replies lost, duplicated; p99 resume
+    load.streams()   # started, completed, resumed; replies lost, duplicated; p99 resume
 
-    streams, unary = stream_drill(drill, "sigkill")   # the same around a fault drill
+    streams, fault = stream_drill(drill, "sigkill")   # a fault drill with the streams added
 
 Each stream and chat runs in a thread of its own through the Python client's library
 (grpctest_client.calls), which resumes a broken one on another replica. Every reply's
 sequence is recorded, so lost and repeated replies are counted here, independently of
-the client's own check.
+the client's own check. StreamLoad is a load.Load, so a drill runs it beside the unary
+loads; it is started last, right before the fault, so that the streams are still open
+when it comes (a SIGTERMed replica cuts its streams after its drain and grace, 12 s here).
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Self
 
 import grpc
 
+from grpctest import grpctest_pb2
 from grpctest_client.calls import Resume, chat, stream_server_responses
 from grpctest_client.resume import Messages, OutOfSequenceError
 from grpctest_common.channels import OWN_CONNECTION, Connection, open_channel
-from grpctest_harness.faults import DRILLS, Drill, FaultReport
-from grpctest_harness.load import percentile
+from grpctest_devtools.waiting import wait_until
+from grpctest_harness.faults import DRILLS, Drill, FaultReport, default_loads
+from grpctest_harness.load import (
+    WHOLE_RUN,
+    Load,
+    LoadReport,
+    Moment,
+    Window,
+    assert_ran_through,
+    percentile,
+)
 
 
 @dataclass
@@ -35,11 +49,14 @@ class Exchange:
 
     kind: str
     sequences: list[int] = field(default_factory=list)
+    # The replica of its first reply (the one a fault may hit).
+    replica: str = ""
     # Seconds the caller waited at each resume: from the last reply before the break
     # to the first reply after it.
     resume_seconds: list[float] = field(default_factory=list)
     error: str = ""
     done: bool = False
+    first_reply: float = 0.0
     last_reply: float = 0.0
 
     def lost(self, count: int) -> int:
@@ -50,6 +67,12 @@ class Exchange:
 
     def on_resume(self, _after: int, _replica: str) -> None:
         self.resume_seconds.append(time.monotonic() - self.last_reply)
+
+    def received(self, reply: grpctest_pb2.MessageResponse) -> None:
+        self.last_reply = time.monotonic()
+        if not self.replica:
+            self.replica, self.first_reply = reply.replica, self.last_reply
+        self.sequences.append(reply.sequence)
 
 
 @dataclass
@@ -132,56 +155,84 @@ class StreamLoad:
     def _run(self, exchange: Exchange, channel: grpc.Channel) -> None:
         try:
             for reply in self._replies(exchange, channel):
-                exchange.last_reply = time.monotonic()
-                exchange.sequences.append(reply.sequence)
+                exchange.received(reply)
         except grpc.RpcError as err:
             exchange.error = f"{err.code().name}: {err.details()}"
         except OutOfSequenceError as err:
             exchange.error = f"{err.code}: {err}"
         exchange.done = True
 
-    def wait_started(self, timeout: float = 30) -> None:
-        """Waits until every stream and chat has had its first reply."""
-        deadline = time.monotonic() + timeout
-        while not all(e.sequences or e.done for e in self.exchanges):
-            if time.monotonic() > deadline:
-                raise TimeoutError("streams did not start")
-            time.sleep(0.05)
+    def wait_calling(self, timeout: float = 60) -> None:
+        """Waits until every stream and chat has had its first reply (or ended)."""
 
-    def __enter__(self) -> StreamLoad:
+        def started() -> bool:
+            return all(e.sequences or e.done for e in self.exchanges)
+
+        wait_until(started, timeout, "every stream and chat's first reply", 0.05)
+
+    def wait_answered_after(self, moment: Moment, timeout: float = 60) -> None:
+        """The streams go on until complete (__exit__ waits for them)."""
+
+    def __enter__(self) -> Self:
         for thread in self._threads:
             thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for thread in self._threads:
-            thread.join(self.timeout + 10)
-        for channel in self._channels:
-            channel.close()
+        """Waits for every stream and chat to end (each has the deadline `timeout`)."""
+        try:
+            for thread in self._threads:
+                thread.join(self.timeout + 10)
+            if any(thread.is_alive() for thread in self._threads):
+                raise RuntimeError("streams outlived their deadline")
+        finally:
+            for channel in self._channels:
+                channel.close()
 
-    def report(self) -> StreamReport:
+    def streams(self) -> StreamReport:
         return StreamReport(self.count, self.exchanges)
 
+    def report(self, fault: Window = WHOLE_RUN) -> LoadReport:
+        """The streams as a load: one "call" each; answered before the fault: those
+        with a reply before it began; after it: those that got all their replies."""
+        streams = self.streams()
+        failures = collections.Counter(f.split(": ", 1)[1] for f in streams.failures)
+        p99 = percentile(streams.resumes, 0.99) * 1000
+        began = fault.start.monotonic
+        before = sum(1 for e in self.exchanges if e.sequences and e.first_reply < began)
+        complete = sum(1 for e in self.exchanges if not (e.error or e.lost(self.count)))
+        return LoadReport("streams", len(self.exchanges), failures, p99, before, complete)
 
-# The faults of one replica a stream drill goes through (names of faults.DRILLS).
-STREAM_FAULTS = ["sigterm", "sigkill", "sigstop"]
+
+# The faults of one replica a stream drill goes through (names of faults.DRILLS): a
+# py-server replica's and the go-server replica's.
+STREAM_FAULTS = ["sigterm", "sigkill", "sigstop", "sigterm-go", "sigkill-go"]
 
 
 def stream_drill(drill: Drill, fault: str) -> tuple[StreamReport, FaultReport]:
-    """The fault drill `fault` (faults.DRILLS: its unary load included) while 12 server
-    streams and 6 chats of 5,000 replies, one every 4 ms, run over 6 connections: long
-    enough to outlast a replica's drain and grace period."""
-    with StreamLoad(drill.target, streams=12, chats=6, connections=6) as streams:
-        streams.wait_started()
-        unary = DRILLS[fault](drill)
-    return streams.report(), unary
+    """The fault drill `fault` (faults.DRILLS) with 12 server streams and 6 chats of
+    5,000 replies, one every 4 ms, over 6 connections, beside its unary loads: started
+    right before the fault, they last at least 20 s, longer than a SIGTERMed replica's
+    drain and grace (13 s in every topology here)."""
+    streams = StreamLoad(drill.target, streams=12, chats=6, connections=6)
+
+    def loads(target: str) -> list[Load]:
+        return [*default_loads(target), streams]
+
+    report = DRILLS[fault](Drill(drill.target, drill.admin, drill.replicas, loads))
+    return streams.streams(), report
 
 
-def assert_no_reply_lost(report: StreamReport, unary: FaultReport) -> None:
-    """Every stream and chat completed, each reply once; no unary call failed; where a
-    replica went away (not only froze), streams were resumed."""
-    assert report.failures == [], report.row()
-    assert (report.lost, report.duplicated) == (0, 0), report.row()
-    assert unary.failures == [], unary.row()
-    if "SIGSTOP" not in unary.fault:  # a frozen replica's streams only wait for it
-        assert report.resumes, report.row()
+def assert_no_reply_lost(streams: StreamReport, fault: FaultReport) -> None:
+    """Every stream and chat completed, each reply once; every load ran through the
+    fault with no call failed; the fault hit streams, and where it took the replica
+    away (not only froze it), every stream and chat on it resumed."""
+    assert streams.failures == [], streams.row()
+    assert (streams.lost, streams.duplicated) == (0, 0), streams.row()
+    assert_ran_through(fault.loads)
+    hit = [e for e in streams.exchanges if e.replica in fault.victims]
+    assert hit, f"no stream or chat on {fault.victims}: {streams.row()}"
+    if fault.went_away:
+        assert all(e.resume_seconds for e in hit), (
+            f"not resumed, on {fault.victims}: {[e.kind for e in hit if not e.resume_seconds]}"
+        )
