@@ -98,8 +98,9 @@ def test_envoy_reaches_every_worker_process_of_a_replica(tmp_path: Path, figures
         assert (report.sent, report.failed) == (5000, 0), report.failures
         per_worker = [handled_calls(metrics + i) for i in range(2)]
     assert sum(per_worker) == 5000
-    # Each process served a real share (the kernel spreads 16 connections at random).
-    assert min(per_worker) >= 0.1 * 5000, per_worker
+    # Each process served calls (the kernel spreads Envoy's connections at random: how
+    # evenly is luck, that both get some is not, at 16 connections).
+    assert min(per_worker) > 0, per_worker
     figures["calls per worker process of one replica (--workers 2)"] = per_worker
 
 

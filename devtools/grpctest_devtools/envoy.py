@@ -72,10 +72,10 @@ class EnvoyAdmin:
         return counts
 
     def stats(self, prefix: str = "") -> dict[str, int]:
-        """Counters and gauges whose names start with `prefix`."""
-        values = {}
-        for line in self.get("/stats?usedonly").splitlines():
-            name, _, value = line.partition(": ")
-            if name.startswith(prefix) and value.isdigit():
-                values[name] = int(value)
-        return values
+        """Counters and gauges (used ones) whose names start with `prefix`."""
+        listed = json.loads(self.get("/stats?format=json&usedonly"))["stats"]
+        return {
+            s["name"]: int(s["value"])
+            for s in listed
+            if "value" in s and s["name"].startswith(prefix)  # (histograms have none)
+        }

@@ -1,9 +1,10 @@
 """What the conformance tests (and the hostile-input tests through Envoy) share: requests,
-reading a stream to its end, calls with raw bytes, raw TCP exchanges."""
+reading a stream to its end, calls with raw bytes, raw TCP exchanges; reading grpcurl."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import socket
 import time
 from collections.abc import Iterable
@@ -86,3 +87,14 @@ def assert_deadlines_end_ok_or_deadline_exceeded(target: str) -> None:
             except grpc.RpcError as err:
                 outcomes.add(err.code())
     assert outcomes <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, outcomes
+
+
+def json_values(text: str) -> list[object]:
+    """The JSON values of a text that holds one after another (grpcurl's output of a
+    stream: one pretty-printed object per message)."""
+    decoder, values, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        value, at = decoder.raw_decode(text, at)
+        values.append(value)
+        at = len(text) - len(text[at:].lstrip())
+    return values

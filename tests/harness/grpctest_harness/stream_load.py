@@ -209,12 +209,22 @@ class StreamLoad:
 STREAM_FAULTS = ["sigterm", "sigkill", "sigstop", "sigterm-go", "sigkill-go"]
 
 
+# How long a stream drill's streams last at least (their replies are paced): started
+# right before the fault, they are still open when it cuts them. A SIGTERMed replica
+# cuts its streams only after its drain and grace (13 s in every topology here); a
+# killed one at once.
+STREAM_SECONDS = {"sigterm": 20.0, "sigterm-go": 20.0}
+STREAM_SECONDS_OTHERWISE = 8.0
+
+
 def stream_drill(drill: Drill, fault: str) -> tuple[StreamReport, FaultReport]:
-    """The fault drill `fault` (faults.DRILLS) with 12 server streams and 6 chats of
-    5,000 replies, one every 4 ms, over 6 connections, beside its unary loads: started
-    right before the fault, they last at least 20 s, longer than a SIGTERMed replica's
-    drain and grace (13 s in every topology here)."""
-    streams = StreamLoad(drill.target, streams=12, chats=6, connections=6)
+    """The fault drill `fault` (faults.DRILLS) with 12 server streams and 6 chats over
+    6 connections, one reply every 4 ms for STREAM_SECONDS, beside its unary loads."""
+    interval = 0.004
+    count = round(STREAM_SECONDS.get(fault, STREAM_SECONDS_OTHERWISE) / interval)
+    streams = StreamLoad(
+        drill.target, streams=12, chats=6, connections=6, count=count, interval=interval
+    )
 
     def loads(target: str) -> list[Load]:
         return [*default_loads(target), streams]
