@@ -173,7 +173,7 @@ def _check_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         )
 
 
-def _report_resumes(output: str) -> OnResume:
+def report_resumes(output: str) -> OnResume:
     """Each resume, one line on stderr: "resumed after 558 on replica-3", or with
     --output json {"resumed":{"after":558,"replica":"replica-3"}} (the Go client's bytes)."""
 
@@ -188,7 +188,7 @@ def _report_resumes(output: str) -> OnResume:
 
 def _replies(args: argparse.Namespace, channel: grpc.Channel) -> Iterator[MessageResponse]:
     """The replies of the mode's calls, as they arrive."""
-    resume = Resume(args.resume_attempts, _report_resumes(args.output))
+    resume = Resume(args.resume_attempts, report_resumes(args.output))
     if args.mode == "server-stream":
         return stream_server_responses(
             channel, args.message, args.count, args.interval, args.timeout, resume=resume
