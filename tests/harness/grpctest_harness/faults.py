@@ -108,7 +108,7 @@ class FaultReport:
         p99 = " / ".join(f"{load.p99_ms:.0f}" for load in self.loads)
         rotation = f"{seconds(self.out_seconds)} / {seconds(self.back_seconds)}"
         return (
-            f"calls sent / failed ({callers}) {calls}; answered before / after the fault "
+            f"calls sent / failed ({callers}) {calls}; answered, made before / after the fault "
             f"{around}; p99 ms {p99}; s out of / back into rotation {rotation}"
         )
 

@@ -75,8 +75,9 @@ WHOLE_RUN = Window(Moment(0.0, 0.0), Moment(float("inf"), float("inf")))
 @dataclass
 class LoadReport:
     """What one caller saw: calls, failures by "STATUS: detail", p99 latency during the
-    fault, and the calls answered before the fault began and after it was over (a load
-    that died or was not yet calling shows 0 there)."""
+    fault, and the calls answered that were made before the fault began (the load was
+    on when it came) and after it was over (a load that died, or had not started, shows
+    0 there)."""
 
     caller: str
     sent: int
@@ -92,7 +93,7 @@ class LoadReport:
     def __str__(self) -> str:
         return (
             f"{self.caller}: {self.sent} sent, {self.failed} failed, p99 {self.p99_ms:.0f} ms, "
-            f"{self.ok_before} answered before the fault, {self.ok_after} after it"
+            f"{self.ok_before} answered made before the fault, {self.ok_after} after it"
         )
 
 
@@ -119,8 +120,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def assert_ran_through(reports: list[LoadReport]) -> None:
-    """No call failed, and every load was answered before the fault and after it (a load
-    that died, or never ran, is no pass)."""
+    """No call failed, and every load had calls answered that it made before the fault
+    (it was on when the fault came) and after it (a load that died, or never ran, is no
+    pass)."""
     assert [dict(r.failures) for r in reports] == [{}] * len(reports), [str(r) for r in reports]
     assert all(r.ok_before > 0 and r.ok_after > 0 for r in reports), [str(r) for r in reports]
 
@@ -233,7 +235,7 @@ class PythonLoad:
 
     def report(self, fault: Window = WHOLE_RUN) -> LoadReport:
         """Every call sent; failures; p99 of the calls that ended during the fault; the
-        calls answered that ended before it began, and that started after it was over."""
+        calls answered that started before it began, and after it was over."""
         calls = list(self.calls)
         start, end = fault.start.monotonic, fault.end.monotonic
         during = [(c.ended - c.started) * 1000 for c in calls if start <= c.ended <= end]
@@ -242,7 +244,7 @@ class PythonLoad:
             len(calls),
             collections.Counter(c.failure for c in calls if c.failure),
             percentile(during, 0.99),
-            ok_before=sum(1 for c in calls if c.ended < start and not c.failure),
+            ok_before=sum(1 for c in calls if c.started < start and not c.failure),
             ok_after=sum(1 for c in calls if c.started >= end and not c.failure),
         )
 
@@ -299,7 +301,8 @@ class GhzLoad:
 
     def wait_calling(self, timeout: float = 60) -> None:
         """Until ghz holds all its connections: grpc-go connects when a call is made on
-        a connection, so then every connection has a call on it."""
+        a connection, so then every connection has a call under way (made now, before
+        whatever comes next)."""
 
         def connected() -> bool:
             if not self.running:
@@ -331,17 +334,17 @@ class GhzLoad:
         return self.result or {}
 
     def report(self, fault: Window = WHOLE_RUN) -> LoadReport:
-        """ghz's figures; the calls answered before the fault (ended before it began)
-        and after it (started after it was over), by ghz's per-call timestamps (when a
-        call started, in epoch time) and latencies."""
+        """ghz's figures; the calls answered that started before the fault began, and
+        after it was over, by ghz's per-call timestamps (when a call ended, in epoch
+        time) less their latencies."""
         result = self.stop()
         failures = collections.Counter(result.get("errorDistribution") or {})
         latencies = {p["percentage"]: p["latency"] for p in result.get("latencyDistribution") or []}
         before = after = 0
         for call in result.get("details") or []:
             if call.get("status") == "OK":
-                started = _epoch(call["timestamp"])
-                before += started + call["latency"] / 1e9 < fault.start.epoch
+                started = _epoch(call["timestamp"]) - call["latency"] / 1e9
+                before += started < fault.start.epoch
                 after += started >= fault.end.epoch
         sent = int(result.get("count", 0))
         return LoadReport("go (ghz)", sent, failures, latencies.get(99, 0) / 1e6, before, after)

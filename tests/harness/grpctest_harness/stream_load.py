@@ -193,8 +193,8 @@ class StreamLoad:
         return StreamReport(self.count, self.exchanges)
 
     def report(self, fault: Window = WHOLE_RUN) -> LoadReport:
-        """The streams as a load: one "call" each; answered before the fault: those
-        with a reply before it began; after it: those that got all their replies."""
+        """The streams as a load: one "call" each; made before the fault: those with a
+        reply before it began; answered after it: those that got all their replies."""
         streams = self.streams()
         failures = collections.Counter(f.split(": ", 1)[1] for f in streams.failures)
         p99 = percentile(streams.resumes, 0.99) * 1000
