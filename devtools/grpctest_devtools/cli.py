@@ -20,8 +20,6 @@ from pathlib import Path
 
 from grpctest_common import tracing
 from grpctest_common.settings import BOOLEAN, PATH, TEXT, WHOLE_NUMBER, Setting, Table
-from grpctest_devtools import browser as browser_steps
-from grpctest_devtools.browser import chromium
 from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.observability import Jaeger, Prometheus
@@ -130,7 +128,14 @@ def _where_to_look(stack: LocalStack, observed: bool) -> str:
 
 def screenshot(args: argparse.Namespace) -> int:
     """The web page after six calls and a stream, as the README shows it."""
-    with _stack(args, server_args=["--drain-seconds", "0"]) as stack, chromium() as browser:
+    # Playwright is an extra (grpctest-devtools[browser], which `make screenshot` installs):
+    # the rest of the local run does without it.
+    from grpctest_devtools import browser as browser_steps  # noqa: PLC0415
+
+    with (
+        _stack(args, server_args=["--drain-seconds", "0"]) as stack,
+        browser_steps.chromium() as browser,
+    ):
         page = browser.new_page(viewport={"width": 1000, "height": 760})
         page.goto(f"http://{stack.target}/")
         for _ in range(6):

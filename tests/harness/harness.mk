@@ -1,6 +1,8 @@
-# The test harness's tools, included by the Makefile: only the container tests need them.
-# None of this is needed to run grpctest; it exists because the machines the tests run on
-# have no container registry and no running Docker engine.
+# The test harness's tools, included by the Makefile: only the container and cluster tests
+# (`make test-all`) need them. None of this is needed to run grpctest; it exists because the
+# machines the tests run on have no container registry and no running Docker engine.
+
+##@ Test harness (tests/harness: the container and cluster suites' own tools, no part of grpctest)
 
 # Debian's Docker engine and debootstrap (for offline base-image stand-ins), as
 # PACKAGE:COMMAND:MINIMUM like the Makefile's DEBIAN_ packages: no exact build.
@@ -9,7 +11,7 @@ DEBIAN_CONTAINERS := docker.io:dockerd:20.10 debootstrap:debootstrap:1.0.128
 COMPOSE_VERSION := v2.31.0
 
 .PHONY: base-images
-base-images: setup ## No registry? Build offline stand-ins for the base images (test harness; needs a running engine)
+base-images: $(SYNCED) ## No registry? Build offline stand-ins for the base images (test harness; needs a running engine)
 	python -m grpctest_harness.base_images
 
 # What the container tests need: a Docker engine (dockerd), debootstrap, and Compose v2
@@ -25,7 +27,7 @@ container-tools:
 # Built once per version, like the Makefile's Go tools.
 COMPOSE_BUILD := $(BIN)/compose@$(COMPOSE_VERSION)/cmd
 $(COMPOSE_BUILD):
-	GOBIN=$(@D) go install \
+	GOBIN=$(@D) $(STATIC) go install \
 	  -ldflags "-X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION)" \
 	  github.com/docker/compose/v2/cmd@$(COMPOSE_VERSION)
 
@@ -59,23 +61,19 @@ KUBERNETES_LDFLAGS := -s -w $(foreach p,k8s.io/component-base/version k8s.io/cli
 # one build per program, side by side under make -j, would compile them once each.
 $(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS)) &:
 	mkdir -p $(CLUSTER_BIN)
-	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '$(KUBERNETES_LDFLAGS)' \
+	cd tools/kubernetes && GOWORK=off $(STATIC) nice -n 19 go build -trimpath -ldflags '$(KUBERNETES_LDFLAGS)' \
 	  -o $(CLUSTER_BIN)/ $(addprefix k8s.io/kubernetes/cmd/,$(CLUSTER_COMPONENTS))
 
 $(CLUSTER_BIN)/etcd:
-	cd tools/kubernetes && nice -n 19 go build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3
+	cd tools/kubernetes && GOWORK=off $(STATIC) nice -n 19 go build -trimpath -ldflags '-s -w' -o $@ go.etcd.io/etcd/server/v3
 
 # Once per version, like the Makefile's Go tools (and linked the same way).
 $(CLUSTER_BIN)/coredns: $(CLUSTER_BIN)/coredns@$(COREDNS_VERSION)/coredns FORCE
 	@ln -sfn coredns@$(COREDNS_VERSION)/coredns $@
 $(CLUSTER_BIN)/coredns@$(COREDNS_VERSION)/coredns:
-	GOBIN=$(@D) nice -n 19 go install github.com/coredns/coredns@$(COREDNS_VERSION)
+	GOBIN=$(@D) $(STATIC) nice -n 19 go install github.com/coredns/coredns@$(COREDNS_VERSION)
 
 .PHONY: cluster-tools
 CLUSTER_TOOLS := $(addprefix $(CLUSTER_BIN)/,$(CLUSTER_COMPONENTS) etcd coredns)
-cluster-tools: $(CLUSTER_TOOLS) ## Build the test cluster (Kubernetes $(KUBERNETES_VERSION), etcd, CoreDNS) into ~/.cache/grpctest
+cluster-tools: $(CLUSTER_TOOLS) ## Build the test cluster (Kubernetes and etcd as tools/kubernetes pins them, CoreDNS) into ~/.cache/grpctest
 	@tests/harness/debian-packages.sh $(DEBIAN_CONTAINERS) $(DEBIAN_CLUSTER)
-
-.PHONY: test-cluster
-test-cluster: setup cluster-tools ## The Kubernetes manifests on a single-node cluster built here, under load and faults (slow; root)
-	GRPCTEST_CLUSTER_BIN=$(CLUSTER_BIN) pytest -m cluster $(PYTEST_ARGS)

@@ -2,7 +2,7 @@
 
 grpcio-tools (pinned in uv.lock, the same release as the grpcio runtime) carries
 gRPC's Python generator inside its own protoc, not as a plugin binary. As a plugin
-(buf.gen.yaml: `local: [python, -m, grpctest_devtools.protoc_gen_grpc_python]`) this
+(buf.gen.yaml: `local: [python, -m, grpctest_codegen.protoc_gen_grpc_python]`) this
 reads buf's CodeGeneratorRequest, runs that protoc on exactly the descriptors buf
 compiled, and answers with the files it wrote.
 """
