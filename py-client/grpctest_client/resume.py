@@ -104,7 +104,7 @@ def _pause(seconds: float, deadline: float) -> bool:
 
 def backoff(attempt: int) -> float:
     """The pause before resume number `attempt` + 1 (attempt 0 broke first)."""
-    return min(FIRST_BACKOFF * 2 ** min(attempt, 10), MAX_BACKOFF)  # (no overflow)
+    return min(FIRST_BACKOFF * (1 << min(attempt, 10)), MAX_BACKOFF)  # (no overflow)
 
 
 def _resume_or_raise(
