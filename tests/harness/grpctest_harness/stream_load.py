@@ -132,16 +132,12 @@ class StreamLoad:
         interval: float = 0.004,
         timeout: float = 120,
     ) -> None:
+        self.target, self.connections = target, connections
         self.count, self.interval, self.timeout = count, interval, timeout
-        self._channels = [
-            open_channel(Connection(target), [OWN_CONNECTION]) for _ in range(connections)
-        ]
         kinds = ["stream"] * streams + ["chat"] * chats
         self.exchanges = [Exchange(kind) for kind in kinds]
-        self._threads = [
-            threading.Thread(target=self._run, args=(e, self._channels[i % connections]))
-            for i, e in enumerate(self.exchanges)
-        ]
+        self._channels: list[grpc.Channel] = []
+        self._threads: list[threading.Thread] = []
 
     def _replies(self, exchange: Exchange, channel: grpc.Channel) -> Iterator:
         resume = Resume(attempts=5, on_resume=exchange.on_resume)
@@ -174,15 +170,24 @@ class StreamLoad:
         """The streams go on until complete (__exit__ waits for them)."""
 
     def __enter__(self) -> Self:
+        connection = Connection(self.target)
+        self._channels = [
+            open_channel(connection, [OWN_CONNECTION]) for _ in range(self.connections)
+        ]
+        self._threads = [
+            threading.Thread(target=self._run, args=(e, self._channels[i % self.connections]))
+            for i, e in enumerate(self.exchanges)
+        ]
         for thread in self._threads:
             thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         """Waits for every stream and chat to end (each has the deadline `timeout`)."""
+        until = time.monotonic() + self.timeout + 10
         try:
             for thread in self._threads:
-                thread.join(self.timeout + 10)
+                thread.join(max(0.0, until - time.monotonic()))
             if any(thread.is_alive() for thread in self._threads):
                 raise RuntimeError("streams outlived their deadline")
         finally:
