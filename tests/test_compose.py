@@ -116,6 +116,7 @@ def test_grpcurl_list_and_describe_through_envoy(topology) -> None:
     grpcurl = command("grpcurl")
     listing = sh(grpcurl, "-plaintext", TARGET, "list").stdout.split()
     assert {"grpctest.Grpctest", "grpc.health.v1.Health"} <= set(listing)
+    # (grpcurl's list and describe print only text.)
     described = sh(grpcurl, "-plaintext", TARGET, "describe", "grpctest.Grpctest.GetServerResponse")
     assert "grpctest.Grpctest.GetServerResponse is a method:" in described.stdout
 

@@ -1,6 +1,9 @@
 """The standard gRPC tools work fully against the stack, through Envoy and direct:
 grpcurl (list, describe every kind of symbol, call), buf curl (reflection v1) and
-grpc-health-probe, all pinned in the Makefile."""
+grpc-health-probe, all pinned in the Makefile.
+
+Calls are read as JSON; grpcurl's `list` and `describe` and grpc-health-probe print only
+text (names, one a line; a protobuf rendering; one status line), so those are read as text."""
 
 from __future__ import annotations
 
