@@ -42,6 +42,9 @@ from grpctest_devtools.repo import REPO, command
 from grpctest_devtools.waiting import wait_until
 
 METHOD = "grpctest.Grpctest.GetServerResponse"
+# What ghz reads per reply (HTTP/2 headers, the message, trailers), measured: about 115
+# bytes. ghz keeps no count while it runs; the kernel counts the bytes it reads.
+GHZ_REPLY_BYTES = 115
 # A load's last-resort bound: it runs until its test stops it (a rollout may take long);
 # this only ends one whose test never did. Stopping by itself fails the load's report.
 MAX_SECONDS = 3600
@@ -265,7 +268,8 @@ class GhzLoad:
     ) -> None:
         # ghz ignores --total when --duration is given.
         amount = ["--total", str(total)] if total else ["--duration", f"{max_seconds}s"]
-        self.connections, self.until_stopped = connections, total is None
+        self.concurrency, self.connections = concurrency, connections
+        self.until_stopped = total is None
         self.argv = [
             command("ghz"), "--insecure",
             "--import-paths", str(REPO / "proto"), "--proto", "grpctest/grpctest.proto",
@@ -300,20 +304,31 @@ class GhzLoad:
         return self._process is not None and self._process.poll() is None
 
     def wait_calling(self, timeout: float = 60) -> None:
-        """Until ghz holds all its connections: grpc-go connects when a call is made on
-        a connection, so then every connection has a call under way (made now, before
-        whatever comes next)."""
+        """Until ghz holds all its connections and has read about one reply per worker
+        since (what it read before is its start: the proto files)."""
 
         def connected() -> bool:
-            if not self.running:
-                raise RuntimeError(f"ghz exited early: {self.stop()}")
-            assert self._process is not None
-            return _established_connections(self._process.pid) >= self.connections
+            return _established_connections(self._pid()) >= self.connections
 
         wait_until(connected, timeout, f"ghz's {self.connections} connections")
+        self._wait_read(self.concurrency, timeout, "(it is calling)")
 
     def wait_answered_after(self, moment: Moment, timeout: float = 60) -> None:
-        """ghz reports its calls only when it stops: its report shows them."""
+        """Until ghz has read, since now, more replies than it can have had calls in
+        flight (one per worker; four times that): some were to calls made after now."""
+        self._wait_read(4 * self.concurrency, timeout, "after the fault")
+
+    def _pid(self) -> int:
+        if self._process is None or not self.running:
+            raise RuntimeError(f"ghz is not running: {self.stop()}")
+        return self._process.pid
+
+    def _wait_read(self, replies: int, timeout: float, what: str) -> None:
+        """Until ghz has read `replies` replies' worth of bytes more than now."""
+        until = _bytes_read(self._pid()) + replies * GHZ_REPLY_BYTES
+        wait_until(
+            lambda: _bytes_read(self._pid()) >= until, timeout, f"{replies} replies to ghz {what}"
+        )
 
     def stop(self) -> dict:
         """Stops ghz (if it still runs) and returns its JSON report; raises if ghz
@@ -378,6 +393,14 @@ def _established_connections(pid: int) -> int:
             fields = line.split()
             established += fields[3] == "01" and fields[9] in sockets  # 01: ESTABLISHED
     return established
+
+
+def _bytes_read(pid: int) -> int:
+    """The bytes the process has read so far (Linux: /proc/PID/io, rchar)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/{pid}/io has no rchar")
 
 
 def _epoch(timestamp: str) -> float:
