@@ -30,11 +30,14 @@ DEBIAN_H2LOAD     := nghttp2-client:h2load:1.52
 DEBIAN_CHROMIUM   := chromium:chromium:120
 DEBIAN_PROMETHEUS := prometheus:prometheus:2.42
 
-# The Python that creates the venv (read before PATH below puts the venv's first).
-# (Exported: the makes this one starts would find the venv's first.)
+# The Python that creates the venv: the interpreter itself, not a launcher on PATH (read
+# before PATH below puts the venv's first; exported, so the makes this one starts agree).
+# A launcher such as pyenv's shim would run the venv's own python once .venv/bin comes
+# first on PATH, and uv then deletes and recreates the venv (with only what that sync
+# installs: `make setup` after the full sync would remove pytest).
 PYTHON_BOOTSTRAP ?= python3
 ifndef BOOTSTRAP
-BOOTSTRAP := $(shell command -v $(PYTHON_BOOTSTRAP))
+BOOTSTRAP := $(shell $(PYTHON_BOOTSTRAP) -c 'import os, sys; print(os.path.realpath(sys.executable))')
 endif
 export BOOTSTRAP
 VENV := $(CURDIR)/.venv
@@ -212,9 +215,14 @@ k8s: $(BIN)/kustomize ## Print the Kubernetes manifests (`make -s k8s | kubectl 
 
 ##@ Benchmark
 
-# The benchmark's grpc-go baseline is the real go-server.
+# The benchmark's grpc-go baseline is the real go-server; its build without the check of
+# requests measures what the check costs.
+GO_SERVER_UNCHECKED := $(BIN)/go-server-unchecked
+$(GO_SERVER_UNCHECKED): $(call go_sources,go-server)
+	cd go-server && GOWORK=off $(STATIC) go build -tags unchecked -trimpath -ldflags='-s -w' -o $@ .
+
 .PHONY: bench-tools
-bench-tools: $(VENV)/.synced-bench $(GO_CLIENT) $(GO_SERVER)
+bench-tools: $(VENV)/.synced-bench $(GO_CLIENT) $(GO_SERVER) $(GO_SERVER_UNCHECKED)
 	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
 
 .PHONY: bench
@@ -234,7 +242,9 @@ h2spec: setup $(BIN)/h2spec ## HTTP/2 conformance (h2spec) of Envoy's :8080; nee
 .PHONY: proto
 proto: $(SYNCED) $(NODE_MODULES) $(PROTOC_PLUGINS) ## Regenerate Python, Go and JavaScript from proto/, and Envoy's descriptor set
 	buf generate
-	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info.
+	buf generate --template buf.gen.vendored.yaml
+	@# For Envoy's gRPC-JSON transcoder: the contract and its imports, no source info;
+	@# with google.rpc.BadRequest, which it needs to write a violation's details as JSON.
 	buf build --as-file-descriptor-set --exclude-source-info -o envoy/grpctest.binpb
 
 .PHONY: certs
@@ -247,18 +257,19 @@ certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept 
 # conformance tests and the local stack through Envoy. It starts no container engine and no
 # cluster, and installs only into the checkout (.venv, bin/, web/node_modules) and the Go,
 # uv and npm caches, beyond the Debian packages named in LOCAL_TEST_DEBIAN (the one step
-# that needs root). `make test-all`: that, then the container and cluster suites (root; a
-# Docker engine and a Kubernetes cluster built here): what CI runs.
+# that needs root). `make test-all`: that, then the heavy local tests (minutes of load or of
+# installing), the container and the cluster suites (root; a Docker engine and a Kubernetes
+# cluster built here): what CI runs.
 LOCAL_TEST_TOOLS := $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(NODE_MODULES) $(BIN)/jaeger \
   $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
-LINT_TOOLS := $(SYNCED)
-LOCAL_TEST_DEBIAN := $(DEBIAN_H2LOAD) $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS)
+LINT_TOOLS := $(SYNCED) $(BIN)/golangci-lint
+LOCAL_TEST_DEBIAN := $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS)
 
 .PHONY: test
 test: test-tools lint test-local ## What to run before a commit: lint, unit and conformance tests, the local stack through Envoy (no engine, no cluster)
 
 .PHONY: test-all
-test-all: test-all-tools test test-containers test-cluster ## Every check, as CI runs it: make test, test-containers, test-cluster
+test-all: test-all-tools test test-heavy test-containers test-cluster ## Every check, as CI runs it: make test, test-heavy, test-containers, test-cluster
 
 # What the tests use, installed side by side: Go builds keep the CPU busy while apt and npm
 # wait on downloads. The Debian packages go in one apt-get run; the targets below then
@@ -266,21 +277,27 @@ test-all: test-all-tools test test-containers test-cluster ## Every check, as CI
 .PHONY: test-tools test-all-tools
 test-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-debian-packages \
-	  $(LOCAL_TEST_TOOLS)
+	  $(LOCAL_TEST_TOOLS) $(BIN)/golangci-lint
 test-all-tools:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target test-all-debian-packages \
-	  $(LOCAL_TEST_TOOLS) $(CLUSTER_TOOLS)
+	  $(LOCAL_TEST_TOOLS) $(BIN)/golangci-lint $(CLUSTER_TOOLS)
 
 .PHONY: test-debian-packages test-all-debian-packages
 test-debian-packages:
 	@tests/harness/debian-packages.sh $(LOCAL_TEST_DEBIAN)
 test-all-debian-packages:
-	@tests/harness/debian-packages.sh $(LOCAL_TEST_DEBIAN) $(DEBIAN_CONTAINERS) $(DEBIAN_CLUSTER)
+	@tests/harness/debian-packages.sh $(LOCAL_TEST_DEBIAN) $(DEBIAN_H2LOAD) $(DEBIAN_CONTAINERS) \
+	  $(DEBIAN_CLUSTER)
 
 .PHONY: test-local
 test-local: $(LOCAL_TEST_TOOLS) test-debian-packages ## make test without lint: the Go tests (race detector on) and pytest's local tests
 	go test -race -count=1 $(GO_PACKAGES)
-	pytest -m "not containers and not cluster" $(PYTEST_ARGS)
+	pytest -m "not containers and not cluster and not heavy" $(PYTEST_ARGS)
+
+.PHONY: test-heavy
+test-heavy: $(LOCAL_TEST_TOOLS) $(GO_SERVER_UNCHECKED) test-debian-packages ## The benchmark's smoke run, a small soak, pip install into a clean virtualenv (minutes)
+	@tests/harness/debian-packages.sh $(DEBIAN_H2LOAD)
+	pytest -m heavy $(PYTEST_ARGS)
 
 .PHONY: test-containers
 test-containers: $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(BIN)/grpcurl $(BIN)/ghz container-tools ## Compose and a two-node Swarm on real Docker engines (slow; root)
@@ -291,11 +308,12 @@ test-cluster: $(SYNCED) cluster-tools ## The Kubernetes manifests on a single-no
 	GRPCTEST_CLUSTER_BIN=$(CLUSTER_BIN) pytest -m cluster $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(LINT_TOOLS) ## Static checks: ruff (lint, format), gofmt, go vet, buf lint and format
+lint: $(LINT_TOOLS) ## Static checks: ruff (lint, format), mypy, gofmt, golangci-lint (go vet, staticcheck, ...), buf lint and format
 	ruff check .
 	ruff format --check .
+	mypy
 	test -z "$$(gofmt -l $(GO_MODULES))" || { gofmt -l $(GO_MODULES); exit 1; }
-	go vet $(GO_PACKAGES)
+	golangci-lint run $(GO_PACKAGES)
 	buf lint
 	buf format --diff --exit-code
 

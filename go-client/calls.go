@@ -97,7 +97,7 @@ func jsonEncoder(out io.Writer) *json.Encoder {
 
 // printReply prints one reply as "[position/count] replica: message (received=true)".
 func printReply(out io.Writer, position, count int, reply *pb.MessageResponse) {
-	fmt.Fprintf(out, "[%d/%d] %s: %s (received=%t)\n", position, count, reply.GetReplica(), reply.GetMessage(), reply.GetReceived())
+	_, _ = fmt.Fprintf(out, "[%d/%d] %s: %s (received=%t)\n", position, count, reply.GetReplica(), reply.GetMessage(), reply.GetReceived())
 }
 
 func unary(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.MessageResponse)) error {
@@ -148,7 +148,7 @@ func printResumed(out io.Writer, asJSON bool) func(uint32, string) {
 			_ = jsonEncoder(out).Encode(map[string]resumed{"resumed": {after, replica}})
 			return
 		}
-		fmt.Fprintf(out, "resumed after %d on %s\n", after, replica)
+		_, _ = fmt.Fprintf(out, "resumed after %d on %s\n", after, replica)
 	}
 }
 
@@ -169,9 +169,9 @@ func printSummary(out io.Writer, target string, perReplica map[string]int, unit 
 		total += n
 	}
 	sort.Strings(replicas)
-	fmt.Fprintf(out, "summary: %d %s through %s, %d replicas answered\n", total, unit, target, len(replicas))
+	_, _ = fmt.Fprintf(out, "summary: %d %s through %s, %d replicas answered\n", total, unit, target, len(replicas))
 	for _, replica := range replicas {
-		fmt.Fprintf(out, "  %s: %d %s\n", replica, perReplica[replica], unit)
+		_, _ = fmt.Fprintf(out, "  %s: %d %s\n", replica, perReplica[replica], unit)
 	}
 }
 

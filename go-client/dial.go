@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"os"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/oauth2"
@@ -19,7 +18,7 @@ import (
 // dialOptions are the connection's credentials (TLS, a bearer token) and, with
 // tracing on, the handler that puts a W3C trace context (traceparent) on every call.
 func dialOptions() ([]grpc.DialOption, error) {
-	creds, err := transportCredentials(useTLS, caFile, cert, key)
+	creds, err := transportCredentials(useTLS || caFile != "" || cert != "", caPEM, certPEM, keyPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -36,25 +35,21 @@ func dialOptions() ([]grpc.DialOption, error) {
 }
 
 // transportCredentials is plaintext unless TLS is asked for (a CA or a client
-// certificate implies it). With a CA file only that CA is trusted, otherwise the
+// certificate implies it). With a CA (PEM) only that CA is trusted, otherwise the
 // system's trust store; with a certificate and key the client presents them (mutual TLS).
-func transportCredentials(useTLS bool, caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
-	if !useTLS && caFile == "" && certFile == "" {
+func transportCredentials(useTLS bool, caPEM, certPEM, keyPEM []byte) (credentials.TransportCredentials, error) {
+	if !useTLS {
 		return insecure.NewCredentials(), nil
 	}
 	config := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, err
-		}
+	if caPEM != nil {
 		config.RootCAs = x509.NewCertPool()
-		if !config.RootCAs.AppendCertsFromPEM(pem) {
+		if !config.RootCAs.AppendCertsFromPEM(caPEM) {
 			return nil, errors.New("no certificate found in " + caFile)
 		}
 	}
-	if certFile != "" {
-		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if certPEM != nil {
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, err
 		}

@@ -12,8 +12,10 @@
 // replica shutting down or dying) goes on on another replica from the last reply
 // received, up to -resume-attempts times within -timeout, and says so on stderr
 // ("resumed after 558 on replica-3"; with -output json,
-// {"resumed":{"after":558,"replica":"replica-3"}}). A failed call ends the run with the gRPC status
-// name and detail and exit code 1.
+// {"resumed":{"after":558,"replica":"replica-3"}}). A failed call ends the run with the
+// gRPC status name and detail and exit code 1: a rule of the contract broken reads
+// "field: description [rule id]"; with -output json, the last line is {"error": {...}}
+// instead of the summary.
 //
 //	go-client -target localhost:8080 -message hi -count 30
 //	go-client -mode server-stream -count 10000
@@ -33,7 +35,6 @@ import (
 	"os"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
 
 	"grpctest/go-common/tracing"
 	pb "grpctest/proto/go"
@@ -53,7 +54,7 @@ func main() {
 	if err != nil {
 		fatalf("failed to create client for %s: %v", target, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // at exit: nothing left to report to
 	p := plan{
 		mode: mode, message: message, count: count, interval: interval, timeout: timeout,
 		resumes: resumes, onResume: printResumed(os.Stderr, output == "json"), json: output == "json",
@@ -61,7 +62,11 @@ func main() {
 	perReplica, err := run(context.Background(), pb.NewGrpctestClient(conn), p, os.Stdout)
 	flushSpans()
 	if err != nil {
-		fatalf("%s: %s", codeName(status.Code(err)), status.Convert(err).Message())
+		failed := failureOf(err)
+		if p.json {
+			printJSONFailure(os.Stdout, failed)
+		}
+		fatalf("%s", failed)
 	}
 	switch {
 	case p.json:

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,15 +33,30 @@ func TestRunUnary(t *testing.T) {
 		t.Errorf("output %q does not contain %q", out.String(), want)
 	}
 
-	t.Run("empty message is INVALID_ARGUMENT", func(t *testing.T) {
-		_, err := run(context.Background(), client, plan{mode: "unary", message: "", count: 1, timeout: 5 * time.Second}, &bytes.Buffer{})
-		if status.Code(err) != codes.InvalidArgument {
-			t.Fatalf("err = %v, want InvalidArgument", err)
+	t.Run("a broken rule is INVALID_ARGUMENT with its violations", func(t *testing.T) {
+		_, err := run(context.Background(), client, plan{mode: "unary", message: refusedMessage, count: 1, timeout: 5 * time.Second}, &bytes.Buffer{})
+		want := "INVALID_ARGUMENT: count: must be greater than or equal to 1 and less than or equal to 100000 [uint32.gte_lte]; " +
+			"resume_after must be less than count [resume_after_below_count]"
+		if got := failureOf(err).String(); got != want {
+			t.Errorf("failure = %q, want %q", got, want)
 		}
-		if got := codeName(status.Code(err)); got != "INVALID_ARGUMENT" {
-			t.Errorf("codeName = %q, want INVALID_ARGUMENT", got)
+		var out bytes.Buffer
+		printJSONFailure(&out, failureOf(err))
+		wantJSON := `{"error":{"code":"INVALID_ARGUMENT","message":"count: must be greater than or equal to 1 and less than or equal to 100000; resume_after must be less than count",` +
+			`"field_violations":[{"field":"count","reason":"uint32.gte_lte","description":"must be greater than or equal to 1 and less than or equal to 100000"},` +
+			`{"field":"","reason":"resume_after_below_count","description":"resume_after must be less than count"}]}}` + "\n"
+		if out.String() != wantJSON {
+			t.Errorf("json = %s, want %s", out.String(), wantJSON)
 		}
 	})
+}
+
+// Any other failure reads as its status: the code's name and the message.
+func TestFailureWithoutViolations(t *testing.T) {
+	f := failureOf(status.Error(codes.Unavailable, "no healthy upstream"))
+	if f.String() != "UNAVAILABLE: no healthy upstream" || len(f.FieldViolations) != 0 || f.FieldViolations == nil {
+		t.Errorf("failure = %q %#v", f, f.FieldViolations)
+	}
 }
 
 // Table-driven, as grpc-go's examples test: every mode.
@@ -55,7 +71,7 @@ func TestRunEveryMode(t *testing.T) {
 		{"server stream", plan{mode: "server-stream", message: "s", count: 1000, timeout: 10 * time.Second}, 1000, codes.OK},
 		{"paced server stream", plan{mode: "server-stream", message: "s", count: 3, interval: 50 * time.Millisecond, timeout: 5 * time.Second}, 3, codes.OK},
 		{"chat", plan{mode: "chat", message: "c", count: 5, interval: 10 * time.Millisecond, timeout: 5 * time.Second}, 5, codes.OK},
-		{"stream of too many replies", plan{mode: "server-stream", message: "s", count: 100_001, timeout: 5 * time.Second}, 0, codes.InvalidArgument},
+		{"refused stream", plan{mode: "server-stream", message: refusedMessage, count: 5, timeout: 5 * time.Second}, 0, codes.InvalidArgument},
 		{"stream past its deadline", plan{mode: "server-stream", message: "s", count: 100, interval: 100 * time.Millisecond, timeout: 300 * time.Millisecond}, -1, codes.DeadlineExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,7 +152,7 @@ func TestEnvBoolRejectsOtherSpellings(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=TestEnvBoolRejectsOtherSpellings")
 	cmd.Env = append(os.Environ(), "GO_CLIENT_AS_CLI=1", "GRPCTEST_TLS=yes")
 	out, err := cmd.CombinedOutput()
-	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 {
+	if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Fatalf("err = %v, want exit status 2; output %q", err, out)
 	}
 	want := `error: GRPCTEST_TLS (for --tls): want one of 0 1 F FALSE False T TRUE True f false t true, got "yes"` + "\n"

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,9 +23,10 @@ import (
 const testReplica = "go-test-replica"
 
 // testService answers as both real servers do, as far as the client's tests look: the
-// reply's words, replica and sequence, a stream's pace, and INVALID_ARGUMENT for an
-// empty message or too many replies. (The servers themselves are tested in
-// go-server/ and tests/conformance/; tests/ runs this client against them.)
+// reply's words, replica and sequence, a stream's pace, and a broken rule's
+// INVALID_ARGUMENT with its google.rpc.BadRequest detail, here for the message
+// "refused". (The servers themselves, and the rules, are tested in go-server/ and
+// tests/conformance/; tests/ runs this client against them.)
 type testService struct{ pb.UnimplementedGrpctestServer }
 
 func answer(message string, sequence uint32) *pb.MessageResponse {
@@ -32,25 +34,33 @@ func answer(message string, sequence uint32) *pb.MessageResponse {
 	return &pb.MessageResponse{Message: text, Received: true, Replica: testReplica, Sequence: sequence}
 }
 
-func invalid(message string, count uint32) error {
-	switch {
-	case message == "":
-		return status.Error(codes.InvalidArgument, "message must not be empty")
-	case count < 1 || count > 100_000:
-		return status.Errorf(codes.InvalidArgument, "count must be between 1 and 100000, got %d", count)
+const refusedMessage = "refused"
+
+// invalid is the servers' answer to a request that breaks two rules.
+func invalid(message string) error {
+	if message != refusedMessage {
+		return nil
 	}
-	return nil
+	st, err := status.New(codes.InvalidArgument, "count: must be greater than or equal to 1 and less than or equal to 100000; resume_after must be less than count").
+		WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+			{Field: "count", Reason: "uint32.gte_lte", Description: "must be greater than or equal to 1 and less than or equal to 100000"},
+			{Reason: "resume_after_below_count", Description: "resume_after must be less than count"},
+		}})
+	if err != nil {
+		panic(err)
+	}
+	return st.Err()
 }
 
 func (testService) GetServerResponse(_ context.Context, in *pb.Message) (*pb.MessageResponse, error) {
-	if err := invalid(in.GetMessage(), 1); err != nil {
+	if err := invalid(in.GetMessage()); err != nil {
 		return nil, err
 	}
 	return answer(in.GetMessage(), 0), nil
 }
 
 func (testService) StreamServerResponses(in *pb.StreamRequest, stream grpc.ServerStreamingServer[pb.MessageResponse]) error {
-	if err := invalid(in.GetMessage(), in.GetCount()); err != nil {
+	if err := invalid(in.GetMessage()); err != nil {
 		return err
 	}
 	for n := in.GetResumeAfter() + 1; n <= in.GetCount(); n++ {
@@ -73,7 +83,7 @@ func (testService) Chat(stream grpc.BidiStreamingServer[pb.Message, pb.MessageRe
 		if err != nil {
 			return err
 		}
-		if err := invalid(in.GetMessage(), 1); err != nil {
+		if err := invalid(in.GetMessage()); err != nil {
 			return err
 		}
 		if err := stream.Send(answer(in.GetMessage(), n)); err != nil {
@@ -97,7 +107,7 @@ func serveInProcess(t *testing.T, service pb.GrpctestServer) pb.GrpctestClient {
 	if err != nil {
 		t.Fatalf("failed to create client: %v", err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return pb.NewGrpctestClient(conn)
 }
 

@@ -22,6 +22,8 @@ var (
 	interval, timeout             time.Duration
 	useTLS                        bool
 	caFile, cert, key, token      string
+	// The files' contents (PEM), read with the settings.
+	caPEM, certPEM, keyPEM []byte
 )
 
 // clientSettings is every setting of the client, one row each: the flag -name (or
@@ -44,22 +46,33 @@ var clientSettings = settings.Table{
 }
 
 // parseSettings reads the settings and checks what the table cannot: ranges and the
-// settings that go together (with the Python client's messages).
+// settings that go together, in the Python client's words (tests/test_client_settings.py
+// holds both to them).
 func parseSettings() {
 	clientSettings.ParseOrExit()
 	switch {
 	case count < 1:
-		clientSettings.Usagef("-count must be at least 1, got %d", count)
+		clientSettings.Usagef("--count must be at least 1, got %d", count)
 	case timeout <= 0:
-		clientSettings.Usagef("-timeout must be positive, got %v", timeout)
+		clientSettings.Usagef("--timeout must be positive, got %s", settings.ShowSeconds(timeout))
 	case interval < 0:
-		clientSettings.Usagef("-interval must not be negative, got %v", interval)
+		clientSettings.Usagef("--interval must not be negative, got %s", settings.ShowSeconds(interval))
 	case resumes < 0:
-		clientSettings.Usagef("-resume-attempts must not be negative, got %d", resumes)
+		clientSettings.Usagef("--resume-attempts must not be negative, got %d", resumes)
 	case (cert == "") != (key == ""):
-		clientSettings.Usagef("-cert and -key go together")
+		clientSettings.Usagef("--cert and --key go together")
 	case token != "" && !useTLS && caFile == "" && cert == "":
-		clientSettings.Usagef("-token needs TLS (-tls, -ca; Envoy's :8443): a token is never sent in the clear")
+		clientSettings.Usagef("--token needs TLS (--tls, --ca; Envoy's :8443): a token is never sent in the clear")
+	}
+	for _, file := range []struct {
+		flag, path string
+		content    *[]byte
+	}{{"--ca", caFile, &caPEM}, {"--cert", cert, &certPEM}, {"--key", key, &keyPEM}} {
+		content, err := settings.ReadFile(file.flag, file.path)
+		if err != nil {
+			clientSettings.Usagef("%v", err)
+		}
+		*file.content = content
 	}
 }
 

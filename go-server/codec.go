@@ -1,63 +1,48 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"sync"
-
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	protov2 "google.golang.org/protobuf/proto"
 )
 
-// lenientCodec is grpc-go's protobuf codec, except that a grpctest request that does
-// not parse is handed to its method instead of failing the call. grpc-go turns a
-// codec error into an opaque INTERNAL; this way malformed protobuf and invalid UTF-8
-// get INVALID_ARGUMENT with a reason, as py-server answers them (its lenient
-// deserializer). Other services (health, reflection) keep the standard behaviour.
-type lenientCodec struct {
+// requestCodec is grpc-go's protobuf codec, except that a grpctest request that does
+// not parse is no codec error. grpc-go turns a codec error into INTERNAL (rpc_util.go,
+// recv) and writes that status the moment the message is received (stream.go, RecvMsg),
+// before any interceptor or handler could answer INVALID_ARGUMENT instead (for a unary
+// call, before the interceptors even run: server.go decodes its request first). So the message is
+// handed on empty, with the bytes that did not parse kept as its unknown fields (where
+// protobuf keeps any bytes it does not understand), and the check of every request
+// (validation.go) parses them again to answer with the runtime's reason. Nothing is
+// kept anywhere but in the message. Other services (health, reflection) keep the
+// standard behaviour.
+type requestCodec struct {
 	encoding.CodecV2
 }
 
-// badRequests: the requests that did not parse, and why, until their method asks
-// (decodeError). Each grpctest method asks once for every request it receives.
-var badRequests sync.Map
-
-func newLenientCodec() encoding.CodecV2 {
-	return lenientCodec{encoding.GetCodecV2(proto.Name)}
+func newRequestCodec() encoding.CodecV2 {
+	return requestCodec{encoding.GetCodecV2(proto.Name)}
 }
 
-func (c lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+func (c requestCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.CodecV2.Unmarshal(data, v)
 	msg, ok := v.(protov2.Message)
-	if err == nil || !ok {
-		return err
-	}
-	name := msg.ProtoReflect().Descriptor().FullName()
-	if name.Parent() != "grpctest" {
+	if err == nil || !ok || msg.ProtoReflect().Descriptor().FullName().Parent() != "grpctest" {
 		return err
 	}
 	protov2.Reset(msg)
-	badRequests.Store(v, fmt.Errorf("request is not a valid %s: Error parsing message with type '%s': %s",
-		name, name, parseReason(err)))
+	msg.ProtoReflect().SetUnknown(data.Materialize())
 	return nil
 }
 
-// parseReason words a parse error as the protobuf runtime under py-server (upb)
-// does: the two reasons it gives.
-func parseReason(err error) string {
-	var utf8 interface{ InvalidUTF8() bool }
-	if errors.As(err, &utf8) && utf8.InvalidUTF8() {
-		return "String field had bad UTF-8"
+// unparsed is why a request did not parse (requestCodec kept its bytes), in the
+// protobuf runtime's words; nil if it did. Unknown fields of a request that did parse
+// (a newer client's) parse again.
+func unparsed(msg protov2.Message) error {
+	unknown := msg.ProtoReflect().GetUnknown()
+	if len(unknown) == 0 {
+		return nil
 	}
-	return "Wire format was corrupt"
-}
-
-// decodeError is why request did not parse; nil if it did.
-func decodeError(request any) error {
-	if err, ok := badRequests.LoadAndDelete(request); ok {
-		return err.(error)
-	}
-	return nil
+	return protov2.Unmarshal(unknown, msg.ProtoReflect().New().Interface())
 }

@@ -26,19 +26,17 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
-	"time"
 
 	"grpctest/go-common/tracing"
 )
-
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func main() {
 	parseSettings()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevels[logLevel]})))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx); err != nil {
+	err := run(ctx)
+	stop()
+	if err != nil {
 		slog.Error("go-server failed", "error", err)
 		os.Exit(1)
 	}
@@ -53,18 +51,20 @@ func run(ctx context.Context) error {
 	}
 	defer flush()
 	srv, err := start(config{
-		address:         net.JoinHostPort(host, strconv.Itoa(port)),
-		replica:         replica,
-		reflection:      reflect,
-		maxMessageBytes: maxMessageBytes,
-		metricsPort:     metricsPort,
-		tlsCert:         tlsCert,
-		tlsKey:          tlsKey,
+		address:              net.JoinHostPort(host, strconv.Itoa(port)),
+		replica:              replica,
+		reflection:           reflect,
+		maxMessageBytes:      maxMessageBytes,
+		maxConcurrentStreams: maxConcurrentStreams,
+		maxStreams:           maxStreams,
+		metricsPort:          metricsPort,
+		tlsCert:              tlsCert,
+		tlsKey:               tlsKey,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to start: %w", err)
 	}
-	if err := srv.serveUntil(ctx, seconds(drainSeconds), seconds(graceSeconds)); err != nil {
+	if err := srv.serveUntil(ctx, drain, grace); err != nil {
 		return err
 	}
 	slog.Info("stopped", "replica", replica)

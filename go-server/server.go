@@ -24,8 +24,11 @@ type config struct {
 	replica         string
 	reflection      bool
 	maxMessageBytes int
-	metricsPort     int // Prometheus /metrics on this port; 0: none
-	tlsCert, tlsKey string
+	// HTTP/2 streams one connection may have open at once; streams of the service open
+	// at once, all connections together (0: no limit).
+	maxConcurrentStreams, maxStreams int
+	metricsPort                      int // Prometheus /metrics on this port; 0: none
+	tlsCert, tlsKey                  string
 }
 
 // server is a started server: the gRPC server, its services and its listener.
@@ -38,17 +41,29 @@ type server struct {
 }
 
 func serverOptions(cfg config, metrics *metrics) ([]grpc.ServerOption, error) {
+	check, err := newRequestCheck()
+	if err != nil {
+		return nil, err
+	}
 	opts := []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.MaxRecvMsgSize(cfg.maxMessageBytes),
-		// Own limits, whatever sits in front: streams per connection, and idle
-		// connections closed after 5 minutes (as py-server).
-		grpc.MaxConcurrentStreams(100),
+		// Own limits, whatever sits in front: streams per connection (and, with
+		// streamLimit below, per server), and idle connections closed after 5 minutes
+		// (as py-server).
+		grpc.MaxConcurrentStreams(uint32(cfg.maxConcurrentStreams)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
 	}
 	opts = append(opts, tracingOptions()...)
 	if metrics != nil {
 		opts = append(opts, metrics.serverOptions()...)
+	}
+	// Inside tracing and metrics: they see the streams it refuses.
+	if cfg.maxStreams > 0 {
+		opts = append(opts, grpc.ChainStreamInterceptor(streamLimit(cfg.maxStreams, cfg.replica)))
+	}
+	if checkRequests { // innermost: traces and metrics see what the check answers
+		opts = append(opts, check.serverOptions()...)
 	}
 	if cfg.tlsCert == "" {
 		return opts, nil
@@ -77,7 +92,7 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 	}
 	opts, err := serverOptions(cfg, m)
 	if err != nil {
-		listener.Close()
+		_ = listener.Close() // (err is what went wrong)
 		return nil, err
 	}
 	s := &server{
@@ -94,7 +109,7 @@ func startOn(listener net.Listener, cfg config) (*server, error) {
 	}
 	if m != nil {
 		if err := m.serve(s.grpc, s.health, listener.Addr(), cfg.metricsPort); err != nil {
-			listener.Close()
+			_ = listener.Close() // (err is what went wrong)
 			return nil, err
 		}
 	}
@@ -140,5 +155,8 @@ func (s *server) drainAndStop(drain, grace time.Duration) {
 	case <-time.After(grace):
 		s.grpc.Stop()
 	}
-	<-s.done
+	// Serve returns nil once stopped; anything else broke while draining.
+	if err := <-s.done; err != nil {
+		slog.Warn("serving ended with an error while stopping", "error", err)
+	}
 }

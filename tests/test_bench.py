@@ -15,19 +15,22 @@ import pytest
 
 from grpctest_devtools.repo import command
 
+# Minutes of load on every core: make test-heavy (make test-all), not before every commit.
+pytestmark = pytest.mark.heavy
+
 SCALING = {f"envoy_{r}r_{w}w" for r in (1, 2, 3, 5) for w in (1, 2)}
 THROUGH_ENVOY = SCALING | {
     "envoy_answers_itself", "envoy_go", "envoy_go_trace_every_call", "rest_behind_envoy",
     "rest_transcoded", "stream_envoy_3r_2w", "envoy_3r_2w_10KiB", "envoy_3r_2w_tls_jwt",
     "envoy_3r_2w_traced", "envoy_3r_2w_metrics", "envoy_3r_2w_concurrency_2",
-    "envoy_3r_2w_one_connection", "envoy_3r_1w_one_connection", "envoy_3r_2w_grpc_windows",
+    "envoy_3r_2w_one_connection", "envoy_3r_1w_one_connection", "envoy_3r_2w_default_windows",
     "envoy_3r_2w_no_access_log", "latency_c1_envoy", "mixed_round_robin", "mixed_least_request",
 }  # fmt: skip
 DIRECT = {
     "article_sync_direct", "python_floor_direct", "server_direct_1w", "server_direct",
     "go_direct", "rest_keepalive", "rest_new_connection", "server_direct_10KiB",
     "rest_keepalive_10KiB", "server_direct_1w_asyncio", "server_direct_1w_metrics",
-    "latency_c1_direct",
+    "latency_c1_direct", "server_direct_1w_unchecked", "go_direct_unchecked",
 }  # fmt: skip
 FIELDS = {
     "name", "group", "rps", "messages_per_s", "p50_ms", "p90_ms", "p99_ms", "errors",
@@ -63,9 +66,10 @@ def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
         assert 0 < s["cores_busy_on_path"] <= s["cores_busy"] + 0.05, s
     stream = scenarios["stream_envoy_3r_2w"]
     assert stream["messages_per_s"] == pytest.approx(100 * stream["rps"], rel=1e-3)
-    assert len(report["goals"]) == 9
+    assert len(report["goals"]) == 10
     assert {c["name"] for c in report["comparisons"]} >= {
         "envoy_3r_2w_tls_jwt", "envoy_3r_2w_traced", "server_direct_1w_asyncio", "rest_transcoded",
+        "server_direct_1w_unchecked", "go_direct_unchecked",
     }  # fmt: skip
     mixed = report["mixed_rotation"]
     for policy in ("round_robin", "least_request"):

@@ -33,6 +33,21 @@ BAD_VALUES = [
     (["--mode", "bidi"], {}, '--mode: want one of unary, server-stream, chat, got "bidi"'),
     ([], {"GRPCTEST_OUTPUT": "yaml"},
      'GRPCTEST_OUTPUT (for --output): want one of text, json, got "yaml"'),
+    # Values of the right kind that no call can use, and settings that go together.
+    (["--count", "0"], {}, "--count must be at least 1, got 0"),
+    ([], {"GRPCTEST_COUNT": "-3"}, "--count must be at least 1, got -3"),
+    (["--timeout", "0"], {}, "--timeout must be positive, got 0s"),
+    # (`--timeout=-500ms`: argparse takes a separate `-500ms` for an option of its own)
+    (["--timeout=-500ms"], {}, "--timeout must be positive, got -0.5s"),
+    ([], {"GRPCTEST_INTERVAL": "-1m30s"}, "--interval must not be negative, got -90s"),
+    (["--resume-attempts", "-1"], {}, "--resume-attempts must not be negative, got -1"),
+    (["--cert", "client.crt"], {}, "--cert and --key go together"),
+    (["--token", "t"], {},
+     "--token needs TLS (--tls, --ca; Envoy's :8443): a token is never sent in the clear"),
+    (["--ca", "/nonexistent/ca.crt"], {},
+     "cannot read --ca /nonexistent/ca.crt: no such file or directory"),
+    ([], {"GRPCTEST_KEY": "/", "GRPCTEST_CERT": "/nonexistent/client.crt"},
+     "cannot read --cert /nonexistent/client.crt: no such file or directory"),
 ]  # fmt: skip
 
 

@@ -1,7 +1,9 @@
 """The container topology end to end on a real Docker engine, with Compose v2.
 
 Builds every project image, brings docker-compose.yml up (3 py-server replicas and 1
-go-server replica behind Envoy on localhost:8080) with `up --wait`, and checks what a
+go-server replica behind Envoy) with `up --wait`, on host ports of its own (the compose
+file's PORT_* variables, set to ports free at the start: no clash with a `make run` or
+another stack on the default ones), and checks what a
 user does: grpcurl through Envoy, the client containers, scaling to 5; then the replica
 fault drills at realistic
 concurrency, with no call lost. Tears everything down and stops the engine if it
@@ -26,7 +28,7 @@ from grpctest_devtools import browser
 from grpctest_devtools.clients import calls_per_replica
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.observability import PrometheusAPI
-from grpctest_devtools.ports import port_in_use
+from grpctest_devtools.ports import free_port
 from grpctest_devtools.repo import CERTS, command
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.compose import ComposeProject, inspect
@@ -35,9 +37,14 @@ from grpctest_harness.faults import DRILLS, ComposeReplicas, Drill
 from grpctest_harness.load import assert_ran_through
 from grpctest_harness.stream_load import STREAM_FAULTS, assert_no_reply_lost, stream_drill
 
-COMPOSE = ComposeProject("grpctest-e2e")
-TARGET = "localhost:8080"
-ADMIN = EnvoyAdmin(9901)
+# docker-compose.yml's host-port variables, each a port free now.
+PORTS = {
+    name: free_port() for name in ("PORT_PROXY", "PORT_PROXY_TLS", "PORT_ADMIN", "PORT_PROMETHEUS")
+}
+COMPOSE = ComposeProject("grpctest-e2e", env={name: str(port) for name, port in PORTS.items()})
+TARGET = f"localhost:{PORTS['PORT_PROXY']}"
+TLS_TARGET = f"localhost:{PORTS['PORT_PROXY_TLS']}"
+ADMIN = EnvoyAdmin(PORTS["PORT_ADMIN"])
 IMAGES = {"py-server": "grpctest/py-server:dev", "go-server": "grpctest/go-server:dev",
           "py-client": "grpctest/py-client:dev", "go-client": "grpctest/go-client:dev",
           "certs": "grpctest/certs:dev"}  # fmt: skip
@@ -49,12 +56,6 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(2400)]
 
 @pytest.fixture(scope="module")
 def topology(images, engine_workdir: Path, figures) -> Iterator[None]:
-    busy = [p for p in (8080, 8443, 9901, 9090) if port_in_use(p)]
-    if busy:
-        pytest.fail(
-            f"ports {busy} are in use; the compose topology publishes them "
-            "(stop `make run` or another stack first)"
-        )
     try:
         start = time.monotonic()
         COMPOSE("up", "--detach", "--wait")  # until every replica's HEALTHCHECK passes
@@ -124,9 +125,9 @@ def test_grpcurl_list_and_describe_through_envoy(topology) -> None:
 def test_grpcurl_over_tls_with_the_generated_ca_and_token(topology) -> None:
     token = (CERTS / "token.jwt").read_text().strip()
     listing = sh(command("grpcurl"), "-cacert", str(CERTS / "ca.crt"),
-                 "-H", f"authorization: Bearer {token}", "localhost:8443", "list")  # fmt: skip
+                 "-H", f"authorization: Bearer {token}", TLS_TARGET, "list")  # fmt: skip
     assert "grpctest.Grpctest" in listing.stdout.split()
-    grpcurl = [command("grpcurl"), "-cacert", str(CERTS / "ca.crt"), "localhost:8443", "list"]
+    grpcurl = [command("grpcurl"), "-cacert", str(CERTS / "ca.crt"), TLS_TARGET, "list"]
     refused = subprocess.run(grpcurl, capture_output=True, text=True, timeout=30)
     # (grpcurl's `list` reports a failed listing only as text, with exit status 1.)
     assert refused.returncode == 1, refused.stderr
@@ -137,6 +138,8 @@ def test_envoy_admin_is_published_on_loopback_only(topology) -> None:
     (envoy,) = COMPOSE.containers("envoy")
     ports = inspect(envoy)["NetworkSettings"]["Ports"]
     assert {b["HostIp"] for b in ports["9901/tcp"]} == {"127.0.0.1"}
+    # ... on the host port its variable names (PORT_ADMIN).
+    assert {b["HostPort"] for b in ports["9901/tcp"]} == {str(PORTS["PORT_ADMIN"])}
 
 
 @pytest.mark.parametrize("client", ["go-client", "py-client"])
@@ -159,15 +162,20 @@ def test_the_web_page_calls_over_grpc_web_in_a_real_browser(topology) -> None:
     with browser.chromium() as chromium:
         page = chromium.new_page()
         page.goto(f"http://{TARGET}/")
+        # Envoy's view of the rotation (/rotation, from its admin inside the container):
+        # every replica, found by DNS as py-server or go-server.
+        browser.wait_for_rotation(page, REPLICAS)
         answered = {browser.send(page) for _ in range(2 * REPLICAS)}
         assert (
             browser.stream(page, count=5, interval_ms=10) == "OK: stream complete, 5 of 5 replies"
         )
+        kinds = sorted(bar["kind"] for bar in browser.rotation(page))
     assert len(answered) == REPLICAS, answered  # "OK: <replica> answered", one per replica
+    assert kinds == ["go", "python", "python", "python"]
 
 
 def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
-    prometheus = PrometheusAPI("http://127.0.0.1:9090")
+    prometheus = PrometheusAPI(f"http://127.0.0.1:{PORTS['PORT_PROMETHEUS']}")
     # Where no registry is reachable the image is a stand-in with Debian's Prometheus,
     # older than the compose file's tag: say which version really ran.
     figures["prometheus version that ran"] = prometheus.version()
@@ -180,15 +188,16 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
     handled = 'grpc_server_handled_total{grpc_service="grpctest.Grpctest"}'
     envoy = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="grpctest"}'
 
-    def counts_after(moment: float) -> tuple[float | None, float | None] | None:
+    def counts_after(moment: float) -> tuple[float, float] | None:
         """(replicas, Envoy) calls counted, once Prometheus has scraped every series of
         both after `moment` (else one side may be fresh and the other not yet)."""
         stamps = [prometheus.value(f"min(timestamp({series}))") for series in (handled, envoy)]
-        if None in stamps or min(stamps) <= moment:
+        if any(stamp is None or stamp <= moment for stamp in stamps):
             return None
-        return prometheus.value(f"sum({handled})"), prometheus.value(envoy)
+        replicas, edge = prometheus.value(f"sum({handled})"), prometheus.value(envoy)
+        return None if replicas is None or edge is None else (replicas, edge)
 
-    def calls_counted_after_30_more() -> tuple[float | None, float | None]:
+    def calls_counted_after_30_more() -> tuple[float, float]:
         assert COMPOSE("run", "--rm", "go-client").returncode == 0  # 30 calls
         done, seen = time.time(), []
 
@@ -197,7 +206,9 @@ def test_prometheus_scrapes_envoy_and_every_replica(topology, figures) -> None:
             return seen[-1] is not None
 
         wait_until(scraped, 30, "Prometheus to scrape Envoy and the replicas after the calls")
-        return seen[-1]
+        counted = seen[-1]
+        assert counted is not None
+        return counted
 
     # (A replica's counters exist once it has handled a call: first 30 calls, then 30 more.)
     before = calls_counted_after_30_more()

@@ -11,19 +11,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-from google.api import annotations_pb2
+import google.api.annotations_pb2
 
 from grpctest_devtools.repo import REPO, command
 
 ARTICLE_PROTO = REPO / "tests" / "fixtures" / "article-proto"
+# buf.gen.yaml, then buf.gen.vendored.yaml (what `make proto` runs).
+TEMPLATES = ["buf.gen.yaml", "buf.gen.vendored.yaml"]
 GENERATED = [
+    "proto/python/buf/validate/validate_pb2.py",
+    "proto/python/buf/validate/validate_pb2.pyi",
     "proto/python/grpctest/grpctest_pb2.py",
     "proto/python/grpctest/grpctest_pb2.pyi",
     "proto/python/grpctest/grpctest_pb2_grpc.py",
+    "proto/python/grpctest/grpctest_pb2_grpc.pyi",
     "proto/go/grpctest.pb.go",
     "proto/go/grpctest_grpc.pb.go",
     "web/src/gen/google/api/annotations_pb.js",
     "web/src/gen/google/api/http_pb.js",
+    "web/src/gen/google/rpc/error_details_pb.js",
     "web/src/gen/grpctest/grpctest_pb.js",
 ]
 DESCRIPTOR_SET = "envoy/grpctest.binpb"
@@ -41,15 +47,16 @@ def test_generated_code_matches_the_proto(tmp_path: Path) -> None:
     path = os.pathsep.join(
         [str(Path(sys.executable).parent), str(REPO / "bin"), os.environ["PATH"]]
     )
-    result = subprocess.run(
-        [command("buf"), "generate", "--output", str(tmp_path)],
-        cwd=REPO,
-        env={**os.environ, "PATH": path},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    for template in TEMPLATES:
+        result = subprocess.run(
+            [command("buf"), "generate", "--template", template, "--output", str(tmp_path)],
+            cwd=REPO,
+            env={**os.environ, "PATH": path},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
     produced = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert produced == sorted(GENERATED), "buf generate produced other files than expected"
     stale = [f for f in GENERATED if (tmp_path / f).read_bytes() != (REPO / f).read_bytes()]
@@ -77,13 +84,18 @@ def test_web_bundle_matches_its_source(tmp_path: Path) -> None:
     assert not stale, f"the web page is out of date with web/src: {stale}; run `make web`"
 
 
-def test_vendored_google_api_protos_are_the_runtimes_own() -> None:
-    """proto/google/api/ is exactly what the pinned googleapis-common-protos ships (the
-    package the Python stubs import at run time)."""
-    shipped = Path(annotations_pb2.__file__).parent
-    for name in ("annotations.proto", "http.proto"):
-        vendored = REPO / "proto" / "google" / "api" / name
-        assert vendored.read_bytes() == (shipped / name).read_bytes(), vendored
+def test_vendored_google_protos_are_the_runtimes_own() -> None:
+    """proto/google/ is exactly what the pinned googleapis-common-protos ships (the
+    package the Python stubs and py-server import at run time). proto/buf/validate/ is
+    checked against protovalidate's generated types by go-server's tests."""
+    shipped = Path(google.api.annotations_pb2.__file__).parent.parent
+    vendored = sorted((REPO / "proto" / "google").rglob("*.proto"))
+    assert [p.relative_to(REPO / "proto" / "google").as_posix() for p in vendored] == [
+        "api/annotations.proto", "api/http.proto", "rpc/error_details.proto",
+    ]  # fmt: skip
+    for path in vendored:
+        original = shipped / path.relative_to(REPO / "proto" / "google")
+        assert path.read_bytes() == original.read_bytes(), path
 
 
 def test_generated_code_is_marked_generated() -> None:

@@ -22,6 +22,7 @@ from .conformance.calls import (
     METHOD,
     REPLY,
     assert_deadlines_end_ok_or_deadline_exceeded,
+    assert_unparsed,
     exchange,
     status_of,
 )
@@ -45,23 +46,9 @@ def assert_still_serving(stack) -> None:
     assert len(replicas) == REPLICAS
 
 
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        (b"\x0a\x02\xff\xfe", "String field had bad UTF-8"),
-        (b"\x0a\x10ab", "Wire format was corrupt"),
-        (b"\xff\xff\xff\xff", "Wire format was corrupt"),
-    ],
-)
-def test_malformed_request_is_invalid_argument(
-    stack, target: str, body: bytes, reason: str
-) -> None:
-    err = status_of(target, body)
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert (
-        err.details() == f"request is not a valid grpctest.Message: Error parsing message "
-        f"with type 'grpctest.Message': {reason}"
-    )
+@pytest.mark.parametrize("body", [b"\x0a\x02\xff\xfe", b"\x0a\x10ab", b"\xff\xff\xff\xff"])
+def test_malformed_request_is_invalid_argument(stack, target: str, body: bytes) -> None:
+    assert_unparsed(status_of(target, body))
     assert_still_serving(stack)
 
 
@@ -117,12 +104,12 @@ def test_oversized_header_is_rejected_by_envoy(stack) -> None:
     ]
     before = stack.admin.stats()
     with grpc.insecure_channel(stack.target) as channel:
-        call = channel.unary_unary(METHOD)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
         with pytest.raises(grpc.RpcError) as err:
             call(
                 grpctest_pb2.Message(message="x").SerializeToString(),
                 timeout=5,
-                metadata=[("x-big", "y" * 70_000)],
+                metadata=(("x-big", "y" * 70_000),),
             )
     after = stack.admin.stats()
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()

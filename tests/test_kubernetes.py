@@ -245,7 +245,7 @@ def pod_files(objects: dict, deployment: str) -> dict[str, bytes]:
 def volume_files(objects: dict, volume: dict[str, Any]) -> dict[str, bytes]:
     """The files a configMap, secret or projected volume holds, by path."""
     sources = volume["projected"]["sources"] if "projected" in volume else [volume]
-    files = {}
+    files: dict[str, bytes] = {}
     for source in sources:
         if "configMap" in source:
             ref = source["configMap"]

@@ -21,6 +21,7 @@ from grpctest_devtools.clients import (
     CLIENTS,
     JSON_OUTPUT,
     calls_per_replica,
+    failure,
     records,
     replies,
     run_client,
@@ -59,10 +60,30 @@ def test_calls_through_envoy_reach_every_replica(stack, client: str) -> None:
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_empty_message_is_invalid_argument(stack, client: str) -> None:
-    result = run_client(client, stack.target, "--message", "")
+@pytest.mark.parametrize(
+    ("flags", "violations"),
+    [
+        (["--message", ""], [("message", "required")]),
+        (["--mode", "server-stream", "--count", "100001", "--message", ""],
+         [("message", "required"), ("count", "uint32.gte_lte")]),
+        (["--mode", "chat", "--count", "3", "--message", ""], [("message", "required")]),
+    ],
+)  # fmt: skip
+def test_a_broken_rule_is_reported_with_its_field_and_rule(
+    stack, client: str, flags: list[str], violations: list[tuple[str, str]]
+) -> None:
+    """INVALID_ARGUMENT, the broken rules as data (--output json) and as one line for
+    people: "field: description [rule id]" for each, as the servers' BadRequest says."""
+    result = run_client(client, stack.target, *flags, *JSON_OUTPUT)
     assert_clean_failure(result, "INVALID_ARGUMENT")
-    assert "message must not be empty" in result.stderr
+    failed = failure(result.stdout)
+    assert failed is not None, result.stdout
+    assert failed["code"] == "INVALID_ARGUMENT"
+    assert [(v["field"], v["reason"]) for v in failed["field_violations"]] == violations
+    line = "; ".join(
+        f"{v['field']}: {v['description']} [{v['reason']}]" for v in failed["field_violations"]
+    )
+    assert result.stderr.splitlines()[0] == f"error: INVALID_ARGUMENT: {line}"
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -88,7 +109,7 @@ def test_oversized_message_is_resource_exhausted_through_envoy(stack) -> None:
                 grpctest_pb2.Message(message="x" * (2 * 1024 * 1024)), timeout=10
             )
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "larger than max" in err.value.details()
+        assert "larger than max" in (err.value.details() or "")
         assert stub.GetServerResponse(grpctest_pb2.Message(message="ok"), timeout=5).received
 
 

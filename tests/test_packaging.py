@@ -18,6 +18,8 @@ PROJECTS = ["proto/python", "py-common", "py-server", "py-client"]
 
 
 # The install's own timeout (600 s) must be the one that counts, not pytest's global 300 s.
+# Minutes of building and installing: make test-heavy (make test-all), not before every commit.
+@pytest.mark.heavy
 @pytest.mark.timeout(700)
 def test_pip_install_gives_working_console_scripts(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"

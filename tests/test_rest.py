@@ -35,21 +35,30 @@ def test_post_a_message_and_get_the_reply_as_json(stack, http) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "status", "code", "detail"),
+    ("path", "body", "violations"),
     [
-        ("/v1/message", {"message": ""}, 400, 3, "message must not be empty"),
-        ("/v1/message:stream", {"message": "x", "count": 0}, 400, 3,
-         "count must be between 1 and 100000, got 0"),
-        ("/v1/message:stream", {"message": "x", "count": 1, "interval": "11s"}, 400, 3,
-         "interval must be between 0 and 10 s, got 11 s"),
+        ("/v1/message", {"message": ""}, [("message", "required")]),
+        ("/v1/message:stream", {"message": "x", "count": 0}, [("count", "uint32.gte_lte")]),
+        ("/v1/message:stream", {"message": "x", "count": 1, "interval": "11s"},
+         [("interval", "duration.gte_lte")]),
+        ("/v1/message:stream", {"message": "x", "count": 2, "resumeAfter": 2},
+         [("", "resume_after_below_count")]),
     ],
 )  # fmt: skip
-def test_grpc_errors_come_back_as_http_status_and_json(
-    http, path: str, body: dict, status: int, code: int, detail: str
+def test_a_broken_rule_is_a_400_with_the_violations_as_json(
+    http, path: str, body: dict, violations: list[tuple[str, str]]
 ) -> None:
+    """INVALID_ARGUMENT becomes HTTP 400 with the google.rpc.Status as JSON, its
+    google.rpc.BadRequest detail included: which field broke which rule."""
     reply = http.post(path, json=body)
-    assert reply.status_code == status
-    assert reply.json() == {"code": code, "message": detail, "details": []}
+    assert reply.status_code == 400
+    status = reply.json()
+    assert status["code"] == 3
+    [detail] = status["details"]
+    assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    found = [(v.get("field", ""), v["reason"]) for v in detail["fieldViolations"]]
+    assert found == violations
+    assert all(v["description"] for v in detail["fieldViolations"])
 
 
 def test_malformed_json_is_a_400_with_the_reason(http) -> None:

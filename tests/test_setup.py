@@ -36,7 +36,8 @@ def make(*args: str) -> str:
 def test_setup_builds_only_the_local_runs_packages_and_programs() -> None:
     commands = make("-B", "setup")
     assert "uv sync --locked" in commands
-    assert "go build" in commands
+    for program in ("go-client", "go-server"):
+        assert f"-o {REPO}/bin/{program}" in commands, program
     for other in ("go install", "apt-get", "npm", "debian-packages"):
         assert other not in commands
 
@@ -65,7 +66,9 @@ def test_setup_installs_no_development_tool_benchmark_or_harness(tmp_path: Path)
     assert not installed & (development | not_for_the_local_run)
 
 
-@pytest.mark.parametrize("tool", ["grpcurl", "grpc-health-probe", "ghz", "kustomize"])
+@pytest.mark.parametrize(
+    "tool", ["grpcurl", "grpc-health-probe", "ghz", "kustomize", "golangci-lint"]
+)
 def test_a_go_tool_is_not_rebuilt_when_only_the_makefile_changes(tool: str) -> None:
     assert "go install" in make("-B", f"{REPO}/bin/{tool}")
     # -W: as if the Makefile had just been edited. The tool was built by `make test`.
@@ -138,7 +141,12 @@ def make_output(*args: str) -> str:
 def test_help_shows_the_product_apart_from_the_test_harness() -> None:
     sections = help_sections()
     (harness,) = [heading for heading in sections if heading.startswith("Test harness")]
-    assert set(sections[harness]) == {"base-images", "compose-plugin", "cluster-tools"}
+    assert set(sections[harness]) == {
+        "base-images",
+        "compose-plugin",
+        "cluster-tools",
+        "hostile-load",
+    }
     product = {t for heading, targets in sections.items() if heading != harness for t in targets}
     typed = {"setup", "demo", "run", "client", "up", "down", "test", "test-all", "bench", "proto"}
     assert typed <= product
@@ -151,10 +159,11 @@ def test_make_test_starts_no_container_engine_or_cluster() -> None:
     for engine in ("docker", "dockerd", "kube", "-m containers", "-m cluster", "cluster-tools"):
         assert engine not in commands
     assert "go test -race" in commands
-    assert re.search(r'pytest -m "not containers and not cluster"', commands)
+    assert 'pytest -m "not containers and not cluster and not heavy"' in commands
 
 
-def test_make_test_all_runs_the_container_and_cluster_suites_too() -> None:
+def test_make_test_all_runs_the_heavy_container_and_cluster_suites_too() -> None:
     commands = make("test-all")
-    for suite in ("pytest -m containers", "pytest -m cluster", 'pytest -m "not containers'):
+    for suite in ("pytest -m heavy", "pytest -m containers", "pytest -m cluster"):
         assert suite in commands
+    assert 'pytest -m "not containers and not cluster and not heavy"' in commands

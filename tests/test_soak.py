@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from grpctest_bench.soak import SoakSettings, print_report, soak
+
+# A minute of load on every core: make test-heavy (make test-all), not before every commit.
+pytestmark = pytest.mark.heavy
 
 
 def test_sustained_load_loses_nothing_and_memory_stays_bounded(tmp_path: Path, figures) -> None:

@@ -1,6 +1,8 @@
 """The web page over gRPC-Web, in a real headless Chromium, served by Envoy at / (the
 same origin as the API): it loads, unary calls succeed and rotate over every replica,
-a server stream renders as it arrives, and bad input shows its gRPC status."""
+its picture of the rotation shows every replica (Python and Go told apart), calls
+landing, and a stopped replica leaving and coming back; a server stream renders as it
+arrives, and bad input shows its gRPC status."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 from playwright.sync_api import Page
 
 from grpctest_devtools import browser
+from grpctest_devtools.waiting import wait_until
 
 UPSTREAM = "cluster.grpctest.upstream_rq_total"
 
@@ -41,17 +44,68 @@ def test_page_loads_from_envoy(page) -> None:
 
 
 def test_unary_calls_succeed_and_rotate_over_every_replica(page, stack) -> None:
+    browser.wait_for_rotation(page, len(stack.replicas))
     answered = [browser.send(page) for _ in range(6)]
     assert all(status.startswith("OK: replica-") for status in answered), answered
     rows = browser.replies(page)
     assert [row[1] for row in rows] == ["unary"] * 6
     assert {row[2] for row in rows} == {r.name for r in stack.replicas}
-    # The page's tally (what it shows: "replica-1: 2"), one per replica, adding up; how
-    # the calls spread is Envoy's round robin per worker, not the page's to promise.
-    spans = page.eval_on_selector_all("#replicas span", "spans => spans.map(s => s.textContent)")
-    tally = {name: int(n) for name, n in (span.split(": ") for span in spans)}
-    assert set(tally) == {r.name for r in stack.replicas}, spans
-    assert sum(tally.values()) == 6, spans
+    # Each call landed on the bar of the replica that answered it.
+    bars = browser.rotation(page)
+    assert {bar["replica"] for bar in bars} == {r.name for r in stack.replicas}
+    assert sum(browser.calls_on(bar) for bar in bars) == 6
+
+
+def test_the_picture_shows_every_replica_python_and_go(chromium, fresh_stack, tmp_path) -> None:
+    """What `make screenshot` saves as docs/web-page.png (the same steps): one bar per
+    replica in Envoy's rotation, named by its replies, the Go replica told apart."""
+    picture = tmp_path / "web-page.png"
+    page = browser.picture(chromium, fresh_stack, picture)
+    try:
+        bars = browser.rotation(page)
+    finally:
+        page.close()
+    assert picture.read_bytes().startswith(b"\x89PNG")
+    kinds = {bar["replica"]: bar["kind"] for bar in bars}
+    assert kinds == {"replica-1": "python", "replica-2": "python", "replica-3": "python",
+                     "go-1": "go"}  # fmt: skip
+    assert {bar["health"] for bar in bars} == {"in"}
+    assert {bar["host"] for bar in bars} == fresh_stack.healthy_hosts()
+
+
+def test_a_stopped_replica_leaves_the_rotation_and_comes_back(
+    chromium, fresh_stack, tmp_path
+) -> None:
+    """SIGTERM a replica: its bar goes out of rotation (Envoy's health check) and the
+    calls the page keeps making meanwhile land elsewhere; started again, it is back in
+    and calls land on it again."""
+    page = browser.picture(chromium, fresh_stack, tmp_path / "before.png")
+    try:
+        stopped = fresh_stack.replica("replica-2")
+        stopped.signal(signal.SIGTERM)
+        browser.wait_for_rotation(page, len(fresh_stack.replicas) - 1)
+        before = _calls_by_replica(page)
+        browser.keep_calling(page, every_ms=50)
+        wait_until(
+            lambda: sum(_calls_by_replica(page).values()) >= sum(before.values()) + 8,
+            30,
+            "8 more calls to land",
+        )
+        assert _calls_by_replica(page)["replica-2"] == before["replica-2"]
+        stopped.wait(timeout=30)  # drained and exited
+        stopped.restart()
+        browser.wait_for_rotation(page, len(fresh_stack.replicas))
+        wait_until(
+            lambda: _calls_by_replica(page)["replica-2"] > before["replica-2"],
+            30,
+            "calls to land on replica-2 again",
+        )
+    finally:
+        page.close()
+
+
+def _calls_by_replica(page: Page) -> dict[str, int]:
+    return {bar["replica"]: browser.calls_on(bar) for bar in browser.rotation(page)}
 
 
 def test_a_server_stream_renders_as_it_arrives(page) -> None:
@@ -98,12 +152,14 @@ def test_a_server_stream_resumes_on_another_replica_when_its_replica_dies(
     assert serving not in status
 
 
-def test_bad_input_shows_the_grpc_status(page) -> None:
-    assert browser.send(page, "") == "error: INVALID_ARGUMENT: message must not be empty"
+def test_bad_input_shows_the_field_and_the_rule(page) -> None:
+    """The status and the google.rpc.BadRequest detail (grpc-status-details-bin), as the
+    clients print them: "field: description [rule id]"."""
+    shown = browser.send(page, "")
+    assert re.fullmatch(r"error: INVALID_ARGUMENT: message: .+ \[required\]", shown), shown
     page.fill("#message", "x")
-    assert browser.stream(page, count=0, interval_ms=0) == (
-        "error: INVALID_ARGUMENT: count must be between 1 and 100000, got 0"
-    )
+    shown = browser.stream(page, count=0, interval_ms=0)
+    assert re.fullmatch(r"error: INVALID_ARGUMENT: count: .+ \[uint32\.gte_lte\]", shown), shown
 
 
 def test_another_origin_may_call_after_a_cors_preflight(stack) -> None:
@@ -129,3 +185,23 @@ def test_another_origin_may_call_after_a_cors_preflight(stack) -> None:
     )
     assert "access-control-allow-origin" not in refused.headers
     assert stack.admin.stats(UPSTREAM).get(UPSTREAM, 0) == before, "a preflight was forwarded"
+
+
+def test_the_rotation_is_the_one_admin_view_the_listener_gives(stack) -> None:
+    """GET /rotation is Envoy's read-only /clusters view (what the page draws); nothing
+    else of the admin API reaches :8080: not another method, path or query string."""
+    rotation = httpx.get(f"http://{stack.target}/rotation", timeout=5)
+    assert rotation.status_code == 200
+    (cluster,) = [c for c in rotation.json()["cluster_statuses"] if c["name"] == "grpctest"]
+    assert len(cluster["host_statuses"]) == len(stack.replicas)
+    for method, path in [
+        ("POST", "/rotation"),
+        ("GET", "/rotation?format=text"),
+        ("GET", "/rotation/../quitquitquit"),
+        ("GET", "/clusters"),
+        ("GET", "/stats"),
+        ("POST", "/healthcheck/fail"),
+    ]:
+        answer = httpx.request(method, f"http://{stack.target}{path}", timeout=5)
+        assert answer.status_code == 404, (method, path, answer.text[:80])
+    assert stack.admin.get("/ready").strip() == "LIVE"  # and Envoy still serves

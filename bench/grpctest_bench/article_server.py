@@ -32,7 +32,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=10))
-    grpctest_pb2_grpc.add_GrpctestServicer_to_server(GrpctestServicer(), server)
+    # Only the article's method: the generated servicer answers UNIMPLEMENTED for the rest.
+    servicer = GrpctestServicer()  # type: ignore[abstract]
+    grpctest_pb2_grpc.add_GrpctestServicer_to_server(servicer, server)
     # Not in the article: the standard health service, so the benchmark knows when the
     # server is ready the way it knows it of every other server. Calls never touch it.
     health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)

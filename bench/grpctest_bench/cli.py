@@ -6,7 +6,7 @@ so that drifting machine load hits all of them alike; results are the sum over r
 and every goal is a ratio between scenarios of the same run.
 
     grpctest-bench                      # full run (about 10 minutes; `make bench`)
-    grpctest-bench --smoke --out DIR    # two minutes; what `make test` runs
+    grpctest-bench --smoke --out DIR    # two minutes; what `make test-heavy` runs
 
 Writes DIR/latest.json, latest.md, latest.png and scaling.png (DIR: bench/results). The
 JSON schema is in bench/README.md.
@@ -54,7 +54,11 @@ def check(scenario: Scenario) -> None:
         return
     if target.grpc_target is None:
         return  # Envoy answering itself: no gRPC status to check
-    metadata = [tuple(h.split(": ", 1)) for h in load.headers if h.startswith(("auth", "trace"))]
+    metadata = tuple(
+        (name, value)
+        for name, value in (h.split(": ", 1) for h in load.headers)
+        if name.startswith(("auth", "trace"))
+    )
     if load.url.startswith("https://"):
         ca_pem = (CERTS / "ca.crt").read_bytes()
         connection = Connection(f"localhost:{target.tls_port}", tls=True, ca_pem=ca_pem)
@@ -141,16 +145,14 @@ def _report(args: argparse.Namespace, summaries: list[report.Summary]) -> dict[s
 
 def payload_bytes() -> dict[str, int]:
     """Request + response body bytes of one call, protobuf vs JSON (no framing, no headers)."""
-    reply = {
-        "message": REPLY_TEMPLATE.format(scenarios.SMALL_MESSAGE),
-        "received": True,
-        "replica": "replica-1",
-    }
     request = grpctest_pb2.Message(message=scenarios.SMALL_MESSAGE)
-    proto = len(request.SerializeToString())
-    proto += len(grpctest_pb2.MessageResponse(**reply).SerializeToString())
-    rest = len(json.dumps({"message": scenarios.SMALL_MESSAGE}, separators=(",", ":")))
-    rest += len(json.dumps(reply, separators=(",", ":")))
+    reply = grpctest_pb2.MessageResponse(
+        message=REPLY_TEMPLATE.format(scenarios.SMALL_MESSAGE), received=True, replica="replica-1"
+    )
+    proto = len(request.SerializeToString()) + len(reply.SerializeToString())
+    rest = len(json.dumps({"message": request.message}, separators=(",", ":")))
+    as_json = {"message": reply.message, "received": reply.received, "replica": reply.replica}
+    rest += len(json.dumps(as_json, separators=(",", ":")))
     return {"protobuf": proto, "json": rest}
 
 
@@ -172,7 +174,7 @@ SETTINGS = Table(
         "--smoke",
         BOOLEAN,
         False,
-        "a short run that only proves the harness works (for make test)",
+        "a short run that only proves the harness works (for make test-heavy)",
         env=None,
     ),
 )

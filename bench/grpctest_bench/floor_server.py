@@ -33,7 +33,9 @@ class GrpctestServicer(grpctest_pb2_grpc.GrpctestServicer):
 
 async def serve(port: int, replica: str) -> None:
     server = grpc.aio.server()
-    grpctest_pb2_grpc.add_GrpctestServicer_to_server(GrpctestServicer(replica), server)
+    # Only the article's method: the generated servicer answers UNIMPLEMENTED for the rest.
+    servicer = GrpctestServicer(replica)  # type: ignore[abstract]
+    grpctest_pb2_grpc.add_GrpctestServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -142,6 +142,7 @@ def started(workdir: Path, server_workers: int, rest_workers: int) -> Iterator[l
             *_scaling(run),
             *_rest(run, rest_workers),
             *_settings(run, jaeger),
+            *_checks(run),
             *_metrics(run),
             *_levers(run),
             *_latency(run),
@@ -248,6 +249,28 @@ def _settings(run: _Targets, jaeger: Jaeger) -> list[Scenario]:
     ]
 
 
+def _checks(run: _Targets) -> list[Scenario]:
+    """The check of every request against the contract (protovalidate): each server, one
+    process, without it (the server measured against is the real one, with it)."""
+    py_unchecked = run.module("server_1w_unchecked", "unchecked_server", *run.py_server[1:])
+    go_unchecked = run.start(
+        targets.server("go_unchecked", [command("go-server-unchecked"), *run.go_server[1:]],
+                       run.workdir)
+    )  # fmt: skip
+    rows = [
+        ("server_direct_1w_unchecked", py_unchecked, "server_direct_1w",
+         "py-server, 1 process, without its check of requests: the check's CPU per call is "
+         "what server_direct_1w costs more"),
+        ("go_direct_unchecked", go_unchecked, "go_direct",
+         "go-server without its check of requests: the check's CPU per call is what "
+         "go_direct costs more"),
+    ]  # fmt: skip
+    return [
+        Scenario(name, SETTINGS, target, unary(target), note, baseline=baseline)
+        for name, target, baseline, note in rows
+    ]
+
+
 def _metrics(run: _Targets) -> list[Scenario]:
     """The replicas' Prometheus metrics: through Envoy, and on one process alone (their
     own CPU per call, against the same server without them)."""
@@ -301,9 +324,9 @@ def _levers(run: _Targets) -> list[Scenario]:
         (f"{one_worker}_one_connection",
          run.stack(f"{one_worker}_one_connection", workers=1, envoy_edit=one_connection),
          "the same with 1 process per replica, where the limit buys nothing", one_worker),
-        (f"{MAIN}_grpc_windows",
-         run.stack(f"{MAIN}_grpc_windows", envoy_edit=envoy_variants.grpc_windows),
-         "gRPC's 64 KiB stream windows upstream", MAIN),
+        (f"{MAIN}_default_windows",
+         run.stack(f"{MAIN}_default_windows", envoy_edit=envoy_variants.envoy_default_windows),
+         "Envoy's default 256 MiB windows upstream", MAIN),
         (f"{MAIN}_no_access_log",
          run.stack(f"{MAIN}_no_access_log", envoy_edit=envoy_variants.without_access_log),
          "no access log", MAIN),

@@ -4,7 +4,7 @@ Starts the local stack (3 replicas behind Envoy), then runs ghz twice: by defaul
 1,000 concurrent calls over 100 connections, 100,000 calls each time. Reports per run
 every call's status, how evenly the replicas were used, and the resident memory of
 Envoy and each replica before, after each run and some time after the last one.
-`make test` runs a small version (tests/test_soak.py).
+`make test-heavy` (in `make test-all`) runs a small version (tests/test_soak.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from grpctest_bench import ghz
 from grpctest_common.settings import PATH, SECONDS, WHOLE_NUMBER, Setting, Table
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import REPO
-from grpctest_harness.load import GhzLoad
 
 
 @dataclass
@@ -53,17 +53,6 @@ class SoakReport:
     rss_mb: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def memory(stack: LocalStack) -> dict[str, float]:
-    return {p.name: rss_mb(p.pid) for p in stack.processes if p.pid is not None}
-
-
 ENVOY_STATS = {
     "retries": "upstream_rq_retry",
     "retry overflow": "upstream_rq_retry_overflow",
@@ -80,21 +69,16 @@ def envoy_stats(stack: LocalStack) -> dict[str, int]:
 def one_run(stack: LocalStack, calls: int, concurrency: int, connections: int) -> SoakRun:
     before = stack.admin.requests_per_host()
     stats_before = envoy_stats(stack)
-    ghz = GhzLoad(stack.target, concurrency=concurrency, connections=connections, total=calls)
-    with ghz:
-        while ghz.running:  # it stops by itself after `calls` calls
-            time.sleep(0.5)
-    result = ghz.stop()
+    result = ghz.run(stack.target, calls=calls, concurrency=concurrency, connections=connections)
     after = stack.admin.requests_per_host()
     stats_after = envoy_stats(stack)
     names = {stack.replica_target(i): r.name for i, r in enumerate(stack.replicas)}
-    report = ghz.report()
     return SoakRun(
-        calls=report.sent,
+        calls=int(result.get("count", 0)),
         statuses=result.get("statusCodeDistribution") or {},
-        errors=dict(report.failures),
+        errors=dict(ghz.failures(result)),
         rps=round(result.get("rps", 0.0), 1),
-        p99_ms=round(report.p99_ms, 1),
+        p99_ms=round(ghz.p99_ms(result), 1),
         per_replica=dict(sorted((names[h], n - before.get(h, 0)) for h, n in after.items())),
         envoy={name: n - stats_before[name] for name, n in stats_after.items()},
     )
@@ -109,14 +93,14 @@ def soak(settings: SoakSettings, log_dir: Path) -> SoakReport:
         envoy_args=["--log-level", "error"],
     )
     with stack:
-        report.rss_mb["before"] = memory(stack)
+        report.rss_mb["before"] = stack.resident_mb()
         for run in range(1, settings.runs + 1):
             report.runs.append(
                 one_run(stack, settings.calls, settings.concurrency, settings.connections)
             )
-            report.rss_mb[f"after run {run}"] = memory(stack)
+            report.rss_mb[f"after run {run}"] = stack.resident_mb()
         time.sleep(settings.settle_seconds)
-        report.rss_mb[f"{settings.settle_seconds:.0f} s later"] = memory(stack)
+        report.rss_mb[f"{settings.settle_seconds:.0f} s later"] = stack.resident_mb()
     return report
 
 

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from grpctest_bench.envoy_variants import Edit
 from grpctest_devtools import envoy_config
 from grpctest_devtools.envoy import EnvoyAdmin, envoy_process
+from grpctest_devtools.envoy_config import Edit
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.ports import free_port
 from grpctest_devtools.processes import Process

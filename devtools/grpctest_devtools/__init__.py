@@ -1,6 +1,6 @@
 """grpctest's local run: replicas + Envoy as processes on loopback, no container engine.
 
-localstack    start, watch and stop py-server replicas + Envoy as local processes
+localstack    start, watch and stop py-server and go-server replicas + Envoy as local processes
 envoy_config  derive the local Envoy config from envoy/envoy.yaml
 envoy         the `envoy` binary and its admin API (healthy hosts, stats)
 processes     one supervised child process; signals as KeyboardInterrupt

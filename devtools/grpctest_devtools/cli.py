@@ -3,7 +3,7 @@ container engine.
 
 grpctest-local demo         # start, wait for health, call with both clients, stop
 grpctest-local run          # start and supervise in the foreground until Ctrl-C
-grpctest-local screenshot   # start, use the web page in Chromium, save a picture, stop
+grpctest-local screenshot   # start on free ports, use the web page in Chromium, save a picture
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ from grpctest_devtools.processes import signals_raise_interrupt
 from grpctest_devtools.repo import REPO
 
 
-def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
+def _stack(
+    args: argparse.Namespace,
+    *,
+    log_dir: Path | None = None,
+    server_args: Sequence[str] = (),
+    metrics_ports: Sequence[int] = (),
+) -> LocalStack:
     return LocalStack(
         replicas=args.replicas,
         go_replicas=args.go_replicas,
@@ -35,7 +41,9 @@ def _stack(args: argparse.Namespace, **kwargs: object) -> LocalStack:
         envoy_port=args.envoy_port,
         admin_port=args.admin_port,
         tls_port=args.tls_port,
-        **kwargs,
+        log_dir=log_dir,
+        server_args=server_args,
+        metrics_ports=metrics_ports,
     )
 
 
@@ -127,21 +135,17 @@ def _where_to_look(stack: LocalStack, observed: bool) -> str:
 
 
 def screenshot(args: argparse.Namespace) -> int:
-    """The web page after six calls and a stream, as the README shows it."""
+    """The web page showing the balancing, as the README shows it. On free ports: a
+    picture needs none in particular, and a `make run` may be going."""
     # Playwright is an extra (grpctest-devtools[browser], which `make screenshot` installs):
     # the rest of the local run does without it.
     from grpctest_devtools import browser as browser_steps  # noqa: PLC0415
 
-    with (
-        _stack(args, server_args=["--drain-seconds", "0"]) as stack,
-        browser_steps.chromium() as browser,
-    ):
-        page = browser.new_page(viewport={"width": 1000, "height": 760})
-        page.goto(f"http://{stack.target}/")
-        for _ in range(6):
-            browser_steps.send(page)
-        browser_steps.stream(page, count=12, interval_ms=50)
-        page.screenshot(path=str(args.out))
+    stack = LocalStack.on_free_ports(
+        args.replicas, args.go_replicas, server_args=["--drain-seconds", "0"]
+    )
+    with stack, browser_steps.chromium() as browser:
+        browser_steps.picture(browser, stack, args.out)
     print(f"saved {args.out}")
     return 0
 

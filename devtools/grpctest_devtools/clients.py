@@ -36,7 +36,14 @@ def records(output: str) -> list[dict[str, Any]]:
 
 def replies(output: str) -> list[dict[str, Any]]:
     """The replies of --output json: {"n", "replica", "message", "received", "sequence"}."""
-    return [record for record in records(output) if "summary" not in record]
+    return [record for record in records(output) if not {"summary", "error"} & record.keys()]
+
+
+def failure(output: str) -> dict[str, Any] | None:
+    """Why a run of --output json failed: {"code", "message", "field_violations": [{"field",
+    "reason", "description"}]}, the last object; None if it did not fail."""
+    errors = [record["error"] for record in records(output) if "error" in record]
+    return errors[-1] if errors else None
 
 
 def calls_per_replica(output: str) -> dict[str, int]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,10 +37,12 @@ class EnvoyAdmin:
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(self.url + path, timeout=5) as reply:
-            return reply.read().decode()
+            body: bytes = reply.read()
+        return body.decode()
 
     def clusters(self) -> dict[str, Any]:
-        return json.loads(self.get("/clusters?format=json"))
+        clusters: dict[str, Any] = json.loads(self.get("/clusters?format=json"))
+        return clusters
 
     def _hosts(self, cluster: str) -> list[dict[str, Any]]:
         return [
@@ -71,9 +75,18 @@ class EnvoyAdmin:
             counts[self._address(host)] = stats.get("rq_total", 0)
         return counts
 
+    def heap_mb(self) -> float:
+        """The heap Envoy uses (MB): what its heap monitor (fixed_heap) counts, the heap
+        less the pages freed and kept for reuse or given back (admin /memory)."""
+        memory = {k: int(v) for k, v in json.loads(self.get("/memory")).items()}
+        used = memory["heap_size"] - memory["pageheap_unmapped"] - memory["pageheap_free"]
+        return round(used / 2**20, 1)
+
     def stats(self, prefix: str = "") -> dict[str, int]:
-        """Counters and gauges (used ones) whose names start with `prefix`."""
-        listed = json.loads(self.get("/stats?format=json&usedonly"))["stats"]
+        """Counters and gauges (used ones) whose names start with `prefix` (Envoy filters
+        them: a busy Envoy has thousands, and its main thread renders what it is asked for)."""
+        query = urllib.parse.urlencode({"filter": f"^{re.escape(prefix)}"}) if prefix else ""
+        listed = json.loads(self.get(f"/stats?format=json&usedonly&{query}"))["stats"]
         return {
             s["name"]: int(s["value"])
             for s in listed

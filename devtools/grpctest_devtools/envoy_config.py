@@ -1,12 +1,13 @@
 """Derives the local run's Envoy config from envoy/envoy.yaml.
 
 envoy/envoy.yaml is the one source of truth (written for docker compose, where the
-replicas are found by DNS as py-server:50051). The local run changes only where
-things are: the upstream endpoints become 127.0.0.1 ports, the listeners and admin
-bind on loopback (on ports the caller chooses), and the files Envoy reads (certificates,
-the descriptor set, the web page) come from the checkout instead of the container's
-mounts. Every other setting (health checks, retries, timeouts, balancing, limits) is
-used exactly as written.
+replicas are found by DNS as py-server:50051 and go-server:50051). The local run changes
+only where things are: the upstream endpoints become 127.0.0.1 ports (each named, as its
+hostname, for the compose service it stands in for, as Envoy names a host found by DNS),
+the listeners and admin bind on loopback (on ports the caller chooses), and the files
+Envoy reads (certificates, the descriptor set, the web page) come from the checkout
+instead of the container's mounts. Every other setting (health checks, retries, timeouts,
+balancing, limits) is used exactly as written.
 
 Whatever changes the config (this module, an opt-in such as upstream_tls, the benchmark's
 levers) finds what it edits by name, never by position: listener(), cluster(),
@@ -35,6 +36,11 @@ CONTAINER_CERTS = "/etc/envoy/certs/"
 
 
 OTLP_CLUSTER = "otlp_collector"
+ADMIN_CLUSTER = "envoy_admin"
+# The names envoy.yaml finds the replicas by (its compose endpoints). Envoy's view of a
+# host shows the name it was found by, and the web page tells Python and Go apart by it.
+PY_SERVER = "py-server"
+GO_SERVER = "go-server"
 CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
 UPSTREAM_TLS_CONTEXT = (
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
@@ -43,14 +49,21 @@ UPSTREAM_TLS_CONTEXT = (
 
 @dataclass(frozen=True)
 class LocalPorts:
-    """Where the local run listens: the replicas, Envoy's listeners and admin, and the
-    OTLP collector Envoy sends its spans to (if one runs)."""
+    """Where the local run listens: the replicas (the last `go_upstreams` of them
+    go-server), Envoy's listeners and admin, and the OTLP collector Envoy sends its spans
+    to (if one runs)."""
 
     upstreams: Sequence[int]
     grpc: int
     admin: int
     tls: int
     otlp: int = 4317
+    go_upstreams: int = 0
+
+    def hostnames(self) -> list[str]:
+        """Each upstream's name: the compose service it stands in for."""
+        python = len(self.upstreams) - self.go_upstreams
+        return [PY_SERVER] * python + [GO_SERVER] * self.go_upstreams
 
 
 Config = dict[str, Any]
@@ -76,7 +89,8 @@ def cluster(config: Config, name: str) -> dict[str, Any]:
 def connection_manager(config: Config, listener_name: str) -> dict[str, Any]:
     """The HTTP connection manager's settings on a listener (its one filter chain)."""
     (chain,) = listener(config, listener_name)["filter_chains"]
-    return named(chain["filters"], CONNECTION_MANAGER)["typed_config"]
+    manager: dict[str, Any] = named(chain["filters"], CONNECTION_MANAGER)["typed_config"]
+    return manager
 
 
 def virtual_host(manager: dict[str, Any], name: str) -> dict[str, Any]:
@@ -91,7 +105,8 @@ def http_filters_without(manager: dict[str, Any], name: str) -> list[dict[str, A
 
 def load_compose_config(path: Path = ENVOY_YAML) -> dict[str, Any]:
     with path.open(encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        config: dict[str, Any] = yaml.safe_load(f)
+    return config
 
 
 def local_config(ports: LocalPorts, certs_dir: Path) -> Config:
@@ -101,14 +116,26 @@ def local_config(ports: LocalPorts, certs_dir: Path) -> Config:
     for name, port in ((GRPC_LISTENER, ports.grpc), (TLS_LISTENER, ports.tls)):
         listener(config, name)["address"]["socket_address"] = _loopback(port)
     relocate_files(config, {**compose_mounts("envoy"), CONTAINER_CERTS: certs_dir})
-    _endpoints(cluster(config, UPSTREAM_CLUSTER), ports.upstreams)
+    _endpoints(cluster(config, UPSTREAM_CLUSTER), ports.upstreams, ports.hostnames())
     _endpoints(cluster(config, OTLP_CLUSTER), [ports.otlp])
+    _endpoints(cluster(config, ADMIN_CLUSTER), [ports.admin])
     return config
 
 
-def _endpoints(cluster: dict[str, Any], ports: Sequence[int]) -> None:
-    endpoints = [{"endpoint": {"address": {"socket_address": _loopback(p)}}} for p in ports]
+def _endpoints(
+    cluster: dict[str, Any], ports: Sequence[int], hostnames: Sequence[str] = ()
+) -> None:
+    """The cluster's endpoints become `ports` on loopback, named `hostnames` if given."""
+    names: list[str | None] = [*hostnames] or [None] * len(ports)
+    endpoints = [_endpoint(port, name) for port, name in zip(ports, names, strict=True)]
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
+
+
+def _endpoint(port: int, hostname: str | None) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {"address": {"socket_address": _loopback(port)}}
+    if hostname is not None:
+        endpoint["hostname"] = hostname
+    return {"endpoint": endpoint}
 
 
 def upstream_tls(certs_dir: Path) -> Edit:

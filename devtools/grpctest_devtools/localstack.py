@@ -86,7 +86,7 @@ class LocalStack:
     ) -> Path:
         """Writes Envoy's config, derived from envoy/envoy.yaml for these ports."""
         local_ports = envoy_config.LocalPorts(
-            self.ports, self.envoy_port, self.admin_port, self.tls_port, otlp_port
+            self.ports, self.envoy_port, self.admin_port, self.tls_port, otlp_port, self.go_replicas
         )
         edits = [envoy_config.upstream_tls(CERTS)] if self.upstream_tls else []
         return envoy_config.write_local_config(
@@ -172,6 +172,10 @@ class LocalStack:
             "envoy": [p.pid for p in [self.envoy] if p.running and p.pid],
             "replicas": [p.pid for p in self.replicas if p.running and p.pid],
         }
+
+    def resident_mb(self) -> dict[str, float]:
+        """Each process's resident memory (MB) by name: envoy, replica-1, ..., go-1."""
+        return {process.name: process.resident_mb() for process in self.processes}
 
     # -- lifecycle -------------------------------------------------------------------
 

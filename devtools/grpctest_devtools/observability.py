@@ -37,7 +37,7 @@ def _get_json(url: str) -> Any:
 
 def prometheus_config(stack: LocalStack, scrape_seconds: float) -> dict[str, Any]:
     """prometheus/prometheus.yml with the local stack's addresses as static targets."""
-    config = yaml.safe_load(PROMETHEUS_YML.read_text())
+    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_YML.read_text())
     config["global"]["scrape_interval"] = config["global"]["evaluation_interval"] = (
         f"{scrape_seconds:g}s"
     )
@@ -65,7 +65,8 @@ class PrometheusAPI:
         """The instant vector of a PromQL expression: [{"metric": {...}, "value": [t, v]}]."""
         query = urllib.parse.urlencode({"query": expression})
         reply = _get_json(f"{self.url}/api/v1/query?{query}")
-        return reply["data"]["result"]
+        vector: list[dict[str, Any]] = reply["data"]["result"]
+        return vector
 
     def value(self, expression: str) -> float | None:
         """The single value of an expression (None while there is none)."""
@@ -74,7 +75,8 @@ class PrometheusAPI:
 
     def version(self) -> str:
         """The version of the Prometheus that answers (its build info)."""
-        return _get_json(f"{self.url}/api/v1/status/buildinfo")["data"]["version"]
+        version: str = _get_json(f"{self.url}/api/v1/status/buildinfo")["data"]["version"]
+        return version
 
 
 class Prometheus(PrometheusAPI):
@@ -105,7 +107,8 @@ class Prometheus(PrometheusAPI):
     def _ready(self) -> bool:
         self.process.check_alive()
         with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as reply:
-            return reply.status == 200
+            status: int = reply.status
+        return status == 200
 
     def __exit__(self, *exc: object) -> None:
         self.process.stop(timeout=10)

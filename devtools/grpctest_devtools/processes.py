@@ -72,6 +72,16 @@ class Process:
     def pid(self) -> int | None:
         return self._popen.pid if self._popen is not None else None
 
+    def resident_mb(self) -> float:
+        """Its resident memory (RSS) in MB, from /proc; 0 if it is not running."""
+        if not self.running or self.pid is None:
+            return 0.0
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        return 0.0
+
     @property
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None

@@ -2,6 +2,7 @@ package settings
 
 import (
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,31 +63,34 @@ func parseNumber(s string) (float64, bool) {
 	return n, err == nil && !math.IsNaN(n) && !math.IsInf(n, 0)
 }
 
-// units are what Seconds accepts after a number; "ms" is tried before "m" and "s".
-var units = []struct {
-	suffix string
-	unit   time.Duration
-}{{"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}}
+// duration is a duration as Go writes one, one or more "number unit" parts ("500ms",
+// "1m30s"), with the units ms, s, m and h only (as the Python programs read it).
+var duration = regexp.MustCompile(`^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:ms|s|m|h))+$`)
 
-// Seconds is a duration: a plain number of seconds ("5", "0.5") or a number with a unit
-// ms, s, m or h ("500ms", "1.5s", "1m").
+// Seconds is a duration: a plain number of seconds ("5", "0.5") or a duration with the
+// units ms, s, m or h ("500ms", "1.5s", "1m30s").
 func Seconds(p *time.Duration) Value {
 	return typed(p, "seconds", "seconds (like 5, 0.5 or 500ms)", parseSeconds)
 }
 
+// ShowSeconds is how a message shows a duration: in seconds, "0.5s", "90s" (as the Python
+// programs show theirs, grpctest_common.settings.show_seconds).
+func ShowSeconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'g', 6, 64) + "s"
+}
+
 func parseSeconds(s string) (time.Duration, bool) {
-	unit := time.Second
-	for _, u := range units {
-		if number, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, unit = number, u.unit
-			break
+	if n, ok := parseNumber(s); ok {
+		if math.Abs(n*float64(time.Second)) > math.MaxInt64 {
+			return 0, false
 		}
+		return time.Duration(n * float64(time.Second)), true
 	}
-	n, ok := parseNumber(s)
-	if !ok || math.Abs(n*float64(unit)) > math.MaxInt64 {
+	if !duration.MatchString(s) {
 		return 0, false
 	}
-	return time.Duration(n * float64(unit)), true
+	d, err := time.ParseDuration(s) // (an error beyond about 290 years)
+	return d, err == nil
 }
 
 // Bool is a boolean as strconv.ParseBool reads it (1 t T TRUE true True, 0 f F FALSE

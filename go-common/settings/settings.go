@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,13 +107,13 @@ func (t Table) Parse(args []string) error {
 
 // Usage writes the program's usage: per setting its flag, help, variable and default.
 func (t Table) Usage(out io.Writer) {
-	fmt.Fprintf(out, "Usage of %s (each flag falls back to its environment variable):\n", program())
+	_, _ = fmt.Fprintf(out, "Usage of %s (each flag falls back to its environment variable):\n", program())
 	for _, s := range t {
 		kind := " " + s.Value.kind
 		if s.Value.isBool {
 			kind = ""
 		}
-		fmt.Fprintf(out, "  --%s%s\n    \t%s (env %s, %s)\n", s.Name, kind, s.Help, s.Env(), s.shownDefault())
+		_, _ = fmt.Fprintf(out, "  --%s%s\n    \t%s (env %s, %s)\n", s.Name, kind, s.Help, s.Env(), s.shownDefault())
 	}
 }
 
@@ -146,6 +147,20 @@ func (t Table) Usagef(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
 	t.Usage(os.Stderr)
 	os.Exit(2)
+}
+
+// ReadFile is the content of the file a setting names ("" for none: nil), or a
+// *UsageError in the Python programs' words: "cannot read --ca PATH: no such file or
+// directory".
+func ReadFile(flag, path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	content, err := os.ReadFile(path)
+	if pathErr := (*fs.PathError)(nil); errors.As(err, &pathErr) {
+		return nil, &UsageError{fmt.Sprintf("cannot read %s %s: %v", flag, path, pathErr.Err)}
+	}
+	return content, err
 }
 
 // program is this program's name, as it was called (without its folder).

@@ -138,12 +138,13 @@ func TestSecondsWithAndWithoutUnit(t *testing.T) {
 		"5": 5 * time.Second, "0.5": 500 * time.Millisecond, "0.25": 250 * time.Millisecond, "0": 0,
 		"500ms": 500 * time.Millisecond, "750ms": 750 * time.Millisecond, "2s": 2 * time.Second,
 		"1.5s": 1500 * time.Millisecond, "1m": time.Minute, "1h": time.Hour, "-1": -time.Second,
+		"1m30s": 90 * time.Second, "1h30m": 90 * time.Minute, "-1s": -time.Second, ".5s": 500 * time.Millisecond,
 	} {
 		if got, ok := parseSeconds(text); !ok || got != want {
 			t.Errorf("%q: got %v, %t; want %v", text, got, ok, want)
 		}
 	}
-	for _, text := range []string{"soon", "", "ms", "5x", "5 s", "1h30m", "10us", "NaN", "Inf", "1e300h"} {
+	for _, text := range []string{"soon", "", "ms", "5x", "5 s", "1s 30ms", "10us", "1m10us", "NaN", "Inf", "1e300h", "1e3s"} {
 		if got, ok := parseSeconds(text); ok {
 			t.Errorf("%q accepted as %v", text, got)
 		}

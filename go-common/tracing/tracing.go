@@ -33,7 +33,9 @@ func Setup(ctx context.Context, service string) (func(), error) {
 		return nil, err
 	}
 	if os.Getenv("OTEL_SERVICE_NAME") == "" {
-		os.Setenv("OTEL_SERVICE_NAME", service)
+		if err := os.Setenv("OTEL_SERVICE_NAME", service); err != nil {
+			return nil, err
+		}
 	}
 	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter))
 	otel.SetTracerProvider(provider)

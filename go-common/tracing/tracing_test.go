@@ -16,7 +16,7 @@ func TestFlushingSpansIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("failed to listen: %v", err)
 	}
-	defer silent.Close()
+	defer func() { _ = silent.Close() }()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+silent.Addr().String())
 	t.Setenv("OTEL_SERVICE_NAME", "go-common-test")
 	flush, err := Setup(context.Background(), "unused")

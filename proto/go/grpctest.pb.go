@@ -8,6 +8,12 @@
 // The google.api.http options map methods to REST/JSON paths for Envoy's gRPC-JSON
 // transcoder; they change nothing on the wire.
 //
+// The rules every request must keep are `buf.validate` options (protovalidate): both
+// servers enforce them with the library before any handler runs, and answer a request
+// that breaks one with INVALID_ARGUMENT and a google.rpc.BadRequest detail naming the
+// field and the rule (docs/changing-the-contract.md). Options too change nothing on
+// the wire.
+//
 // Regenerate every language with `make proto` (buf.gen.yaml); `make test` checks this
 // file against the article's original with `buf breaking`.
 
@@ -20,6 +26,7 @@
 package grpctestpb
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -37,8 +44,9 @@ const (
 )
 
 type Message struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the reply echoes; must not be empty.
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,19 +236,21 @@ var File_grpctest_grpctest_proto protoreflect.FileDescriptor
 
 const file_grpctest_grpctest_proto_rawDesc = "" +
 	"\n" +
-	"\x17grpctest/grpctest.proto\x12\bgrpctest\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"#\n" +
-	"\aMessage\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"}\n" +
+	"\x17grpctest/grpctest.proto\x12\bgrpctest\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"+\n" +
+	"\aMessage\x12 \n" +
+	"\amessage\x18\x01 \x01(\tB\x06\xbaH\x03\xc8\x01\x01R\amessage\"}\n" +
 	"\x0fMessageResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1a\n" +
 	"\breceived\x18\x02 \x01(\bR\breceived\x12\x18\n" +
 	"\areplica\x18\x03 \x01(\tR\areplica\x12\x1a\n" +
-	"\bsequence\x18\x04 \x01(\rR\bsequence\"\x99\x01\n" +
-	"\rStreamRequest\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\rR\x05count\x125\n" +
-	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12!\n" +
-	"\fresume_after\x18\x04 \x01(\rR\vresumeAfter2\x8f\x02\n" +
+	"\bsequence\x18\x04 \x01(\rR\bsequence\"\xb7\x02\n" +
+	"\rStreamRequest\x12 \n" +
+	"\amessage\x18\x01 \x01(\tB\x06\xbaH\x03\xc8\x01\x01R\amessage\x12!\n" +
+	"\x05count\x18\x02 \x01(\rB\v\xbaH\b*\x06\x18\xa0\x8d\x06(\x01R\x05count\x12C\n" +
+	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\f\xbaH\t\xaa\x01\x06\"\x02\b\n" +
+	"2\x00R\binterval\x12!\n" +
+	"\fresume_after\x18\x04 \x01(\rR\vresumeAfter:y\xbaHv\x1at\n" +
+	"\x18resume_after_below_count\x12$resume_after must be less than count\x1a2this.count == 0u || this.resume_after < this.count2\x8f\x02\n" +
 	"\bGrpctest\x12Y\n" +
 	"\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/message\x12l\n" +
 	"\x15StreamServerResponses\x12\x17.grpctest.StreamRequest\x1a\x19.grpctest.MessageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/message:stream0\x01\x12:\n" +

@@ -8,6 +8,12 @@
 // The google.api.http options map methods to REST/JSON paths for Envoy's gRPC-JSON
 // transcoder; they change nothing on the wire.
 //
+// The rules every request must keep are `buf.validate` options (protovalidate): both
+// servers enforce them with the library before any handler runs, and answer a request
+// that breaks one with INVALID_ARGUMENT and a google.rpc.BadRequest detail naming the
+// field and the rule (docs/changing-the-contract.md). Options too change nothing on
+// the wire.
+//
 // Regenerate every language with `make proto` (buf.gen.yaml); `make test` checks this
 // file against the article's original with `buf breaking`.
 

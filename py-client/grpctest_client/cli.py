@@ -1,4 +1,4 @@
-"""`grpctest-client`: calls grpctest.Grpctest, normally through Envoy.
+r"""`grpctest-client`: calls grpctest.Grpctest, normally through Envoy.
 
 Over one channel (one HTTP/2 connection) to --target, in one of three modes:
 
@@ -12,7 +12,9 @@ stream's replies are numbered by their own sequence. A stream or chat that break
 replica shutting down or dying) goes on on another replica from the last reply received,
 up to --resume-attempts times within --timeout, and says so on stderr ("resumed after 558
 on replica-3"; with --output json, {"resumed":{"after":558,"replica":"replica-3"}}). A
-failed call ends the run with the gRPC status name and detail and exit code 1.
+failed call ends the run with the gRPC status name and detail and exit code 1: a rule of
+the contract broken reads "field: description [rule id]"; with --output json, the last
+line is {"error": {...}} instead of the summary.
 
     grpctest-client --target localhost:8080 --message hi --count 30
     grpctest-client --mode server-stream --count 10000
@@ -43,6 +45,7 @@ import grpc
 
 from grpctest.grpctest_pb2 import MessageResponse
 from grpctest_client.calls import Resume, chat, get_server_responses, stream_server_responses
+from grpctest_client.errors import Failure, failure
 from grpctest_client.resume import Messages, OnResume, OutOfSequenceError
 from grpctest_common.channels import Connection, open_channel
 from grpctest_common.settings import (
@@ -55,6 +58,7 @@ from grpctest_common.settings import (
     Table,
     choice,
     read_file,
+    show_seconds,
 )
 from grpctest_common.tracing import tracing
 
@@ -154,9 +158,9 @@ def _check_ranges(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if args.count < 1:
         parser.error(f"--count must be at least 1, got {args.count}")
     if args.timeout <= 0:
-        parser.error(f"--timeout must be positive, got {args.timeout}")
+        parser.error(f"--timeout must be positive, got {show_seconds(args.timeout)}")
     if args.interval < 0:
-        parser.error(f"--interval must not be negative, got {args.interval}")
+        parser.error(f"--interval must not be negative, got {show_seconds(args.interval)}")
     if args.resume_attempts < 0:
         parser.error(f"--resume-attempts must not be negative, got {args.resume_attempts}")
 
@@ -247,17 +251,23 @@ def print_summary(target: str, per_replica: collections.Counter[str], what: str 
         print(f"  {replica}: {count} {what}")
 
 
+def report(args: argparse.Namespace, failed: Failure) -> int:
+    """A failed run: one line on stderr, and with --output json its object on stdout."""
+    print(f"error: {failed}", file=sys.stderr)
+    if args.output == "json":
+        print(_json(failed.as_json()))
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         with tracing("grpctest-client"):
             per_replica = run(args)
     except grpc.RpcError as err:
-        print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
-        return 1
+        return report(args, failure(err))
     except OutOfSequenceError as err:
-        print(f"error: {err.code}: {err}", file=sys.stderr)
-        return 1
+        return report(args, Failure(err.code, str(err)))
     except KeyboardInterrupt:
         return 130
     if args.output == "json":

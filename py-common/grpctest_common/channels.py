@@ -3,9 +3,6 @@
     connection = Connection("localhost:8443", tls=True, ca_pem=ca, token=jwt)
     with open_channel(connection) as channel:           # grpc (blocking stubs)
         ...
-    channel = open_aio_channel(connection)               # grpc.aio
-    ...
-    await channel.close()
 
 Plaintext, or TLS trusting a CA (or the system's trust store), optionally with a client
 certificate (mutual TLS) and a bearer token on every call; traced (W3C traceparent) when
@@ -23,9 +20,6 @@ from grpctest_common import tracing
 
 # A channel argument, as grpc takes them.
 Option = tuple[str, str | int]
-# A subchannel pool of the channel's own: channels to one target that would otherwise
-# share one HTTP/2 connection each get their own (the load tests spread calls over many).
-OWN_CONNECTION: Option = ("grpc.use_local_subchannel_pool", 1)
 
 
 @dataclass(frozen=True)
@@ -70,18 +64,3 @@ def open_channel(connection: Connection, options: Sequence[Option] = ()) -> grpc
 
         channel = grpcext.intercept_channel(channel, client_interceptor())
     return channel
-
-
-def open_aio_channel(connection: Connection, options: Sequence[Option] = ()) -> grpc.aio.Channel:
-    """A grpc.aio channel with the connection's credentials, traced when tracing is on."""
-    interceptors = None
-    if tracing.enabled():
-        from opentelemetry.instrumentation.grpc import aio_client_interceptors  # noqa: PLC0415
-
-        interceptors = aio_client_interceptors()
-    credentials = connection.credentials()
-    if credentials is None:
-        return grpc.aio.insecure_channel(connection.target, options, interceptors=interceptors)
-    return grpc.aio.secure_channel(
-        connection.target, credentials, options, interceptors=interceptors
-    )

@@ -74,6 +74,12 @@ def parse_seconds(text: str) -> float:
     return sign * sum(float(n) * UNITS[unit] for n, unit in DURATION_PART.findall(match[2]))
 
 
+def show_seconds(seconds: float) -> str:
+    """How a message shows a duration: in seconds, "0.5s", "90s" (as the Go programs show
+    theirs, go-common's settings.ShowSeconds)."""
+    return f"{seconds:g}s"
+
+
 def quote(text: str) -> str:
     """`text` in double quotes, escaped as Go's %q writes it, so that both languages
     print a bad value alike."""
@@ -157,16 +163,20 @@ class Setting:
     def default_value(self) -> Any:
         return self.default() if callable(self.default) else self.default
 
+    @property
+    def default_text(self) -> str:
+        """The default as --help (and docs/settings.md) writes it: `shown`, on/off, or
+        the value."""
+        if self.shown is not None:
+            return self.shown
+        if self.kind is BOOLEAN:
+            return "on" if self.default else "off"
+        return str(self.default_value())
+
     def help_text(self) -> str:
         """The help, then where the value comes from when the flag is not given."""
-        if self.shown is not None:
-            default = self.shown
-        elif self.kind is BOOLEAN:
-            default = "on" if self.default else "off"
-        else:
-            default = str(self.default_value())
         source = f"env {self.variable}, " if self.variable else ""
-        return f"{self.help} ({source}default: {default})".replace("%", "%%")  # %-formatted
+        return f"{self.help} ({source}default: {self.default_text})".replace("%", "%%")
 
 
 class Table:
@@ -219,10 +229,11 @@ def _read(parser: argparse.ArgumentParser, setting: Setting, text: str, source: 
 
 def read_file(parser: argparse.ArgumentParser, flag: str, path: str | Path | None) -> bytes | None:
     """The bytes of the file a setting names (None for no file); a usage error (exit 2)
-    if it cannot be read."""
+    if it cannot be read, in the Go programs' words (the system's reason in lower case:
+    "cannot read --ca PATH: no such file or directory")."""
     if not path:
         return None
     try:
         return Path(path).read_bytes()
     except OSError as err:
-        parser.error(f"cannot read {flag} {path}: {err.strerror}")
+        parser.error(f"cannot read {flag} {path}: {(err.strerror or str(err)).lower()}")

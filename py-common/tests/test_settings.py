@@ -6,6 +6,8 @@ both clients print the same message for the same bad value.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,7 @@ def parse(*argv: str):
     return parse_args(argv)
 
 
-def parse_args(argv):
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return TABLE.parse(TABLE.parser("prog", "A program."), list(argv))
 
 

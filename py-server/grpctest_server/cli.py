@@ -56,6 +56,20 @@ SETTINGS = Table(
         "largest request accepted; larger ones get RESOURCE_EXHAUSTED",
     ),
     Setting(
+        "--max-concurrent-streams",
+        WHOLE_NUMBER,
+        100,
+        "HTTP/2 streams one connection may have open at once",
+    ),
+    Setting(
+        "--max-streams",
+        WHOLE_NUMBER,
+        64,
+        "streams of the service (server streams, chats) open at once, all connections "
+        "together; more get RESOURCE_EXHAUSTED (Health and reflection are not counted); "
+        "0: no limit",
+    ),
+    Setting(
         "--drain-seconds",
         SECONDS,
         3.0,
@@ -109,6 +123,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     _check_ports(parser, args)
     if args.max_message_bytes <= 0:
         parser.error("--max-message-bytes must be positive")
+    if args.max_concurrent_streams <= 0:
+        parser.error("--max-concurrent-streams must be positive")
+    if args.max_streams < 0:
+        parser.error("--max-streams must not be negative (0: no limit)")
     if args.drain_seconds < 0 or args.grace_seconds < 0:
         parser.error("--drain-seconds and --grace-seconds must not be negative")
     _check_tls(parser, args)

@@ -38,7 +38,11 @@ class HealthServicer(health.aio.HealthServicer):
         return {service: status == SERVING for service, status in self._statuses.items()}
 
     async def List(
-        self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext
+        self,
+        request: health_pb2.HealthListRequest,
+        context: grpc.aio.ServicerContext[
+            health_pb2.HealthListRequest, health_pb2.HealthListResponse
+        ],
     ) -> health_pb2.HealthListResponse:
         statuses = {
             service: health_pb2.HealthCheckResponse(status=status)

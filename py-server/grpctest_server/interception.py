@@ -3,7 +3,8 @@ around its behaviour, whichever of gRPC's four kinds it is.
 
 grpc.aio tells the kinds apart by the behaviour itself: a coroutine answers once, an
 async generator streams. So the wrapper keeps the kind, and `around` (an async context
-manager made per call) sees the whole call, the last streamed reply included.
+manager made per call) sees the whole call, the last streamed reply included; `on_reply`,
+if given, is called for each reply the behaviour gives, as it is handed to gRPC to send.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
+
+# A method handler and a call's context, whatever the method's messages.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 # (request streaming, response streaming) -> the handler's behaviour, its factory
 _KINDS = {
@@ -25,35 +30,50 @@ _KINDS = {
 
 # Made per call from (request or request iterator, context); yields what the behaviour
 # gets instead: the same request, or a request iterator of its own.
-Around = Callable[[Any, grpc.aio.ServicerContext], AbstractAsyncContextManager[Any]]
+Around = Callable[[Any, Context], AbstractAsyncContextManager[Any]]
+Behavior = Callable[[Any, Context], Any]
+OnReply = Callable[[], object]
 
 
 def rebuilt(
-    handler: grpc.RpcMethodHandler,
+    handler: Handler,
     around: Around,
     request_deserializer: Callable[[bytes], Any] | None = None,
-) -> grpc.RpcMethodHandler:
+    on_reply: OnReply = lambda: None,
+) -> Handler:
     """`handler` with every call run inside `around`; its deserializer replaced if given."""
     name, factory = _KINDS[(handler.request_streaming, handler.response_streaming)]
     behavior = getattr(handler, name)
-    if handler.response_streaming:
-
-        async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            async with around(request, context) as request_seen:
-                async for reply in behavior(request_seen, context):
-                    yield reply
-
-    else:
-
-        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with around(request, context) as request_seen:
-                return await behavior(request_seen, context)
-
+    wrap = _streaming if handler.response_streaming else _answering_once
     return factory(
-        handle,
+        wrap(behavior, around, on_reply),
         request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+def _streaming(behavior: Behavior, around: Around, on_reply: OnReply) -> Behavior:
+    """A streaming behaviour (an async generator) run inside `around`."""
+
+    async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
+        async with around(request, context) as request_seen:
+            async for reply in behavior(request_seen, context):
+                on_reply()
+                yield reply
+
+    return handle
+
+
+def _answering_once(behavior: Behavior, around: Around, on_reply: OnReply) -> Behavior:
+    """A behaviour that answers once (a coroutine) run inside `around`."""
+
+    async def handle(request: Any, context: Context) -> Any:
+        async with around(request, context) as request_seen:
+            reply = await behavior(request_seen, context)
+            on_reply()
+            return reply
+
+    return handle
 
 
 class RebuildingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
@@ -62,17 +82,17 @@ class RebuildingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
 
     def __init__(self) -> None:
         # Method path -> (the handler it was given, the one it made from it).
-        self._rebuilt: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._rebuilt: dict[str, tuple[Handler, Handler]] = {}
 
     @abc.abstractmethod
-    def rebuild(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def rebuild(self, handler: Handler, method: str) -> Handler:
         """The handler to serve `method` (/package.Service/Method) with instead."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> Handler | None:
         handler = await continuation(details)
         if handler is None:
             return None  # an unknown method: gRPC answers UNIMPLEMENTED (and nothing is kept)

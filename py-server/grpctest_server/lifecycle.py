@@ -23,7 +23,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from grpctest import grpctest_pb2_grpc
 from grpctest_common import tracing
-from grpctest_server import metrics, reflection, servicer
+from grpctest_server import limits, metrics, reflection, servicer, validation
 from grpctest_server.health import HealthServicer
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,19 @@ class Settings:
     reuse_port: bool = False
     # Prometheus /metrics on this port (0: none).
     metrics_port: int = 0
+    # HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    max_concurrent_streams: int = 100
+    # Streams of the service open at once, all connections together (0: no limit): as
+    # many as Envoy lets all replicas together have (envoy/envoy.yaml, the streams'
+    # circuit breaker), so that a replica refuses only what reaches it past Envoy.
+    max_streams: int = 64
     # TLS on the port: the certificate (PEM, with its chain) and its key; none: plaintext.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # The check of every request against the contract (validation.RequestValidation).
+    # No flag turns it off: only the benchmark does, to measure what it costs
+    # (grpctest_bench.unchecked_server).
+    check_requests: bool = True
 
 
 @dataclass
@@ -73,12 +83,17 @@ class RunningServer:
 
 def _interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
     """Tracing (outermost), then the metrics of every call, each only when it is on; then
-    the check of every request (innermost: traces and metrics see what it answers)."""
+    the limit on open streams and the check of every request (innermost: traces and
+    metrics see what they answer)."""
     # Envoy's health checks (every second, per replica) are no call worth a trace.
     untraced = filters.negate(filters.health_check())
     traced = [aio_server_interceptor(filter_=untraced)] if tracing.enabled() else []
     measured = [metrics.MetricsInterceptor()] if settings.metrics_port else []
-    return [*traced, *measured, servicer.RequestValidation()]
+    limited = (
+        [limits.StreamLimit(settings.max_streams, settings.replica)] if settings.max_streams else []
+    )
+    checked = [validation.RequestValidation()] if settings.check_requests else []
+    return [*traced, *measured, *limited, *checked]
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
@@ -95,9 +110,10 @@ async def start(settings: Settings) -> RunningServer:
         interceptors=_interceptors(settings),
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
-            # Own limits, whatever sits in front: streams per connection, and idle
-            # connections closed after 5 minutes.
-            ("grpc.max_concurrent_streams", 100),
+            # Own limits, whatever sits in front: streams per connection (and, with
+            # the interceptor above, per server), and idle connections closed after 5
+            # minutes.
+            ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
             ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
             # Only the workers of one server share a port; otherwise a second server
             # on a taken port fails loudly instead of silently sharing it.
@@ -108,12 +124,14 @@ async def start(settings: Settings) -> RunningServer:
     grpctest_pb2_grpc.add_GrpctestServicer_to_server(service, server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    served = [servicer.SERVICE_NAME, HEALTH_SERVICE_NAME]
     if settings.reflection:
-        reflection.enable(server, (servicer.SERVICE_NAME, HEALTH_SERVICE_NAME))
+        served += reflection.enable(server, served)
 
     port = _listen(server, settings)
     await server.start()
     if settings.metrics_port:
+        metrics.initialize(served)
         metrics.serve(settings.metrics_port, settings.host)
         metrics.watch_health(health_servicer.serving)
     # "" (the whole server) is SERVING from the start; the service only once it can

@@ -71,8 +71,9 @@ class _MethodResolvingPool:
         return getattr(self._pool, name)
 
 
-def enable(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
-    """Serves reflection, v1 and v1alpha, for `service_names` and for itself."""
+def enable(server: grpc.aio.Server, service_names: Iterable[str]) -> list[str]:
+    """Serves reflection, v1 and v1alpha, for `service_names` and for itself; returns
+    the reflection services' names."""
     pool = descriptor_pool.Default()
     _register_v1_descriptor(pool)
     names = (*service_names, V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME)
@@ -87,3 +88,4 @@ def enable(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(V1_SERVICE_NAME, handlers),)
     )
+    return [V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME]

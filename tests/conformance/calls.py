@@ -1,5 +1,7 @@
 """What the conformance tests (and the hostile-input tests through Envoy) share: requests,
-reading a stream to its end, calls with raw bytes, raw TCP exchanges; reading grpcurl."""
+reading a stream to its end, calls with raw bytes, raw TCP exchanges, the statuses of bad
+requests read by meaning (code, field paths, rule ids), not by the runtimes' words; reading
+grpcurl."""
 
 from __future__ import annotations
 
@@ -8,14 +10,49 @@ import json
 import socket
 import time
 from collections.abc import Iterable
+from typing import cast
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from grpctest import grpctest_pb2
 
 REPLY = 'Hello I am up and running received "{}" message from you'
 METHOD = "/grpctest.Grpctest/GetServerResponse"
+# The project's own words before the protobuf runtime's reason, for bytes that do not parse.
+UNPARSED = "request is not a valid grpctest.Message: "
+# The contract's own rule (proto/grpctest/grpctest.proto) and its message.
+RESUME_RULE = ("", "resume_after_below_count")
+RESUME_MESSAGE = "resume_after must be less than count"
+
+
+def violations(err: grpc.RpcError) -> list[tuple[str, str]]:
+    """The rules a refused request broke: (field path, rule id) of each field violation
+    of the status's google.rpc.BadRequest detail, in the server's order. Also checks
+    what the project writes: INVALID_ARGUMENT, the status message ("field: description"
+    per violation, joined by "; "), and the description of its own rule."""
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
+    status = rpc_status.from_call(cast("grpc.Call", err))  # the failed call itself
+    assert status is not None, err.details()
+    found: list[error_details_pb2.BadRequest.FieldViolation] = []
+    for detail in status.details:
+        request = error_details_pb2.BadRequest()
+        assert detail.Unpack(request), detail.type_url
+        found += request.field_violations
+    described = [f"{v.field}: {v.description}" if v.field else v.description for v in found]
+    assert (err.details() or "") == "; ".join(described)
+    assert all(v.description == RESUME_MESSAGE for v in found if v.reason == RESUME_RULE[1])
+    return [(v.field, v.reason) for v in found]
+
+
+def assert_unparsed(err: grpc.RpcError) -> None:
+    """INVALID_ARGUMENT for bytes that do not parse, with the runtime's reason."""
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
+    details = err.details() or ""
+    assert details.startswith(UNPARSED), details
+    assert len(details) > len(UNPARSED)
 
 
 def stream_request(
@@ -42,7 +79,8 @@ def read_stream(
 def raw_call(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> bytes:
     """A call with the body sent as is (no serialization), as a broken client would."""
     with grpc.insecure_channel(target) as channel:
-        return channel.unary_unary(method)(body, timeout=timeout)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+        return call(body, timeout=timeout)
 
 
 def status_of(target: str, body: bytes, method: str = METHOD, timeout: float = 5) -> grpc.RpcError:
@@ -79,7 +117,7 @@ def assert_deadlines_end_ok_or_deadline_exceeded(target: str) -> None:
     assert status_of(target, body, timeout=-1).code() == grpc.StatusCode.DEADLINE_EXCEEDED
     outcomes = set()
     with grpc.insecure_channel(target) as channel:
-        call = channel.unary_unary(METHOD)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
         for _ in range(200):
             try:
                 call(body, timeout=0.0005)

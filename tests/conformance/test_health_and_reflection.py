@@ -87,6 +87,7 @@ def test_every_method_of_every_listed_service_is_served(server) -> None:
     with grpc.insecure_channel(server.target) as channel:
         for service in sorted(SERVICES - {"grpc.reflection.v1.ServerReflection"}):
             for method in pool.FindServiceByName(service).methods:
+                call: grpc.StreamStreamMultiCallable[bytes, bytes]
                 call = channel.stream_stream(f"/{service}/{method.name}")
                 try:
                     for _ in call(iter([b""]), timeout=2):

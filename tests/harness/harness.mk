@@ -1,8 +1,18 @@
-# The test harness's tools, included by the Makefile: only the container and cluster tests
-# (`make test-all`) need them. None of this is needed to run grpctest; it exists because the
-# machines the tests run on have no container registry and no running Docker engine.
+# The test harness's tools, included by the Makefile: the container and cluster tests
+# (`make test-all`) need them, and the hostile-load table is made with them. None of this is
+# needed to run grpctest; it exists because the machines the tests run on have no container
+# registry and no running Docker engine.
 
-##@ Test harness (tests/harness: the container and cluster suites' own tools, no part of grpctest)
+##@ Test harness (tests/harness: the test suites' own tools, no part of grpctest)
+
+# The hostile-load test's attacks at full size (tests/test_hostile_load.py runs them smaller):
+# every attack at the issue's sizes and at ten times them, each on a fresh local stack,
+# printed as a markdown table (docs/failure-behaviour.md has the last one).
+# HOSTILE_ARGS="--only unread-streams --times 1 --output trials.jsonl --logs logs/" for part.
+HOSTILE_ARGS ?=
+.PHONY: hostile-load
+hostile-load: $(SYNCED) $(GO_SERVER) ## One client attacking the local stack while honest callers call: every attack at the issue's sizes and 10x, as a table (about 25 minutes)
+	python -m grpctest_harness.hostile_load $(HOSTILE_ARGS)
 
 # Debian's Docker engine and debootstrap (for offline base-image stand-ins), as
 # PACKAGE:COMMAND:MINIMUM like the Makefile's DEBIAN_ packages: no exact build.

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17grpctest/grpctest.proto\x12\x08grpctest\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"#\n\x07Message\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\"}\n\x0fMessageResponse\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12\x1a\n\x08received\x18\x02 \x01(\x08R\x08received\x12\x18\n\x07replica\x18\x03 \x01(\tR\x07replica\x12\x1a\n\x08sequence\x18\x04 \x01(\rR\x08sequence\"\x99\x01\n\rStreamRequest\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12\x14\n\x05\x63ount\x18\x02 \x01(\rR\x05\x63ount\x12\x35\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08interval\x12!\n\x0cresume_after\x18\x04 \x01(\rR\x0bresumeAfter2\x8f\x02\n\x08Grpctest\x12Y\n\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/message:\x01*\x12l\n\x15StreamServerResponses\x12\x17.grpctest.StreamRequest\x1a\x19.grpctest.MessageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/message:stream:\x01*0\x01\x12:\n\x04\x43hat\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00(\x01\x30\x01\x42\x1eZ\x1cgrpctest/proto/go;grpctestpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17grpctest/grpctest.proto\x12\x08grpctest\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"+\n\x07Message\x12 \n\x07message\x18\x01 \x01(\tB\x06\xbaH\x03\xc8\x01\x01R\x07message\"}\n\x0fMessageResponse\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12\x1a\n\x08received\x18\x02 \x01(\x08R\x08received\x12\x18\n\x07replica\x18\x03 \x01(\tR\x07replica\x12\x1a\n\x08sequence\x18\x04 \x01(\rR\x08sequence\"\xb7\x02\n\rStreamRequest\x12 \n\x07message\x18\x01 \x01(\tB\x06\xbaH\x03\xc8\x01\x01R\x07message\x12!\n\x05\x63ount\x18\x02 \x01(\rB\x0b\xbaH\x08*\x06\x18\xa0\x8d\x06(\x01R\x05\x63ount\x12\x43\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0c\xbaH\t\xaa\x01\x06\"\x02\x08\n2\x00R\x08interval\x12!\n\x0cresume_after\x18\x04 \x01(\rR\x0bresumeAfter:y\xbaHv\x1at\n\x18resume_after_below_count\x12$resume_after must be less than count\x1a\x32this.count == 0u || this.resume_after < this.count2\x8f\x02\n\x08Grpctest\x12Y\n\x11GetServerResponse\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/message:\x01*\x12l\n\x15StreamServerResponses\x12\x17.grpctest.StreamRequest\x1a\x19.grpctest.MessageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/message:stream:\x01*0\x01\x12:\n\x04\x43hat\x12\x11.grpctest.Message\x1a\x19.grpctest.MessageResponse\"\x00(\x01\x30\x01\x42\x1eZ\x1cgrpctest/proto/go;grpctestpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +35,26 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'grpctest.grpctest_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z\034grpctest/proto/go;grpctestpb'
+  _globals['_MESSAGE'].fields_by_name['message']._loaded_options = None
+  _globals['_MESSAGE'].fields_by_name['message']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_STREAMREQUEST'].fields_by_name['message']._loaded_options = None
+  _globals['_STREAMREQUEST'].fields_by_name['message']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_STREAMREQUEST'].fields_by_name['count']._loaded_options = None
+  _globals['_STREAMREQUEST'].fields_by_name['count']._serialized_options = b'\272H\010*\006\030\240\215\006(\001'
+  _globals['_STREAMREQUEST'].fields_by_name['interval']._loaded_options = None
+  _globals['_STREAMREQUEST'].fields_by_name['interval']._serialized_options = b'\272H\t\252\001\006\"\002\010\n2\000'
+  _globals['_STREAMREQUEST']._loaded_options = None
+  _globals['_STREAMREQUEST']._serialized_options = b'\272Hv\032t\n\030resume_after_below_count\022$resume_after must be less than count\0322this.count == 0u || this.resume_after < this.count'
   _globals['_GRPCTEST'].methods_by_name['GetServerResponse']._loaded_options = None
   _globals['_GRPCTEST'].methods_by_name['GetServerResponse']._serialized_options = b'\202\323\344\223\002\020\"\013/v1/message:\001*'
   _globals['_GRPCTEST'].methods_by_name['StreamServerResponses']._loaded_options = None
   _globals['_GRPCTEST'].methods_by_name['StreamServerResponses']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/message:stream:\001*'
-  _globals['_MESSAGE']._serialized_start=99
-  _globals['_MESSAGE']._serialized_end=134
-  _globals['_MESSAGERESPONSE']._serialized_start=136
-  _globals['_MESSAGERESPONSE']._serialized_end=261
-  _globals['_STREAMREQUEST']._serialized_start=264
-  _globals['_STREAMREQUEST']._serialized_end=417
-  _globals['_GRPCTEST']._serialized_start=420
-  _globals['_GRPCTEST']._serialized_end=691
+  _globals['_MESSAGE']._serialized_start=128
+  _globals['_MESSAGE']._serialized_end=171
+  _globals['_MESSAGERESPONSE']._serialized_start=173
+  _globals['_MESSAGERESPONSE']._serialized_end=298
+  _globals['_STREAMREQUEST']._serialized_start=301
+  _globals['_STREAMREQUEST']._serialized_end=612
+  _globals['_GRPCTEST']._serialized_start=615
+  _globals['_GRPCTEST']._serialized_end=886
 # @@protoc_insertion_point(module_scope)

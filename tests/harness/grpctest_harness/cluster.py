@@ -214,7 +214,9 @@ class Cluster:
         )  # fmt: skip
 
     def _controllers(self) -> None:
-        common = ["--kubeconfig", self.kubeconfig, "--leader-elect=false", "--secure-port=0"]
+        common: list[str | Path] = [
+            "--kubeconfig", self.kubeconfig, "--leader-elect=false", "--secure-port=0",
+        ]  # fmt: skip
         self._start("kube-controller-manager", [
             self.bin / "kube-controller-manager", *common,
             "--service-account-private-key-file", self.pki / "sa.key",

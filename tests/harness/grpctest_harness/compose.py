@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from grpctest_devtools.repo import REPO
@@ -14,17 +16,24 @@ from grpctest_harness.docker_engine import sh
 
 
 class ComposeProject:
-    """`docker compose --project-name NAME --file FILE ...` for one project."""
+    """`docker compose --project-name NAME --file FILE ...` for one project; `env`: the
+    variables the compose file reads (docker-compose.yml's PORT_* host ports)."""
 
-    def __init__(self, name: str, file: Path = REPO / "docker-compose.yml") -> None:
+    def __init__(
+        self,
+        name: str,
+        file: Path = REPO / "docker-compose.yml",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.file = file
+        self.env = dict(env or {})
 
     def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         """Runs a compose command; RuntimeError with its output if it fails."""
         return sh(
             "docker", "compose", "--project-name", self.name, "--file", str(self.file), *args,
-            timeout=timeout, cwd=self.file.parent,
+            timeout=timeout, cwd=self.file.parent, env={**os.environ, **self.env},
         )  # fmt: skip
 
     def _label(self, key: str, value: str) -> list[str]:

@@ -11,13 +11,14 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from grpctest_devtools.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
 
-def sh(*argv: str, timeout: float = 900, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def sh(*argv: str, timeout: float = 900, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Runs a command; RuntimeError with its output if it fails."""
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
     if result.returncode != 0:

@@ -36,12 +36,13 @@ from typing import Protocol, Self
 import grpc
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
-from grpctest_common.channels import OWN_CONNECTION, Connection, open_aio_channel
+from grpctest_bench import ghz
+from grpctest_bench.ghz import percentile
+from grpctest_common.channels import Connection
 from grpctest_devtools.processes import DIE_WITH_PARENT
-from grpctest_devtools.repo import REPO, command
 from grpctest_devtools.waiting import wait_until
+from grpctest_harness.channels import OWN_CONNECTION, open_aio_channel
 
-METHOD = "grpctest.Grpctest.GetServerResponse"
 # What ghz reads per reply (HTTP/2 headers, the message, trailers), measured: about 115
 # bytes. ghz keeps no count while it runs; the kernel counts the bytes it reads.
 GHZ_REPLY_BYTES = 115
@@ -117,11 +118,6 @@ class Load(Protocol):
     def report(self, fault: Window) -> LoadReport: ...
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
-
 def assert_ran_through(reports: list[LoadReport]) -> None:
     """No call failed, and every load had calls answered that it made before the fault
     (it was on when the fault came) and after it (a load that died, or never ran, is no
@@ -148,14 +144,16 @@ class PythonLoad:
 
     def __init__(
         self,
-        target: str,
+        target: str | Connection,
         *,
         callers: int = 64,
         connections: int = 8,
         deadline: float = 5.0,
         max_seconds: float = MAX_SECONDS,
     ) -> None:
-        self.target = target
+        """`target`: an address (plaintext), or a Connection (TLS, credentials)."""
+        self.connection = target if isinstance(target, Connection) else Connection(target)
+        self.target = self.connection.target
         self.callers = callers
         self.connections = connections
         self.deadline = deadline
@@ -173,8 +171,9 @@ class PythonLoad:
             self.error = err
 
     async def _run(self) -> None:
-        connection = Connection(self.target)
-        channels = [open_aio_channel(connection, [OWN_CONNECTION]) for _ in range(self.connections)]
+        channels = [
+            open_aio_channel(self.connection, [OWN_CONNECTION]) for _ in range(self.connections)
+        ]
         try:
             stubs = [grpctest_pb2_grpc.GrpctestStub(channel) for channel in channels]
             until = time.monotonic() + self.max_seconds
@@ -184,7 +183,7 @@ class PythonLoad:
         finally:
             await asyncio.gather(*(channel.close() for channel in channels))
 
-    async def _caller(self, stub: grpctest_pb2_grpc.GrpctestStub, until: float) -> None:
+    async def _caller(self, stub: grpctest_pb2_grpc.GrpctestAsyncStub, until: float) -> None:
         request = grpctest_pb2.Message(message="load")
         while not self._stop.is_set() and time.monotonic() < until:
             start = time.monotonic()
@@ -270,17 +269,13 @@ class GhzLoad:
         amount = ["--total", str(total)] if total else ["--duration", f"{max_seconds}s"]
         self.concurrency, self.connections = concurrency, connections
         self.until_stopped = total is None
-        self.argv = [
-            command("ghz"), "--insecure",
-            "--import-paths", str(REPO / "proto"), "--proto", "grpctest/grpctest.proto",
-            "--call", METHOD, "--data", '{"message": "load"}',
-            "--concurrency", str(concurrency), "--connections", str(connections),
-            "--timeout", f"{deadline}s", *amount,
-            # When stopped, let the calls in flight finish instead of cancelling them
-            # (which ghz would report as failed calls).
-            "--duration-stop", "wait",
-            "--format", "json", target,
-        ]  # fmt: skip
+        self.argv = ghz.argv(
+            target,
+            concurrency=concurrency,
+            connections=connections,
+            deadline=deadline,
+            amount=amount,
+        )
         self._process: subprocess.Popen[str] | None = None
         self._output = tempfile.NamedTemporaryFile(prefix="ghz-", suffix=".json")  # noqa: SIM115
         self.result: dict | None = None
@@ -353,8 +348,7 @@ class GhzLoad:
         after it was over, by ghz's per-call timestamps (when a call ended, in epoch
         time) less their latencies."""
         result = self.stop()
-        failures = collections.Counter(result.get("errorDistribution") or {})
-        latencies = {p["percentage"]: p["latency"] for p in result.get("latencyDistribution") or []}
+        failures, p99 = ghz.failures(result), ghz.p99_ms(result)
         before = after = 0
         for call in result.get("details") or []:
             if call.get("status") == "OK":
@@ -362,7 +356,7 @@ class GhzLoad:
                 before += started < fault.start.epoch
                 after += started >= fault.end.epoch
         sent = int(result.get("count", 0))
-        return LoadReport("go (ghz)", sent, failures, latencies.get(99, 0) / 1e6, before, after)
+        return LoadReport("go (ghz)", sent, failures, p99, before, after)
 
 
 def _communicate(process: subprocess.Popen[str], timeout: float, name: str) -> str:

@@ -27,10 +27,12 @@ from typing import Self
 import grpc
 
 from grpctest import grpctest_pb2
+from grpctest_bench.ghz import percentile
 from grpctest_client.calls import Resume, chat, stream_server_responses
 from grpctest_client.resume import Messages, OutOfSequenceError
-from grpctest_common.channels import OWN_CONNECTION, Connection, open_channel
+from grpctest_common.channels import Connection, open_channel
 from grpctest_devtools.waiting import wait_until
+from grpctest_harness.channels import OWN_CONNECTION
 from grpctest_harness.faults import DRILLS, Drill, FaultReport, default_loads
 from grpctest_harness.load import (
     WHOLE_RUN,
@@ -39,7 +41,6 @@ from grpctest_harness.load import (
     Moment,
     Window,
     assert_ran_through,
-    percentile,
 )
 
 
@@ -123,7 +124,7 @@ class StreamLoad:
 
     def __init__(
         self,
-        target: str,
+        target: str | Connection,
         *,
         streams: int = 12,
         chats: int = 6,
@@ -132,7 +133,8 @@ class StreamLoad:
         interval: float = 0.004,
         timeout: float = 120,
     ) -> None:
-        self.target, self.connections = target, connections
+        self.connections = connections
+        self.connection = target if isinstance(target, Connection) else Connection(target)
         self.count, self.interval, self.timeout = count, interval, timeout
         kinds = ["stream"] * streams + ["chat"] * chats
         self.exchanges = [Exchange(kind) for kind in kinds]
@@ -170,7 +172,7 @@ class StreamLoad:
         """The streams go on until complete (__exit__ waits for them)."""
 
     def __enter__(self) -> Self:
-        connection = Connection(self.target)
+        connection = self.connection
         self._channels = [
             open_channel(connection, [OWN_CONNECTION]) for _ in range(self.connections)
         ]

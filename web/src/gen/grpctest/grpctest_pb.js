@@ -8,6 +8,12 @@
 // The google.api.http options map methods to REST/JSON paths for Envoy's gRPC-JSON
 // transcoder; they change nothing on the wire.
 //
+// The rules every request must keep are `buf.validate` options (protovalidate): both
+// servers enforce them with the library before any handler runs, and answer a request
+// that breaks one with INVALID_ARGUMENT and a google.rpc.BadRequest detail naming the
+// field and the rule (docs/changing-the-contract.md). Options too change nothing on
+// the wire.
+//
 // Regenerate every language with `make proto` (buf.gen.yaml); `make test` checks this
 // file against the article's original with `buf breaking`.
 
@@ -23,7 +29,7 @@ import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
  * Describes the file grpctest/grpctest.proto.
  */
 export const file_grpctest_grpctest = /*@__PURE__*/
-  fileDesc("ChdncnBjdGVzdC9ncnBjdGVzdC5wcm90bxIIZ3JwY3Rlc3QiGgoHTWVzc2FnZRIPCgdtZXNzYWdlGAEgASgJIlcKD01lc3NhZ2VSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEhAKCHJlY2VpdmVkGAIgASgIEg8KB3JlcGxpY2EYAyABKAkSEAoIc2VxdWVuY2UYBCABKA0icgoNU3RyZWFtUmVxdWVzdBIPCgdtZXNzYWdlGAEgASgJEg0KBWNvdW50GAIgASgNEisKCGludGVydmFsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDHJlc3VtZV9hZnRlchgEIAEoDTKPAgoIR3JwY3Rlc3QSWQoRR2V0U2VydmVyUmVzcG9uc2USES5ncnBjdGVzdC5NZXNzYWdlGhkuZ3JwY3Rlc3QuTWVzc2FnZVJlc3BvbnNlIhaC0+STAhA6ASoiCy92MS9tZXNzYWdlEmwKFVN0cmVhbVNlcnZlclJlc3BvbnNlcxIXLmdycGN0ZXN0LlN0cmVhbVJlcXVlc3QaGS5ncnBjdGVzdC5NZXNzYWdlUmVzcG9uc2UiHYLT5JMCFzoBKiISL3YxL21lc3NhZ2U6c3RyZWFtMAESOgoEQ2hhdBIRLmdycGN0ZXN0Lk1lc3NhZ2UaGS5ncnBjdGVzdC5NZXNzYWdlUmVzcG9uc2UiACgBMAFCHlocZ3JwY3Rlc3QvcHJvdG8vZ287Z3JwY3Rlc3RwYmIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration]);
+  fileDesc("ChdncnBjdGVzdC9ncnBjdGVzdC5wcm90bxIIZ3JwY3Rlc3QiGgoHTWVzc2FnZRIPCgdtZXNzYWdlGAEgASgJIlcKD01lc3NhZ2VSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEhAKCHJlY2VpdmVkGAIgASgIEg8KB3JlcGxpY2EYAyABKAkSEAoIc2VxdWVuY2UYBCABKA0icgoNU3RyZWFtUmVxdWVzdBIPCgdtZXNzYWdlGAEgASgJEg0KBWNvdW50GAIgASgNEisKCGludGVydmFsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDHJlc3VtZV9hZnRlchgEIAEoDTKNAgoIR3JwY3Rlc3QSWQoRR2V0U2VydmVyUmVzcG9uc2USES5ncnBjdGVzdC5NZXNzYWdlGhkuZ3JwY3Rlc3QuTWVzc2FnZVJlc3BvbnNlIhaC0+STAhA6ASoiCy92MS9tZXNzYWdlEmwKFVN0cmVhbVNlcnZlclJlc3BvbnNlcxIXLmdycGN0ZXN0LlN0cmVhbVJlcXVlc3QaGS5ncnBjdGVzdC5NZXNzYWdlUmVzcG9uc2UiHYLT5JMCFzoBKiISL3YxL21lc3NhZ2U6c3RyZWFtMAESOAoEQ2hhdBIRLmdycGN0ZXN0Lk1lc3NhZ2UaGS5ncnBjdGVzdC5NZXNzYWdlUmVzcG9uc2UoATABQh5aHGdycGN0ZXN0L3Byb3RvL2dvO2dycGN0ZXN0cGJiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_duration]);
 
 /**
  * Describes the message grpctest.Message.

@@ -31,6 +31,8 @@ def test_workers_share_the_port_only_when_there_are_several() -> None:
         ["--max-message-bytes", "0"],
         ["--log-level", "LOUD"],
         ["--workers", "2", "--port", "0"],
+        ["--max-concurrent-streams", "0"],
+        ["--max-streams", "-1"],
     ],
 )
 def test_bad_settings_are_a_readable_usage_error(argv: list[str], capsys) -> None:
