@@ -108,7 +108,7 @@ func TestChatRepliesAreNotHeldBack(t *testing.T) {
 		t.Fatalf("the chat ended before its first reply: %v", err)
 	}
 	cancel()
-	<-ended
+	t.Logf("after cancel: %v", <-ended) // (the cancelled chat's end is not what this test checks)
 }
 
 // failingAttempts is resumeLoop's attempt function for tests: each call fails with the

@@ -7,15 +7,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent import futures
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import grpc
 import pytest
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest.grpctest_pb2_grpc import GrpctestStub
 from grpctest_client import resume
 from grpctest_client.calls import Resume, chat, stream_server_responses
 from grpctest_client.resume import (
@@ -84,7 +86,8 @@ class Clock:
     sleep(), which records every pause."""
 
     def __init__(self) -> None:
-        self.now, self.pauses = 0.0, []
+        self.now = 0.0
+        self.pauses: list[float] = []
 
     def monotonic(self) -> float:
         return self.now
@@ -122,11 +125,12 @@ class Stub:
 
 
 def run_stream(stub: Stub, policy: Policy) -> None:
-    list(resumable_stream(stub, grpctest_pb2.StreamRequest(count=9), policy, lambda *_: None))
+    request = grpctest_pb2.StreamRequest(count=9)
+    list(resumable_stream(cast(GrpctestStub, stub), request, policy, lambda *_: None))
 
 
 def run_chat(stub: Stub, policy: Policy) -> None:
-    list(resumable_chat(stub, Messages("m", 9), policy, lambda *_: None))
+    list(resumable_chat(cast(GrpctestStub, stub), Messages("m", 9), policy, lambda *_: None))
 
 
 KINDS = pytest.mark.parametrize("run", [run_stream, run_chat], ids=["stream", "chat"])
@@ -228,6 +232,7 @@ def test_a_chat_reply_is_not_held_back_until_the_next_message(server: grpc.Chann
     it held back, or the pause holding the outbox's lock, which marking a reply
     answered takes, the call would end with DEADLINE_EXCEEDED instead)."""
     replies = chat(server, Messages("c", 2, interval=3600), 20, resume=NO_RESUME)
+    assert isinstance(replies, Generator)
     try:
         assert next(replies).sequence == 1
     finally:

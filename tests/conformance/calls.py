@@ -10,7 +10,7 @@ import json
 import socket
 import time
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -127,10 +127,11 @@ def assert_deadlines_end_ok_or_deadline_exceeded(target: str) -> None:
     assert outcomes <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, outcomes
 
 
-def json_values(text: str) -> list[object]:
+def json_values(text: str) -> list[Any]:
     """The JSON values of a text that holds one after another (grpcurl's output of a
     stream: one pretty-printed object per message)."""
-    decoder, values, at = json.JSONDecoder(), [], 0
+    decoder, at = json.JSONDecoder(), 0
+    values: list[Any] = []
     while at < len(text.rstrip()):
         value, at = decoder.raw_decode(text, at)
         values.append(value)
