@@ -6,7 +6,9 @@ block that is one of the clients, grpcurl, buf, grpc-health-probe or curl and ta
 to the stack's ports (8080, 8443, Envoy's admin 9901), in whatever block it stands (also
 one that starts the stack with `make demo`, `docker compose` or `kubectl`: the stack
 answers the same there). Commands of `make`, `docker`, `kubectl` or `git` belong to other
-tests (compose, swarm, Kubernetes, the local run's own).
+tests (compose, swarm, Kubernetes, the local run's own), and so does changing-the-contract.md's
+block, which calls a contract the page has just changed (tests/test_changing_the_contract.py
+makes that change in a copy of the repository and runs it there).
 
 How a sample is read (stdout, or stderr where a program reports there): no output
 shown: the command must succeed; `error: STATUS: …`: it must fail with exactly that line
@@ -34,6 +36,8 @@ from grpctest_devtools.repo import REPO
 
 from .conformance.calls import json_values
 
+# Pages whose blocks another test runs, where they hold (see above).
+RUN_ELSEWHERE = {"changing-the-contract.md"}
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 PROGRAMS = {"grpctest-client", "go-client", "grpcurl", "buf", "grpc-health-probe", "curl"}
 STACK_PORTS = {"8080", "8443", "9901"}
@@ -104,6 +108,7 @@ def all_examples() -> list[Example]:
     return [
         example
         for page in PAGES
+        if page.name not in RUN_ELSEWHERE
         for lines in console_blocks(page.read_text(encoding="utf-8"))
         for example in with_references(examples(page, lines))
         if runnable(example)

@@ -55,6 +55,7 @@ class ClientRun:
         self.replies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.other: list[str] = []
+        self.failure: dict[str, Any] | None = None
         self._first: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._readers = [
             threading.Thread(target=self._read_stdout, daemon=True),
@@ -67,7 +68,9 @@ class ClientRun:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             record = json.loads(line)
-            if "summary" not in record:
+            if "error" in record:  # the last object of a failed run
+                self.failure = record["error"]
+            elif "summary" not in record:
                 self.replies.append(record)
                 if len(self.replies) == 1:
                     self._first.put(record)
@@ -193,5 +196,7 @@ def test_without_resumes_a_killed_replica_ends_the_stream_with_envoys_reset(
     assert code == 1, run.other
     # (The error line is text: `error: STATUS: details`, the clients' one way to fail.)
     assert [line.split(": ", 2)[:2] for line in run.other] == [["error", "INTERNAL"]], run.other
+    assert run.failure is not None
+    assert run.failure["code"] == "INTERNAL", run.failure
     assert run.resumes == []
     assert run.sequences() == list(range(1, len(run.sequences()) + 1))
