@@ -138,9 +138,20 @@ func chat(ctx context.Context, client pb.GrpctestClient, p plan, emit func(*pb.M
 	return resumableChat(ctx, client, p, emit)
 }
 
-// printResumed is the plan's onResume for the command line: one line on out per resume.
-func printResumed(out io.Writer) func(uint32, string) {
+// resumed is a resume as -output json reports it: {"resumed":{"after":558,"replica":"replica-3"}}.
+type resumed struct {
+	After   uint32 `json:"after"`
+	Replica string `json:"replica"`
+}
+
+// printResumed is the plan's onResume for the command line: one line on out per resume,
+// "resumed after 558 on replica-3" or (asJSON) a JSON object, the Python client's bytes.
+func printResumed(out io.Writer, asJSON bool) func(uint32, string) {
 	return func(after uint32, replica string) {
+		if asJSON {
+			_ = jsonEncoder(out).Encode(map[string]resumed{"resumed": {after, replica}})
+			return
+		}
 		_, _ = fmt.Fprintf(out, "resumed after %d on %s\n", after, replica)
 	}
 }

@@ -11,10 +11,11 @@
 // a stream's replies are numbered by their own sequence. A stream or chat that breaks (a
 // replica shutting down or dying) goes on on another replica from the last reply
 // received, up to -resume-attempts times within -timeout, and says so on stderr
-// ("resumed after 558 on replica-3"). A failed call ends the run with the gRPC status
-// name and detail and exit code 1: a rule of the contract broken reads "field:
-// description [rule id]"; with -output json, the last line is {"error": {...}} instead
-// of the summary.
+// ("resumed after 558 on replica-3"; with -output json,
+// {"resumed":{"after":558,"replica":"replica-3"}}). A failed call ends the run with the
+// gRPC status name and detail and exit code 1: a rule of the contract broken reads
+// "field: description [rule id]"; with -output json, the last line is {"error": {...}}
+// instead of the summary.
 //
 //	go-client -target localhost:8080 -message hi -count 30
 //	go-client -mode server-stream -count 10000
@@ -73,7 +74,7 @@ func main() {
 	defer func() { _ = conn.Close() }() // at exit: nothing left to report to
 	p := plan{
 		mode: mode, message: message, count: count, interval: interval, timeout: timeout,
-		resumes: resumes, onResume: printResumed(os.Stderr), json: output == "json",
+		resumes: resumes, onResume: printResumed(os.Stderr, output == "json"), json: output == "json",
 	}
 	perReplica, err := run(context.Background(), pb.NewGrpctestClient(conn), p, os.Stdout)
 	flushSpans()

@@ -117,6 +117,21 @@ func TestPrintSummary(t *testing.T) {
 	}
 }
 
+// A resume is one line on stderr: text, or with -output json an object (the Python
+// client's bytes).
+func TestPrintResumed(t *testing.T) {
+	for asJSON, want := range map[bool]string{
+		false: "resumed after 558 on replica-3\n",
+		true:  `{"resumed":{"after":558,"replica":"replica-3"}}` + "\n",
+	} {
+		var out bytes.Buffer
+		printResumed(&out, asJSON)(558, "replica-3")
+		if out.String() != want {
+			t.Errorf("json %t: %q, want %q", asJSON, out.String(), want)
+		}
+	}
+}
+
 func TestCodeName(t *testing.T) {
 	for code, want := range map[codes.Code]string{codes.OK: "OK", codes.DeadlineExceeded: "DEADLINE_EXCEEDED", codes.Unavailable: "UNAVAILABLE"} {
 		if got := codeName(code); got != want {

@@ -9,6 +9,13 @@ package main
 // numbered across chats, so each message gets exactly one reply, in order. Every
 // reply's sequence is checked: a gap or a repeat ends the call with DATA_LOSS. All
 // attempts share the call's one deadline (its context), with at most p.resumes resumes.
+//
+// When the deadline ends a call that is being resumed (a pause before the next attempt
+// would outlast it, or an attempt after a break ran out of time before its first reply),
+// the call ends with DEADLINE_EXCEEDED, saying what broke it: "deadline exceeded while
+// resuming after UNAVAILABLE: ...". No pause is started that would end after the
+// deadline: the call ends at once instead. The Python client does the same
+// (grpctest_client/resume.py).
 
 import (
 	"context"
@@ -49,18 +56,46 @@ func retryable(err error, progress bool) bool {
 	return false
 }
 
+// backoff is the pause before resume number n+1 (attempt 0 broke first).
+func backoff(n int) time.Duration {
+	return min(firstBackoff<<min(n, 10), maxBackoff) // (no overflow)
+}
+
 // resumeLoop runs attempt until it succeeds, fails for good, the resumes are used up
-// or the context's deadline has passed; attempt reports whether it made progress.
+// or the context's deadline ends it; attempt reports whether it made progress.
 func resumeLoop(ctx context.Context, resumes int, attempt func() (bool, error)) error {
+	var broken error // the break an attempt without progress is resuming after
 	for n := 0; ; n++ {
 		progress, err := attempt()
-		if err == nil || n == resumes || !retryable(err, progress) {
-			return err
+		if progress {
+			broken = nil
 		}
-		if !pause(ctx, min(firstBackoff<<min(n, 10), maxBackoff)) { // (no overflow)
+		switch {
+		case err == nil:
+			return nil
+		case broken != nil && status.Code(err) == codes.DeadlineExceeded:
+			return resumeDeadlineExceeded(broken)
+		case n == resumes || !retryable(err, progress):
 			return err
+		case !fits(ctx, backoff(n)) || !pause(ctx, backoff(n)):
+			return resumeDeadlineExceeded(err)
 		}
+		broken = err
 	}
+}
+
+// resumeDeadlineExceeded is the status of a call the deadline ended while it was being
+// resumed after broken.
+func resumeDeadlineExceeded(broken error) error {
+	s := status.Convert(broken)
+	return status.Errorf(codes.DeadlineExceeded, "deadline exceeded while resuming after %s: %s",
+		codeName(s.Code()), s.Message())
+}
+
+// fits says whether a pause of d ends before ctx's deadline (if it has one).
+func fits(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > d
 }
 
 // pause waits for d, or less if ctx is done first; it says whether ctx is still live.

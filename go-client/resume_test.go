@@ -65,49 +65,127 @@ func TestOutboxSendsUnansweredMessagesAgain(t *testing.T) {
 	}
 }
 
-// The pause between a chat's messages holds no lock (a reply is marked answered
-// meanwhile) and ends with the call's deadline.
-func TestOutboxPausesWithoutTheLockUntilTheDeadline(t *testing.T) {
+// No message is taken once the call's deadline has passed (the pause before it, an
+// hour here, is not even waited out).
+func TestOutboxTakesNothingAfterTheDeadline(t *testing.T) {
 	box := &outbox{p: plan{message: "m", count: 2, interval: time.Hour}}
 	chat, _ := box.start()
 	ctx, cancel := context.WithCancel(context.Background())
-	box.take(ctx, chat)
-	took := make(chan bool)
-	go func() { _, ok := box.take(ctx, chat); took <- ok }()
-	time.Sleep(50 * time.Millisecond) // (the sender is pausing now)
-	answered := make(chan bool)
-	go func() { answered <- box.answered() }()
-	select {
-	case <-answered:
-	case <-time.After(time.Second):
-		t.Fatal("a reply waits for the next message to be taken")
+	if _, ok := box.take(ctx, chat); !ok {
+		t.Fatal("the first message was not taken")
 	}
 	cancel()
-	select {
-	case ok := <-took:
-		if ok {
-			t.Error("a message was taken after the deadline")
-		}
-	case <-time.After(time.Second):
-		t.Fatal("the sender outlives the deadline")
+	if _, ok := box.take(ctx, chat); ok {
+		t.Error("a message was taken after the deadline")
 	}
 }
 
-// Each chat reply is emitted as it arrives, not held back until the next message is
-// sent: message n goes at (n-1)*interval, its reply well before message n+1.
+// A chat reply is emitted as it arrives, not held back until the next message is sent:
+// with the second message an hour away, the first one's reply still comes (were it held
+// back, or the pause holding the outbox's lock, which marking a reply answered takes,
+// the chat would end with DEADLINE_EXCEEDED instead).
 func TestChatRepliesAreNotHeldBack(t *testing.T) {
 	client := startTestServer(t)
-	const interval = 500 * time.Millisecond
-	var at []time.Duration
-	start := time.Now()
-	p := plan{message: "c", count: 3, interval: interval, timeout: 10 * time.Second}
-	err := chat(context.Background(), client, p, func(*pb.MessageResponse) { at = append(at, time.Since(start)) })
-	if err != nil || len(at) != 3 {
-		t.Fatalf("chat: %v, replies at %v", err, at)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := make(chan *pb.MessageResponse, 1)
+	ended := make(chan error, 1)
+	p := plan{message: "c", count: 2, interval: time.Hour, timeout: 20 * time.Second}
+	go func() {
+		ended <- chat(ctx, client, p, func(r *pb.MessageResponse) {
+			select {
+			case first <- r:
+			default:
+			}
+		})
+	}()
+	select {
+	case r := <-first:
+		if r.GetSequence() != 1 {
+			t.Errorf("first reply has sequence %d", r.GetSequence())
+		}
+	case err := <-ended:
+		t.Fatalf("the chat ended before its first reply: %v", err)
 	}
-	for n, got := range at {
-		if limit := time.Duration(n)*interval + interval/2; got > limit {
-			t.Errorf("reply %d came after %v, want within %v (replies at %v)", n+1, got, limit, at)
+	cancel()
+	t.Logf("after cancel: %v", <-ended) // (the cancelled chat's end is not what this test checks)
+}
+
+// failingAttempts is resumeLoop's attempt function for tests: each call fails with the
+// next of errs (the last repeats), after progress where progress[i] says so.
+type failingAttempts struct {
+	errs     []error
+	progress []bool
+	calls    int
+}
+
+func (f *failingAttempts) attempt() (bool, error) {
+	i := min(f.calls, len(f.errs)-1)
+	f.calls++
+	return i < len(f.progress) && f.progress[i], f.errs[i]
+}
+
+var errUnavailable = status.Error(codes.Unavailable, "gone")
+
+// A pause before a resume that would end after the deadline is not started: the call
+// ends at once with DEADLINE_EXCEEDED, naming the break it was resuming after.
+func TestAPauseThatWouldOutlastTheDeadlineEndsTheCall(t *testing.T) {
+	for _, left := range []time.Duration{0, 30 * time.Millisecond} { // the first pause: 50 ms
+		ctx, cancel := context.WithTimeout(context.Background(), left)
+		f := &failingAttempts{errs: []error{errUnavailable}}
+		err := resumeLoop(ctx, 5, f.attempt)
+		cancel()
+		want := "deadline exceeded while resuming after UNAVAILABLE: gone"
+		if s := status.Convert(err); s.Code() != codes.DeadlineExceeded || s.Message() != want || f.calls != 1 {
+			t.Errorf("%v left: %d attempts, err = %v; want 1 attempt, DEADLINE_EXCEEDED %q", left, f.calls, err, want)
+		}
+	}
+}
+
+func TestFits(t *testing.T) {
+	hour, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	short, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		d    time.Duration
+		want bool
+	}{
+		{"no deadline", context.Background(), time.Hour, true},
+		{"a second of an hour", hour, time.Second, true},
+		{"50 ms of 30 ms", short, 50 * time.Millisecond, false},
+	} {
+		if got := fits(tc.ctx, tc.d); got != tc.want {
+			t.Errorf("%s: fits = %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}
+
+// How a resumed call ends, with time left: the deadline meeting an attempt after a
+// break names the break; once an attempt had replies, its status is its own; resumes
+// used up end with the last break.
+func TestHowAResumedCallEnds(t *testing.T) {
+	deadline := status.Error(codes.DeadlineExceeded, "context deadline exceeded")
+	internal := status.Error(codes.Internal, "RST_STREAM")
+	for _, tc := range []struct {
+		name      string
+		attempts  failingAttempts
+		resumes   int
+		wantCalls int
+		want      error
+	}{
+		{"deadline after a break", failingAttempts{errs: []error{errUnavailable, deadline}}, 5, 2,
+			status.Error(codes.DeadlineExceeded, "deadline exceeded while resuming after UNAVAILABLE: gone")},
+		{"deadline after replies", failingAttempts{errs: []error{internal, deadline}, progress: []bool{true, true}}, 5, 2, deadline},
+		{"resumes used up", failingAttempts{errs: []error{errUnavailable}}, 2, 3, errUnavailable},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := resumeLoop(ctx, tc.resumes, tc.attempts.attempt)
+		cancel()
+		if status.Code(err) != status.Code(tc.want) || status.Convert(err).Message() != status.Convert(tc.want).Message() || tc.attempts.calls != tc.wantCalls {
+			t.Errorf("%s: %d attempts, err = %v; want %d, %v", tc.name, tc.attempts.calls, err, tc.wantCalls, tc.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ or a token with the scope grpctest.call.
 
 from __future__ import annotations
 
+import json
 import ssl
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from grpctest_devtools.clients import CLIENTS, run_client
+from grpctest_devtools.clients import CLIENTS, JSON_OUTPUT, calls_per_replica, run_client
 from grpctest_devtools.repo import CERTS, command
 
 CA = ["--ca", str(CERTS / "ca.crt")]
@@ -34,7 +35,7 @@ def make_token(tmp_path: Path, *options: str, key: Path = CERTS / "jwt.key") -> 
     """A token from certs/jwt.py, the tool `make certs` uses."""
     result = subprocess.run(
         ["python3", str(CERTS / "jwt.py"), "token", str(key), *options],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     return result.stdout.strip()
 
@@ -44,8 +45,9 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp_path = tmp_path_factory.mktemp("tokens")
     other_key = tmp_path / "other.key"
     subprocess.run(
-        ["openssl", "genrsa", "-out", str(other_key), "2048"], check=True, capture_output=True
-    )
+        ["openssl", "genrsa", "-out", str(other_key), "2048"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
     return {
         "valid": (CERTS / "token.jwt").read_text().strip(),
         "read-only": (CERTS / "token-readonly.jwt").read_text().strip(),
@@ -66,9 +68,14 @@ def test_allowed_identities_call(
     stack, tokens, client: str, credential: str, allowed: bool
 ) -> None:
     flags = cert("client") if credential == "client-cert" else ["--token", tokens["valid"]]
-    result = call(client, stack, *flags, "--count", "3")
+    result = call(client, stack, *flags, "--count", "3", *JSON_OUTPUT)
     assert result.returncode == 0, result.stderr
-    assert "summary: 3 calls through" in result.stdout
+    assert sum(calls_per_replica(result.stdout).values()) == 3, result.stdout
+
+
+# The refusals below are read from the clients' error line, `error: STATUS: details` on
+# stderr: the one way both clients report a failed call (text by design, also with
+# --output json), checked whole.
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -139,24 +146,30 @@ def bearer(token: str) -> list[str]:
     return ["-H", f"authorization: Bearer {token}"]
 
 
+# grpcurl exits with 64 + the call's status code, and with -format-error writes the
+# status as JSON.
+GRPCURL_STATUS_EXIT = 64
+
+
 @pytest.mark.parametrize(
     ("credential", "code"),
-    [("none", "Unauthenticated"), ("valid", "OK"), ("read-only", "PermissionDenied")],
+    [("none", 16), ("valid", 0), ("read-only", 7)],  # UNAUTHENTICATED, OK, PERMISSION_DENIED
 )
 def test_grpcurl_calls_with_and_without_credentials(
-    stack, tokens, credential: str, code: str
+    stack, tokens, credential: str, code: int
 ) -> None:
     # The service's descriptors come from a file here: reflection needs credentials too.
     args = [] if credential == "none" else bearer(tokens[credential])
     proto = ["-import-path", str(CERTS.parent / "proto"), "-proto", "grpctest/grpctest.proto"]
     method = "grpctest.Grpctest/GetServerResponse"
-    result = grpcurl(stack, *proto, *args, "-d", '{"message": "grpcurl"}', stack.tls_target, method)
-    if code == "OK":
+    request = ["-format-error", "-d", '{"message": "grpcurl"}', stack.tls_target, method]
+    result = grpcurl(stack, *proto, *args, *request)
+    if code == 0:
         assert result.returncode == 0, result.stderr
-        assert '"received": true' in result.stdout
+        assert json.loads(result.stdout)["received"] is True
     else:
-        assert result.returncode != 0
-        assert f"Code: {code}" in result.stderr, result.stderr
+        assert result.returncode == GRPCURL_STATUS_EXIT + code, result.stderr
+        assert json.loads(result.stderr)["code"] == code, result.stderr
 
 
 def test_health_checks_need_no_credentials(stack) -> None:
@@ -164,7 +177,8 @@ def test_health_checks_need_no_credentials(stack) -> None:
              str(CERTS / "ca.crt"), "-service", "grpctest.Grpctest"]  # fmt: skip
     result = subprocess.run(probe, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    assert "status: SERVING" in result.stdout + result.stderr
+    # (grpc-health-probe reports only as text: its one line.)
+    assert (result.stdout + result.stderr).strip() == "status: SERVING"
 
 
 @pytest.mark.parametrize(
@@ -181,7 +195,11 @@ def test_reflection_needs_any_valid_credential(
         assert result.returncode == 0, result.stderr
         assert "grpctest.Grpctest" in result.stdout.split()
     else:
-        assert "Unauthenticated" in result.stderr
+        # grpcurl's `list` has no JSON form: its exit status 1 and its one line of text.
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith(
+            "Failed to list services: rpc error: code = Unauthenticated desc = Jwt is missing"
+        ), result.stderr
 
 
 def test_rest_over_tls_needs_a_token(stack, tokens) -> None:
@@ -200,5 +218,6 @@ def test_rest_over_tls_needs_a_token(stack, tokens) -> None:
 
 
 def test_the_plaintext_listener_stays_open(stack) -> None:
-    result = run_client("go-client", stack.target)
+    result = run_client("go-client", stack.target, *JSON_OUTPUT)
     assert result.returncode == 0, result.stderr
+    assert sum(calls_per_replica(result.stdout).values()) == 1, result.stdout

@@ -79,8 +79,6 @@ def test_bench_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
         assert sum(shares.values()) == pytest.approx(1, abs=0.01), mixed
         assert shares["go"] > 0, mixed  # the Go replica answered its share
         assert all(mixed[policy]["server_cpu_us_per_answered_call"].values()), mixed
-    # Round robin: one replica in four.
-    assert mixed["round_robin"]["call_shares"]["go"] == pytest.approx(0.25, abs=0.05), mixed
     assert mixed["recommendation"]
     # The three ways to the same replicas, with one client (grpctest-load).
     assert set(report["balancing"]) == {"envoy", "xds", "client-side"}

@@ -85,9 +85,11 @@ def test_a_bad_value_is_the_same_usage_error_in_both_clients(
         (["--timeout", "500ms"], {}),
         (["--timeout", "0.5"], {}),
         ([], {"GRPCTEST_TIMEOUT": "1.5s"}),
-        (["--mode", "server-stream", "--interval", "10ms", "--timeout", "1s"], {}),
+        # (No resume: the stream's one attempt fails as the unary call does.)
+        (["--mode", "server-stream", "--interval", "10ms", "--timeout", "1s",
+          "--resume-attempts", "0"], {}),
     ],
-)
+)  # fmt: skip
 @pytest.mark.parametrize("client", CLIENTS)
 def test_both_clients_take_seconds_plain_or_with_a_unit(
     client: str, flags: list[str], env: dict[str, str]
@@ -96,3 +98,28 @@ def test_both_clients_take_seconds_plain_or_with_a_unit(
     result = run(client, flags, env)
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: UNAVAILABLE: "), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "status"),
+    [
+        # Pauses of 50, 100, 200, 400 ms fit in 1 s, the next (800 ms) would not: the
+        # deadline ends the call while resuming, whatever the attempts took.
+        (["--timeout", "1s"],
+         "DEADLINE_EXCEEDED: deadline exceeded while resuming after UNAVAILABLE: "),
+        # One resume, a minute left: the resumes run out first.
+        (["--timeout", "60s", "--resume-attempts", "1"], "UNAVAILABLE: "),
+    ],
+    ids=["deadline first", "resumes used up first"],
+)  # fmt: skip
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_stream_that_cannot_be_resumed_ends_with_one_status_in_both_clients(
+    client: str, flags: list[str], status: str
+) -> None:
+    """docs/streaming.md: a deadline that ends a call while it is being resumed is
+    DEADLINE_EXCEEDED, naming the break; with time left, the last break's status. (The
+    clients' errors are text by design: `error: STATUS: details` on stderr.)"""
+    result = run(client, ["--mode", "server-stream", *flags], {})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"error: {status}"), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr  # one line, no resume reported

@@ -1,23 +1,27 @@
 """The documentation's commands, run: README.md's and docs/'s console blocks against a
 local stack, each output checked against the shape of the sample the page shows.
 
-Which blocks run (a rule, no markers in the pages): a ```console block whose first
-command is one of the clients, grpcurl, buf, grpc-health-probe or curl, and whose
-commands talk only to the local stack's ports (8080, 8443, Envoy's admin 9901). Blocks
-that start with `make`, `docker`, `kubectl` or `git` belong to other tests (compose,
-swarm, Kubernetes, the local run's own).
+Which commands run (a rule, no markers in the pages): every command of a ```console
+block that is one of the clients, grpcurl, buf, grpc-health-probe or curl and talks only
+to the stack's ports (8080, 8443, Envoy's admin 9901), in whatever block it stands (also
+one that starts the stack with `make demo`, `docker compose` or `kubectl`: the stack
+answers the same there). Commands of `make`, `docker`, `kubectl` or `git` belong to other
+tests (compose, swarm, Kubernetes, the local run's own), and so does changing-the-contract.md's
+block, which calls a contract the page has just changed (tests/test_changing_the_contract.py
+makes that change in a copy of the repository and runs it there).
 
 How a sample is read (stdout, or stderr where a program reports there): no output
 shown: the command must succeed; `error: STATUS: …`: it must fail with exactly that line
-on stderr; JSON: the same objects; anything else: line by line, every number matched as a
-number, a line of `...` matching any lines. A replica's name matches any replica's
-(`replica-N`, `go-N`: the stack is `make run`'s, 3 py-server replicas and one go-server).
-The ports in commands and samples become the stack's.
+on stderr; JSON: the same values, numbers as any number; anything else: line by line,
+every number matched as a number. In both, a line of `...` matches any lines (values),
+and `... (the same, ...)` stands for the sample of the command before. A replica's name
+matches any replica's (`replica-N`, `go-N`: the stack is `make run`'s, 3 py-server
+replicas and one go-server). The ports in commands and samples become the stack's.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 import re
 import subprocess
@@ -30,10 +34,16 @@ import pytest
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.repo import REPO
 
+from .conformance.calls import json_values
+
+# Pages whose blocks another test runs, where they hold (see above).
+RUN_ELSEWHERE = {"changing-the-contract.md"}
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 PROGRAMS = {"grpctest-client", "go-client", "grpcurl", "buf", "grpc-health-probe", "curl"}
 STACK_PORTS = {"8080", "8443", "9901"}
 GAP = {"...", "…"}
+# A sample that is the previous command's: "... (the same, from Go)".
+SAME = re.compile(r"^\s*(?:\.\.\.|…) \(the same\b")
 # A replica's name as the replies give it: replica-N (py-server), go-N (go-server).
 REPLICA = re.compile(r"(?:replica|go)-\d+")
 ADDRESS = r"(?:localhost|127\.0\.0\.1):(\d+)"
@@ -78,21 +88,31 @@ def program(command: str) -> str:
     return Path(command.split(maxsplit=1)[0]).name
 
 
-def runnable(block: list[Example]) -> bool:
-    ports = {
-        port for e in block for port in re.findall(r"(?:localhost|127\.0\.0\.1):(\d+)", e.command)
-    }
-    return bool(block) and program(block[0].command) in PROGRAMS and ports <= STACK_PORTS
+def runnable(example: Example) -> bool:
+    ports = set(re.findall(ADDRESS, example.command))
+    return program(example.command) in PROGRAMS and ports <= STACK_PORTS
+
+
+def with_references(block: list[Example]) -> list[Example]:
+    """The block, a sample `... (the same, ...)` replaced by the command before's."""
+    resolved: list[Example] = []
+    for example in block:
+        shown = [line for line in example.sample if line.strip()]
+        same = bool(resolved and shown and SAME.match(shown[0]))
+        sample = resolved[-1].sample if same else example.sample
+        resolved.append(Example(example.page, example.command, sample))
+    return resolved
 
 
 def all_examples() -> list[Example]:
-    selected = []
-    for page in PAGES:
-        for lines in console_blocks(page.read_text(encoding="utf-8")):
-            block = examples(page, lines)
-            if runnable(block):
-                selected.extend(block)
-    return selected
+    return [
+        example
+        for page in PAGES
+        if page.name not in RUN_ELSEWHERE
+        for lines in console_blocks(page.read_text(encoding="utf-8"))
+        for example in with_references(examples(page, lines))
+        if runnable(example)
+    ]
 
 
 EXAMPLES = all_examples()
@@ -144,20 +164,36 @@ def matches_lines(sample: list[str], output: str) -> bool:
     return re.fullmatch(pattern, output if output.endswith("\n") else output + "\n") is not None
 
 
-def json_values(text: str) -> list[object]:
-    decoder, values, at = json.JSONDecoder(), [], 0
-    while at < len(text.rstrip()):
-        value, at = decoder.raw_decode(text, at)
-        values.append(value)
-        at = len(text) - len(text[at:].lstrip())
-    return values
+def shape(value: object) -> object:
+    """A JSON value as a sample shows it: any number for a number, any replica's name
+    for one (also as a key: a tally per replica has as many entries, each any name)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return "<number>"
+    if isinstance(value, str):
+        return REPLICA.sub("replica-N", value)
+    if isinstance(value, list):
+        return [shape(v) for v in value]
+    assert isinstance(value, dict), value
+    return sorted((REPLICA.sub("replica-N", k), repr(shape(v))) for k, v in value.items())
 
 
-def any_replica(value: object) -> object:
-    """A reply with its replica's name made generic: which replica answers varies."""
-    if isinstance(value, dict):
-        return {k: REPLICA.sub("replica-N", v) if k == "replica" else v for k, v in value.items()}
-    return value
+def matches_json(sample: list[str], output: str) -> bool:
+    """The output's JSON values have the sample's shapes, in order; a `...` line of the
+    sample stands for any values."""
+    pattern: list[object] = []
+    for gap, lines in itertools.groupby(sample, key=lambda line: line.strip() in GAP):
+        pattern += [GAP] if gap else [shape(v) for v in json_values("\n".join(lines))]
+    return fits(pattern, [shape(v) for v in json_values(output)])
+
+
+def fits(pattern: list[object], values: list[object]) -> bool:
+    if not pattern:
+        return not values
+    if pattern[0] is GAP:
+        return any(fits(pattern[1:], values[at:]) for at in range(len(values) + 1))
+    return bool(values) and values[0] == pattern[0] and fits(pattern[1:], values[1:])
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)
@@ -180,8 +216,7 @@ def test_documented_command_works_as_shown(docs_stack: LocalStack, example: Exam
     # curl -i: HTTP's header lines end in CR LF; grpc-health-probe reports on stderr.
     output = (result.stdout or result.stderr).replace("\r\n", "\n")
     if sample and sample[0].lstrip().startswith("{"):
-        shown = [any_replica(v) for v in json_values("\n".join(sample))]
-        assert [any_replica(v) for v in json_values(output)] == shown, output
+        assert matches_json(sample, output), output
     elif sample:
         assert matches_lines(sample, output), output
 

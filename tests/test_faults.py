@@ -20,33 +20,25 @@ from grpctest_devtools.ports import free_port, port_in_use
 from grpctest_devtools.processes import Process
 from grpctest_devtools.repo import command
 from grpctest_devtools.waiting import wait_until
-from grpctest_harness.faults import (
-    DRILLS,
-    GO_DRILLS,
-    Drill,
-    LocalReplicas,
-    assert_every_load_ran,
-    local_paths,
-)
-
-# The fresh stack's go-server replica: go-1, after the three py-server replicas.
-GO_REPLICA = 3
+from grpctest_harness.faults import DRILLS, Drill, LocalReplicas, local_paths
+from grpctest_harness.load import assert_ran_through
 
 
-@pytest.mark.parametrize("fault", [*DRILLS, *GO_DRILLS])
+@pytest.mark.parametrize("fault", DRILLS)
 def test_no_call_fails_through_replica_faults(fresh_stack, figures, fault: str) -> None:
     before = fresh_stack.admin.stats("cluster.grpctest.")
     paths = local_paths(fresh_stack)
     drill = Drill(fresh_stack.target, fresh_stack.admin, LocalReplicas(fresh_stack), paths=paths)
-    report = DRILLS[fault](drill) if fault in DRILLS else GO_DRILLS[fault](drill, GO_REPLICA)
+    report = DRILLS[fault](drill)
     stats = fresh_stack.admin.stats("cluster.grpctest.")
     figures[f"local {report.fault}"] = report.row()
-    assert report.failures == [], report.row()
-    assert_every_load_ran(report)
-    assert report.out_seconds is not None
-    assert report.out_seconds < 5, report.row()
-    assert report.back_seconds is not None
-    assert report.back_seconds < 10, report.row()
+    # No call failed, and each load was answered before the fault and after it (a load
+    # that died is no pass).
+    assert_ran_through(report.loads)
+    # Envoy took the replica out of rotation (locally nothing restarts it before), and
+    # it came back (how fast is a figure, not a pass: the drill waits up to 30 s).
+    assert report.out_seconds is not None, report.row()
+    assert report.back_seconds is not None, report.row()
     assert stats.get("cluster.grpctest.upstream_rq_retry_overflow", 0) == 0, stats
     if fault in ("sigkill", "sigstop", "two-of-three-killed", "sigkill-go"):
         # Outlier detection took the replica out before the active health checks did.
@@ -74,6 +66,8 @@ def test_the_workers_of_a_killed_replica_stop_with_it(tmp_path: Path) -> None:
                    "the orphaned workers to exit")  # fmt: skip
     finally:
         server.stop(timeout=5)
+    # Why they stopped is only in their log (their exit status goes to whoever adopted
+    # them, not to this test): the server's own words, read as text for that reason.
     assert "the parent process exited; draining" in (tmp_path / "workers.log").read_text()
 
 

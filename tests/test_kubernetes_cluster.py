@@ -39,12 +39,13 @@ from grpctest_devtools.clients import (
 from grpctest_devtools.control_plane import write_bootstrap
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.ports import free_port, port_in_use
+from grpctest_devtools.processes import DIE_WITH_PARENT
 from grpctest_devtools.repo import REPO, command
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.cluster import Cluster
 from grpctest_harness.cluster_images import build_images
-from grpctest_harness.faults import CALLERS, CONNECTIONS
-from grpctest_harness.load import FaultWindow, PythonLoad, path_loads
+from grpctest_harness.faults import CALLERS, CONNECTIONS, under_load
+from grpctest_harness.load import Load, PythonLoad, assert_ran_through, path_loads
 
 NS = "grpctest"
 SERVERS = "deployment/py-server"
@@ -230,9 +231,9 @@ def test_the_readmes_port_forward_reaches_envoy(deployed: Cluster) -> None:
     free port: 8080 may be compose's)."""
     port = free_port()
     forward = subprocess.Popen(
-        [deployed.bin / "kubectl", "--kubeconfig", deployed.kubeconfig, "-n", NS,
-         "port-forward", "svc/envoy", f"{port}:8080"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [*DIE_WITH_PARENT, deployed.bin / "kubectl", "--kubeconfig", deployed.kubeconfig,
+         "-n", NS, "port-forward", "svc/envoy", f"{port}:8080"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_until(lambda: port_in_use(port), 30, "kubectl port-forward to listen")
@@ -240,7 +241,11 @@ def test_the_readmes_port_forward_reaches_envoy(deployed: Cluster) -> None:
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
     finally:
         forward.terminate()
-        forward.wait(30)
+        try:
+            forward.wait(30)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.wait()
     assert result.returncode == 0, result.stderr
     assert "grpctest.Grpctest" in result.stdout.split()
 
@@ -287,32 +292,41 @@ def paths(deployed: Cluster, tmp_path_factory: pytest.TempPathFactory) -> list[C
     return [through_envoy(target(deployed)), proxyless(bootstrap)]
 
 
-def under_load(
-    cluster: Cluster, paths: list[CallPath], fault: Callable[[], None], figures, name: str
-) -> PythonLoad:
-    """Runs `fault` (which returns once the cluster has recovered) under load from both
-    clients on every path; records calls sent / failed and the seconds to recover;
-    asserts none failed. Returns the Python load through Envoy."""
-    loads = path_loads(paths, CALLERS, CONNECTIONS)
-    with contextlib.ExitStack() as running:
-        for load in loads:
-            running.enter_context(load)
-        time.sleep(2)  # steady load first
-        window = FaultWindow.now()
-        fault()
-        window = window.ended()
-        time.sleep(2)  # and after
-    reports = [load.fault_report(window) for load in loads]
-    callers = ", ".join(report.caller for report in reports)
-    figures[f"k8s: {name} under load, calls sent / failed ({callers}), s to recover"] = (
-        f"{' / '.join(f'{r.sent} / {r.failed}' for r in reports)}, {window.end - window.start:.1f}"
+def fault_under_load(
+    cluster: Cluster,
+    paths: list[CallPath],
+    fault: Callable[[], None],
+    figures,
+    name: str,
+    loads: list[Load] | None = None,
+    victim: dict | None = None,
+) -> None:
+    """Runs `fault` (which returns once the cluster has recovered) under `loads` (both
+    clients on every path by default), once they are calling and, given a `victim` pod,
+    Envoy has sent it calls; records what the loads saw and the seconds to recover;
+    asserts no call failed and every load was answered before the fault and after it."""
+    loads = loads or list(path_loads(paths, CALLERS, CONNECTIONS))
+    on_victim = (lambda: wait_calls_on(cluster, victim)) if victim else lambda: None
+    window, reports = under_load(loads, fault, on_victim)
+    figures[f"k8s: {name} under load"] = (
+        f"{'; '.join(map(str, reports))}; "
+        f"{window.end.monotonic - window.start.monotonic:.1f} s to recover"
     )
-    # On failure (only then: assert's message), how each Envoy judged the replicas.
-    assert [dict(r.failures) for r in reports] == [{}] * len(reports), envoys_judged(cluster)
-    assert all(r.sent > 200 for r in reports)
-    python = loads[0]
-    assert isinstance(python, PythonLoad)
-    return python
+    try:
+        assert_ran_through(reports)
+    except AssertionError as failed:  # (then: how each Envoy judged the replicas)
+        raise AssertionError(f"{failed}; Envoys: {envoys_judged(cluster)}") from None
+
+
+def wait_calls_on(cluster: Cluster, pod: dict) -> None:
+    """Until the Envoys have sent the pod more calls (the load is on it)."""
+    host = f"{pod['status']['podIP']}:50051"
+
+    def sent() -> int:
+        return sum(admin.requests_per_host().get(host, 0) for admin in envoy_admins(cluster))
+
+    before = sent()
+    wait_until(lambda: sent() > before, 30, f"calls on {pod['metadata']['name']}")
 
 
 def envoys_judged(cluster: Cluster) -> list[dict[str, int]]:
@@ -338,14 +352,15 @@ def wait_recovered(cluster: Cluster, replicas: int, timeout: float = 180) -> Non
 @pytest.mark.parametrize("app", BACKENDS)
 def test_a_deleted_pod_loses_no_call(deployed: Cluster, paths, app: str, figures) -> None:
     """A py-server pod, and the go-server pod: each drains (preStop, NOT_SERVING, grace)."""
-    victim = serving_pod(deployed, app)["metadata"]["name"]
+    pod = serving_pod(deployed, app)
+    victim = pod["metadata"]["name"]
 
     def delete() -> None:
         deployed.kubectl("delete", "pod", "-n", NS, victim, "--wait=false")
         wait_until(lambda: victim not in names(deployed), 60, f"{victim} to go")
         wait_recovered(deployed, 3)
 
-    under_load(deployed, paths, delete, figures, f"{app} pod deleted")
+    fault_under_load(deployed, paths, delete, figures, f"{app} pod deleted", victim=pod)
 
 
 def test_a_rollout_restart_loses_no_call(deployed: Cluster, paths, figures) -> None:
@@ -354,31 +369,38 @@ def test_a_rollout_restart_loses_no_call(deployed: Cluster, paths, figures) -> N
         deployed.kubectl("rollout", "status", "-n", NS, SERVERS, "--timeout=300s", timeout=330)
         wait_recovered(deployed, 3)
 
-    under_load(deployed, paths, restart, figures, "rollout restart")
+    fault_under_load(deployed, paths, restart, figures, "rollout restart")
 
 
 def test_scaling_to_5_balances_over_5_within_seconds(deployed: Cluster, paths, figures) -> None:
     seconds: dict[str, float] = {}
+    loads: list[Load] = list(path_loads(paths, CALLERS, CONNECTIONS))
+    python = loads[0]  # (the Python load through Envoy)
+    assert isinstance(python, PythonLoad)
 
     def scale() -> None:
+        """Scaled, in every Envoy's rotation, and then every pod answered the load."""
         start = time.monotonic()
         deployed.kubectl("scale", "-n", NS, SERVERS, "--replicas=5")
         wait_recovered(deployed, 5)
         seconds["in rotation"] = time.monotonic() - start
+        since, pods = time.monotonic(), names(deployed)
+        wait_until(lambda: set(python.replicas_since(since)) == pods, 60,
+                   f"every one of {len(pods)} pods to answer")  # fmt: skip
+        figures["k8s: calls per pod, from in rotation until each had answered"] = dict(
+            python.replicas_since(since)
+        )
 
-    python = under_load(deployed, paths, scale, figures, "scale to 5")
-    answered = python.replicas_since(time.monotonic() - 2)
+    fault_under_load(deployed, paths, scale, figures, "scale to 5", loads)
     figures["k8s: seconds from scale 5 to 5 pods in every Envoy's rotation"] = round(
         seconds["in rotation"], 1
     )
-    figures["k8s: calls per replica in the last 2 s after scaling to 5"] = dict(answered)
-    assert len(answered) == 5 + GO_PODS, answered
 
     def scale_back() -> None:
         deployed.kubectl("scale", "-n", NS, SERVERS, "--replicas=3")
         wait_recovered(deployed, 3)
 
-    under_load(deployed, paths, scale_back, figures, "scale back to 3")
+    fault_under_load(deployed, paths, scale_back, figures, "scale back to 3")
 
 
 def test_a_container_killed_inside_its_pod_loses_no_call(deployed: Cluster, paths, figures) -> None:
@@ -395,4 +417,6 @@ def test_a_container_killed_inside_its_pod_loses_no_call(deployed: Cluster, path
         wait_until(lambda: restarts() == 1, 60, f"the kubelet to restart {name}'s container")
         wait_recovered(deployed, 3)
 
-    under_load(deployed, paths, kill, figures, "container killed (SIGKILL) in its pod")
+    fault_under_load(
+        deployed, paths, kill, figures, "container killed (SIGKILL) in its pod", victim=victim
+    )

@@ -51,7 +51,7 @@ def test_pip_install_gives_working_console_scripts(tmp_path: Path) -> None:
     try:
         probe = [str(bin_dir / "grpctest-healthcheck"), "--target", f"127.0.0.1:{port}"]
         wait_until(
-            lambda: subprocess.run(probe, capture_output=True).returncode == 0,
+            lambda: subprocess.run(probe, capture_output=True, timeout=30).returncode == 0,
             30,
             "the pip-installed server to be SERVING",
         )

@@ -96,7 +96,11 @@ def debian_packages(*specs: str) -> subprocess.CompletedProcess[str]:
 
 def test_installed_debian_packages_are_reported_with_their_version() -> None:
     version = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Version}", "bash"], capture_output=True, text=True, check=True
+        ["dpkg-query", "-W", "-f=${Version}", "bash"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     ).stdout
     result = debian_packages("bash:bash:4")
     assert result.returncode == 0, result.stderr

@@ -4,7 +4,6 @@ replica drains. With the Python and Go clients, and grpcurl."""
 
 from __future__ import annotations
 
-import json
 import queue
 import signal
 import subprocess
@@ -26,7 +25,7 @@ from grpctest_devtools.clients import (
 )
 from grpctest_devtools.repo import command
 
-from .conformance.calls import REPLY, stream_request
+from .conformance.calls import REPLY, json_values, stream_request
 
 
 def read_on(
@@ -75,11 +74,12 @@ def test_both_clients_stream_10000_replies(stack, client: str) -> None:
 def test_both_clients_chat(stack, client: str) -> None:
     result = run_client(
         client, stack.target, "--mode", "chat", "--count", "5", "--interval", "0.05",
-        "--message", "hello",
+        "--message", "hello", *JSON_OUTPUT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(REPLY.format("hello")) == 5
-    assert "summary: 5 replies through" in result.stdout
+    answers = [(r["sequence"], r["message"]) for r in replies(result.stdout)]
+    assert answers == [(n, REPLY.format("hello")) for n in range(1, 6)]
+    assert sum(calls_per_replica(result.stdout).values()) == 5
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -122,8 +122,7 @@ def test_grpcurl_streams_through_envoy(stack, method: str, data: str, sequences:
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    replies = [json.loads(r) for r in result.stdout.replace("}\n{", "}\0{").split("\0")]
-    assert [r["sequence"] for r in replies] == sequences
+    assert [r["sequence"] for r in json_values(result.stdout)] == sequences
 
 
 def test_streams_outlive_the_unary_route_timeout(stack) -> None:
@@ -166,8 +165,10 @@ def test_a_stream_open_while_its_replica_drains_ends_with_a_status_to_act_on(fre
             "continue on another replica"
         )
         assert sequences == list(range(1, sent + 1))
-        # drain 3 s + grace 10 s: the stream ended a second before the grace ran out.
-        assert 10 < ended_after < 13.5, ended_after
+        # Drain 3 s + grace 10 s: the stream was served until a second before the grace
+        # ran out, not cut sooner (later is only the machine's load; the status above
+        # shows the cut was the replica's, not its exit).
+        assert ended_after >= 12, ended_after
         assert victim.wait(10) == 0
         resumed = stream_request("long", 2000)
         resumed.resume_after = sent

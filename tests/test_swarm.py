@@ -20,8 +20,8 @@ from grpctest_devtools.ports import port_in_use
 from grpctest_devtools.repo import REPO
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.docker_engine import sh
-from grpctest_harness.faults import CALLERS, CONNECTIONS
-from grpctest_harness.load import GhzLoad, PythonLoad
+from grpctest_harness.faults import default_loads, under_load
+from grpctest_harness.load import assert_ran_through
 from grpctest_harness.swarm import WORKER_HOSTNAME, LocalSwarm
 
 STACK = "grpctest"
@@ -115,20 +115,15 @@ def test_envoys_admin_is_not_published(swarm) -> None:
 
 def test_a_rolling_update_under_load_loses_no_call(swarm, figures) -> None:
     wait_balanced(3)
-    start = time.monotonic()
-    with (
-        PythonLoad(TARGET, callers=CALLERS, connections=CONNECTIONS) as python,
-        GhzLoad(TARGET, concurrency=CALLERS, connections=CONNECTIONS) as go,
-    ):
+
+    def update() -> None:  # returns once the update has converged (however long)
         sh("docker", "service", "update", "--force", "--quiet", SERVERS, timeout=600)
-        updated = time.monotonic() - start
-        time.sleep(2)
-    loads = [python.report(), go.report()]
-    figures["swarm: rolling update of 3 replicas under load, calls sent / failed, s"] = (
-        f"{' / '.join(f'{load.sent} / {load.failed}' for load in loads)}, {updated:.0f}"
+
+    fault, loads = under_load(default_loads(TARGET), update)
+    figures["swarm: rolling update of 3 replicas under load"] = (
+        f"{'; '.join(map(str, loads))}; {fault.end.monotonic - fault.start.monotonic:.0f} s"
     )
-    assert [load.failures for load in loads] == [{}, {}]
-    assert all(load.sent > 1000 for load in loads)
+    assert_ran_through(loads)
 
 
 def test_scaling_to_5_puts_5_in_rotation(swarm, figures) -> None:
@@ -147,24 +142,19 @@ def _all_on_manager(swarm: LocalSwarm) -> bool:
 def test_losing_the_worker_node_under_load_loses_no_call(swarm, figures) -> None:
     wait_until(lambda: WORKER_HOSTNAME in swarm.running(SERVERS), 60, "a replica on the worker")
     on_worker = swarm.running(SERVERS).count(WORKER_HOSTNAME)
-    with (
-        PythonLoad(TARGET, callers=CALLERS, connections=CONNECTIONS) as python,
-        GhzLoad(TARGET, concurrency=CALLERS, connections=CONNECTIONS) as go,
-    ):
-        time.sleep(1)
-        start, start_epoch = time.monotonic(), time.time()
+
+    def lose_the_worker() -> None:  # returns once the swarm has all 5 on the manager
         swarm.stop_worker_engine()
         wait_until(lambda: _all_on_manager(swarm),
-                   180, "the swarm to run all 5 replicas again, on the manager")  # fmt: skip
-        seconds = time.monotonic() - start
-        time.sleep(2)
-    loads = [python.report(start), go.report(start_epoch)]
-    figures["swarm: worker node lost under load, calls sent / failed, s until 5 replicas again"] = (
-        f"{' / '.join(f'{load.sent} / {load.failed}' for load in loads)}, {seconds:.0f} "
-        f"({on_worker} replicas were on the worker)"
+                   300, "the swarm to run all 5 replicas again, on the manager")  # fmt: skip
+
+    fault, loads = under_load(default_loads(TARGET), lose_the_worker)
+    figures["swarm: worker node lost under load"] = (
+        f"{'; '.join(map(str, loads))}; {fault.end.monotonic - fault.start.monotonic:.0f} s "
+        f"until 5 replicas again ({on_worker} replicas were on the worker)"
     )
-    assert [load.failures for load in loads] == [{}, {}]
-    # The load kept calling through the node's loss and after it (a dead load is no pass).
-    assert all(load.ok_since_fault > 100 for load in loads), [str(load) for load in loads]
+    # No call failed, and the loads were answered before the node's loss and after the
+    # swarm had recovered (a dead load is no pass).
+    assert_ran_through(loads)
     # go-1 too, wherever the swarm runs it now.
     wait_balanced(5, timeout=60)

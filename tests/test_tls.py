@@ -87,7 +87,7 @@ def test_client_certificate_from_another_ca_is_refused(stack, tmp_path: Path) ->
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
          "-nodes", "-keyout", tmp_path / "other.key", "-out", tmp_path / "other.crt",
          "-days", "30", "-subj", "/CN=not-from-the-local-ca"],
-        check=True, capture_output=True,
+        check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     before = ssl_stats(stack)
     other = ["--cert", str(tmp_path / "other.crt"), "--key", str(tmp_path / "other.key")]

@@ -89,12 +89,12 @@ class EnvoyAdmin:
         return round(used / 2**20, 1)
 
     def stats(self, prefix: str = "") -> dict[str, int]:
-        """Counters and gauges whose names start with `prefix` (Envoy filters them: a
-        busy Envoy has thousands, and its main thread renders what it is asked for)."""
+        """Counters and gauges (used ones) whose names start with `prefix` (Envoy filters
+        them: a busy Envoy has thousands, and its main thread renders what it is asked for)."""
         query = urllib.parse.urlencode({"filter": f"^{re.escape(prefix)}"}) if prefix else ""
-        values = {}
-        for line in self.get(f"/stats?usedonly&{query}").splitlines():
-            name, _, value = line.partition(": ")
-            if name.startswith(prefix) and value.isdigit():
-                values[name] = int(value)
-        return values
+        listed = json.loads(self.get(f"/stats?format=json&usedonly&{query}"))["stats"]
+        return {
+            s["name"]: int(s["value"])
+            for s in listed
+            if "value" in s and s["name"].startswith(prefix)  # (histograms have none)
+        }

@@ -11,9 +11,10 @@ many each replica answered (--output json: one JSON object per reply and a summa
 stream's replies are numbered by their own sequence. A stream or chat that breaks (a
 replica shutting down or dying) goes on on another replica from the last reply received,
 up to --resume-attempts times within --timeout, and says so on stderr ("resumed after 558
-on replica-3"). A failed call ends the run with the gRPC status name and detail and exit
-code 1: a rule of the contract broken reads "field: description [rule id]"; with
---output json, the last line is {"error": {...}} instead of the summary.
+on replica-3"; with --output json, {"resumed":{"after":558,"replica":"replica-3"}}). A
+failed call ends the run with the gRPC status name and detail and exit code 1: a rule of
+the contract broken reads "field: description [rule id]"; with --output json, the last
+line is {"error": {...}} instead of the summary.
 
     grpctest-client --target localhost:8080 --message hi --count 30
     grpctest-client --mode server-stream --count 10000
@@ -56,7 +57,7 @@ import grpc
 from grpctest.grpctest_pb2 import MessageResponse
 from grpctest_client.calls import Resume, chat, get_server_responses, stream_server_responses
 from grpctest_client.errors import Failure, failure
-from grpctest_client.resume import Messages, OutOfSequenceError
+from grpctest_client.resume import Messages, OnResume, OutOfSequenceError
 from grpctest_common.channels import Connection, needs_bootstrap, open_channel
 from grpctest_common.settings import (
     BOOLEAN,
@@ -207,13 +208,22 @@ def _check_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         )
 
 
-def _resumed(after: int, replica: str) -> None:
-    print(f"resumed after {after} on {replica}", file=sys.stderr, flush=True)
+def report_resumes(output: str) -> OnResume:
+    """Each resume, one line on stderr: "resumed after 558 on replica-3", or with
+    --output json {"resumed":{"after":558,"replica":"replica-3"}} (the Go client's bytes)."""
+
+    def report(after: int, replica: str) -> None:
+        line = f"resumed after {after} on {replica}"
+        if output == "json":
+            line = _json({"resumed": {"after": after, "replica": replica}})
+        print(line, file=sys.stderr, flush=True)
+
+    return report
 
 
 def _replies(args: argparse.Namespace, channel: grpc.Channel) -> Iterator[MessageResponse]:
     """The replies of the mode's calls, as they arrive."""
-    resume = Resume(args.resume_attempts, _resumed)
+    resume = Resume(args.resume_attempts, report_resumes(args.output))
     if args.mode == "server-stream":
         return stream_server_responses(
             channel, args.message, args.count, args.interval, args.timeout, resume=resume

@@ -53,8 +53,10 @@ class Failure:
 
 def failure(err: grpc.RpcError) -> Failure:
     """The failure a call's error describes, with the BadRequest details it carries."""
-    # A failed call's error is the call itself, a grpc.Call with its trailers.
-    status = rpc_status.from_call(cast("grpc.Call", err))
+    # A failed call's error is the call itself, a grpc.Call with its trailers (the
+    # client's own errors, such as a deadline that ended a resume, carry none).
+    call = cast("grpc.Call", err) if hasattr(err, "trailing_metadata") else None
+    status = rpc_status.from_call(call) if call is not None else None
     violations: list[FieldViolation] = []
     for detail in status.details if status is not None else ():
         request = error_details_pb2.BadRequest()

@@ -8,6 +8,12 @@ numbered across chats, so each message gets exactly one reply, in order.
 
 Every reply's sequence is checked: a gap or a repeat ends the call with DATA_LOSS.
 All attempts share the call's one deadline, and there are at most `attempts` resumes.
+
+When the deadline ends a call that is being resumed (a pause before the next attempt
+would outlast it, or an attempt after a break ran out of time before its first reply),
+the call ends with DEADLINE_EXCEEDED, saying what broke it: "deadline exceeded while
+resuming after UNAVAILABLE: ...". No pause is started that would end after the
+deadline: the call ends at once instead. The Go client does the same (go-client/resume.go).
 """
 
 from __future__ import annotations
@@ -30,6 +36,30 @@ OnResume = Callable[[int, str], None]
 # detection, about a second at most) to stop routing to a replica that just died.
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
+
+
+class ResumeDeadlineExceeded(grpc.RpcError):
+    """The deadline ended a call while it was being resumed after `broken`: a status of
+    the call itself (DEADLINE_EXCEEDED), whose details name the failure it was resuming
+    after."""
+
+    def __init__(self, broken: grpc.RpcError) -> None:
+        super().__init__(broken)
+        self._details = f"deadline exceeded while resuming after {describe(broken)}"
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def details(self) -> str:
+        return self._details
+
+    def __str__(self) -> str:
+        return f"DEADLINE_EXCEEDED: {self._details}"
+
+
+def describe(err: grpc.RpcError) -> str:
+    """A status as the clients print it: "UNAVAILABLE: details"."""
+    return f"{err.code().name}: {err.details()}"
 
 
 class OutOfSequenceError(Exception):
@@ -72,9 +102,25 @@ def _pause(seconds: float, deadline: float) -> bool:
     return time.monotonic() < deadline
 
 
-def _backoff(attempt: int, policy: Policy) -> None:
-    pause = FIRST_BACKOFF * 2 ** min(attempt, 10)  # (past 2**5 it is MAX_BACKOFF anyway)
-    _pause(min(pause, MAX_BACKOFF), policy.deadline)
+def backoff(attempt: int) -> float:
+    """The pause before resume number `attempt` + 1 (attempt 0 broke first)."""
+    return min(FIRST_BACKOFF * (1 << min(attempt, 10)), MAX_BACKOFF)  # (no overflow)
+
+
+def _resume_or_raise(
+    err: grpc.RpcError, attempt: int, progress: bool, policy: Policy, broken: grpc.RpcError | None
+) -> grpc.RpcError:
+    """Attempt number `attempt` broke with `err`, after `progress` (replies received)
+    or none; `broken` is the break it was resuming after. Raises what ends the call, or
+    pauses before the next attempt and returns the break that one resumes after."""
+    if broken is not None and not progress and err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        raise ResumeDeadlineExceeded(broken) from err
+    if attempt == policy.attempts or not retryable(err, progress):
+        raise err
+    pause = backoff(attempt)
+    if pause >= policy.remaining() or not _pause(pause, policy.deadline):
+        raise ResumeDeadlineExceeded(err) from err
+    return err
 
 
 def _out_of_sequence(
@@ -101,7 +147,7 @@ def resumable_stream(
 ) -> Iterator[grpctest_pb2.MessageResponse]:
     """StreamServerResponses, resumed after the last reply until all `count` came; a
     stream that ends before is out of sequence."""
-    last = 0
+    last, broken = 0, None
     for attempt in range(policy.attempts + 1):
         request.resume_after = last
         progress = False
@@ -116,9 +162,7 @@ def resumable_stream(
                 raise _out_of_sequence(last + 1, None)
             return
         except grpc.RpcError as err:
-            if attempt == policy.attempts or not retryable(err, progress):
-                raise
-        _backoff(attempt, policy)
+            broken = _resume_or_raise(err, attempt, progress, policy, broken)
 
 
 @dataclass(frozen=True)
@@ -196,7 +240,7 @@ def resumable_chat(
 ) -> Iterator[grpctest_pb2.MessageResponse]:
     """Chat, opened again on another replica when it breaks; each reply is renumbered
     to count across chats (a new chat numbers from 1)."""
-    outbox, last = Outbox(messages, policy.deadline), 0
+    outbox, last, broken = Outbox(messages, policy.deadline), 0, None
     for attempt in range(policy.attempts + 1):
         answered = 0
         try:
@@ -211,6 +255,5 @@ def resumable_chat(
                 yield reply
             return
         except grpc.RpcError as err:
-            if attempt == policy.attempts or not retryable(err, answered > 0):
-                raise
-        _backoff(attempt, policy)
+            progress = answered > 0
+            broken = _resume_or_raise(err, attempt, progress, policy, broken)

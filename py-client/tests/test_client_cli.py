@@ -140,3 +140,15 @@ def test_json_output_writes_non_ascii_and_html_characters_as_they_are(capsys) ->
     out = capsys.readouterr().out.splitlines()
     assert out[0] == '{"n":1,"replica":"r","message":"é<>&","received":false,"sequence":0}'
     assert out[1].startswith('{"summary":{"replies":1,"target":"é<>&",')
+
+
+@pytest.mark.parametrize(
+    ("output", "line"),
+    [
+        ("text", "resumed after 558 on replica-3"),
+        ("json", '{"resumed":{"after":558,"replica":"replica-3"}}'),  # the Go client's bytes
+    ],
+)
+def test_a_resume_is_one_line_on_stderr(capsys, output: str, line: str) -> None:
+    cli.report_resumes(output)(558, "replica-3")
+    assert capsys.readouterr() == ("", line + "\n")

@@ -6,28 +6,44 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent import futures
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import grpc
 import pytest
 
 from grpctest import grpctest_pb2, grpctest_pb2_grpc
+from grpctest.grpctest_pb2_grpc import GrpctestStub
+from grpctest_client import resume
 from grpctest_client.calls import Resume, chat, stream_server_responses
-from grpctest_client.resume import Messages, Outbox, OutOfSequenceError, retryable
+from grpctest_client.resume import (
+    Messages,
+    Outbox,
+    OutOfSequenceError,
+    Policy,
+    ResumeDeadlineExceeded,
+    resumable_chat,
+    resumable_stream,
+    retryable,
+)
 
 NO_RESUME = Resume(0, lambda after, replica: None)
+UNAVAILABLE, DEADLINE_EXCEEDED = grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 class Broken(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode) -> None:
-        self._code = code
+    def __init__(self, code: grpc.StatusCode, details: str = "") -> None:
+        self._code, self._details = code, details
 
     def code(self) -> grpc.StatusCode:
         return self._code
+
+    def details(self) -> str:
+        return self._details
 
 
 @pytest.mark.parametrize(
@@ -54,20 +70,133 @@ def test_a_new_chat_sends_the_unanswered_messages_again() -> None:
     assert list(first) == []  # the broken chat takes no new message
 
 
-def test_the_pause_between_messages_holds_no_lock_and_ends_at_the_deadline() -> None:
-    outbox = Outbox(Messages("m", 2, interval=3600), deadline=time.monotonic() + 1)
+def test_no_message_is_taken_after_the_deadline() -> None:
+    """(The pause before the next message would be an hour: it is not even begun.)"""
+    outbox = Outbox(Messages("m", 2, interval=3600), deadline=time.monotonic())
     requests = outbox.requests()
-    next(requests)
-    taken: list[grpctest_pb2.Message] = []
-    sender = threading.Thread(target=lambda: taken.extend(requests))
-    sender.start()
-    time.sleep(0.05)  # (the sender is pausing now)
-    start = time.monotonic()
-    assert outbox.answered()
-    assert time.monotonic() - start < 0.5, "a reply waits for the next message to be taken"
-    sender.join(timeout=5)
-    assert not sender.is_alive(), "the sender outlives the deadline"
-    assert taken == []  # no message after the deadline
+    assert next(requests).message == "m"  # the first goes at once (its call has the deadline)
+    assert list(requests) == []
+
+
+# -- the deadline while resuming: one clock for the client's pauses and its deadline ----------
+
+
+class Clock:
+    """A stand-in for the time module in grpctest_client.resume: time passes only in
+    sleep(), which records every pause."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+class Stub:
+    """A stub whose calls fail, one status after the other (the last repeats); a
+    failure given as (replies, code) first delivers that many replies (a chat's, one
+    per message it reads)."""
+
+    def __init__(self, *failures: grpc.StatusCode | tuple[int, grpc.StatusCode]) -> None:
+        self.failures, self.calls = list(failures), 0
+
+    def _fail(self, replies: Iterator[grpctest_pb2.MessageResponse]) -> Iterator:
+        failure = self.failures[min(self.calls, len(self.failures) - 1)]
+        self.calls += 1
+        count, code = failure if isinstance(failure, tuple) else (0, failure)
+        for _ in range(count):
+            yield next(replies)
+        raise Broken(code, f"{code.name.lower()} at call {self.calls}")
+
+    def StreamServerResponses(
+        self, request: grpctest_pb2.StreamRequest, timeout: float
+    ) -> Iterator[grpctest_pb2.MessageResponse]:
+        first = request.resume_after + 1
+        return self._fail(grpctest_pb2.MessageResponse(sequence=n) for n in range(first, 99))
+
+    def Chat(self, requests: Iterator[grpctest_pb2.Message], timeout: float) -> Iterator:
+        replies = (grpctest_pb2.MessageResponse(sequence=n) for n, _ in enumerate(requests, 1))
+        return self._fail(replies)
+
+
+def run_stream(stub: Stub, policy: Policy) -> None:
+    request = grpctest_pb2.StreamRequest(count=9)
+    list(resumable_stream(cast(GrpctestStub, stub), request, policy, lambda *_: None))
+
+
+def run_chat(stub: Stub, policy: Policy) -> None:
+    list(resumable_chat(cast(GrpctestStub, stub), Messages("m", 9), policy, lambda *_: None))
+
+
+KINDS = pytest.mark.parametrize("run", [run_stream, run_chat], ids=["stream", "chat"])
+RunKind = Callable[[Stub, Policy], None]
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(resume, "time", SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep))
+    return fake
+
+
+@KINDS
+def test_a_pause_that_would_outlast_the_deadline_ends_the_call_at_once(
+    clock: Clock, run: RunKind
+) -> None:
+    """Pauses of 50, 100, 200 and 400 ms fit in a 1 s deadline; the next one (800 ms)
+    would not: the call ends then with DEADLINE_EXCEEDED naming the last break."""
+    stub = Stub(UNAVAILABLE)
+    with pytest.raises(ResumeDeadlineExceeded) as err:
+        run(stub, Policy(attempts=5, deadline=1.0))
+    assert (err.value.code(), err.value.details()) == (
+        DEADLINE_EXCEEDED,
+        "deadline exceeded while resuming after UNAVAILABLE: unavailable at call 5",
+    )
+    assert (stub.calls, clock.pauses) == (5, [0.05, 0.1, 0.2, 0.4])
+    assert clock.now < 1.0  # no pause went past the deadline
+
+
+@KINDS
+def test_an_attempt_after_a_break_that_meets_the_deadline_names_the_break(
+    clock: Clock, run: RunKind
+) -> None:
+    stub = Stub(UNAVAILABLE, DEADLINE_EXCEEDED)
+    with pytest.raises(ResumeDeadlineExceeded) as err:
+        run(stub, Policy(attempts=5, deadline=60.0))
+    assert err.value.details() == (
+        "deadline exceeded while resuming after UNAVAILABLE: unavailable at call 1"
+    )
+    assert stub.calls == 2
+
+
+@KINDS
+def test_a_deadline_after_a_resumed_attempt_had_replies_is_its_own(
+    clock: Clock, run: RunKind
+) -> None:
+    """Resumed, replies came, then the deadline: the resume was over, the status is
+    the attempt's own."""
+    stub = Stub((2, grpc.StatusCode.INTERNAL), (1, DEADLINE_EXCEEDED))
+    with pytest.raises(Broken) as err:
+        run(stub, Policy(attempts=5, deadline=60.0))
+    assert (err.value.code(), stub.calls) == (DEADLINE_EXCEEDED, 2)
+
+
+@KINDS
+def test_with_time_left_the_resumes_run_out_with_the_last_break(clock: Clock, run: RunKind) -> None:
+    stub = Stub(UNAVAILABLE)
+    with pytest.raises(Broken) as err:
+        run(stub, Policy(attempts=2, deadline=60.0))
+    assert (err.value.code(), err.value.details(), stub.calls) == (
+        UNAVAILABLE,
+        "unavailable at call 3",
+        3,
+    )
+    assert clock.pauses == [0.05, 0.1]
 
 
 def _free_port() -> int:
@@ -82,25 +211,32 @@ def server() -> Iterator[grpc.Channel]:
     channel to it, ready. Without the server the test fails: run `make setup` first."""
     port = _free_port()
     command = [str(Path(sys.executable).parent / "grpctest-server"), "--port", str(port)]
-    process = subprocess.Popen([*command, "--replica", "py-test-replica", "--drain-seconds", "0"])
+    settings = ["--replica", "py-test-replica", "--drain-seconds", "0", "--grace-seconds", "1"]
+    process = subprocess.Popen([*command, *settings])
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
             yield channel
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
 
 
-def test_each_chat_reply_comes_before_the_next_message_is_sent(server: grpc.Channel) -> None:
-    interval, start = 0.5, time.monotonic()
-    at = [
-        time.monotonic() - start
-        for _ in chat(server, Messages("c", 3, interval), 10, resume=NO_RESUME)
-    ]
-    assert len(at) == 3
-    for n, arrived in enumerate(at):  # message n+1 is sent at n intervals
-        assert arrived < n * interval + interval / 2, f"reply {n + 1} held back: replies at {at}"
+def test_a_chat_reply_is_not_held_back_until_the_next_message(server: grpc.Channel) -> None:
+    """The second message is an hour away: the first one's reply still arrives (were
+    it held back, or the pause holding the outbox's lock, which marking a reply
+    answered takes, the call would end with DEADLINE_EXCEEDED instead)."""
+    replies = chat(server, Messages("c", 2, interval=3600), 20, resume=NO_RESUME)
+    assert isinstance(replies, Generator)
+    try:
+        assert next(replies).sequence == 1
+    finally:
+        replies.close()
 
 
 class Misbehaving(grpctest_pb2_grpc.GrpctestServicer):

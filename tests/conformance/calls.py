@@ -1,14 +1,16 @@
 """What the conformance tests (and the hostile-input tests through Envoy) share: requests,
 reading a stream to its end, calls with raw bytes, raw TCP exchanges, the statuses of bad
-requests read by meaning (code, field paths, rule ids), not by the runtimes' words."""
+requests read by meaning (code, field paths, rule ids), not by the runtimes' words; reading
+grpcurl."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import socket
 import time
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -123,3 +125,15 @@ def assert_deadlines_end_ok_or_deadline_exceeded(target: str) -> None:
             except grpc.RpcError as err:
                 outcomes.add(err.code())
     assert outcomes <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, outcomes
+
+
+def json_values(text: str) -> list[Any]:
+    """The JSON values of a text that holds one after another (grpcurl's output of a
+    stream: one pretty-printed object per message)."""
+    decoder, at = json.JSONDecoder(), 0
+    values: list[Any] = []
+    while at < len(text.rstrip()):
+        value, at = decoder.raw_decode(text, at)
+        values.append(value)
+        at = len(text) - len(text[at:].lstrip())
+    return values

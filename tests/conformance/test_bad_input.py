@@ -214,12 +214,15 @@ def test_expired_and_near_expired_deadlines(server) -> None:
 
 
 def test_a_stream_past_its_deadline_ends_deadline_exceeded(stub) -> None:
+    """10 s of replies in a 1 s deadline: the stream ends DEADLINE_EXCEEDED, its replies
+    so far in order (how many came depends on the machine: none is fine)."""
     sequences, err = read_stream(
-        stub.StreamServerResponses(stream_request(count=100, interval=0.1), timeout=0.5)
+        stub.StreamServerResponses(stream_request(count=100, interval=0.1), timeout=1)
     )
     assert err is not None
     assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert 1 <= len(sequences) < 10
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert len(sequences) < 100
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,11 @@ docker_engine a Docker engine for tests: started if none runs, stopped again
 base_images   offline stand-ins for the public base images (no registry needed)
 compose       a docker compose project as the tests drive it
 swarm         a real two-node Docker Swarm on one machine (a worker in a netns)
-load          concurrent client load: Python (grpc.aio) and Go (ghz) callers
+load          concurrent client load: Python (grpc.aio) and Go (ghz) callers, and the
+              Load protocol any other kind of load follows to join a drill
 channels      the loads' grpc.aio channels, each on a connection of its own
-faults        fault drills: kill, freeze or restart replicas under load, and measure
-stream_load   streams and chats through a fault drill: no reply lost or repeated
+faults        fault drills: kill, freeze or restart replicas under loads, and measure
+stream_load   streams and chats as a load of a fault drill: no reply lost or repeated
 cluster       a single-node Kubernetes cluster (etcd, control plane, containerd, kubelet,
               kube-proxy, CoreDNS) on paths and networks of its own, torn down completely
 cluster_pki   the cluster's certificates and kubeconfigs

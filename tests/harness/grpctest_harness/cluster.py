@@ -49,8 +49,18 @@ SYSCTLS = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"
 
 
 def run(*argv: str | Path, timeout: float = 120, check: bool = True) -> str:
-    """Runs a command; its stdout, or RuntimeError with its output if it fails."""
-    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
+    """Runs a command; its stdout, or RuntimeError with its output if it fails. A
+    command that does not end within `timeout` is killed: with check=False (teardown,
+    polling) that is logged and its stdout taken as empty, so the caller carries on."""
+    try:
+        result = subprocess.run(
+            [str(a) for a in argv], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as err:
+        if check:
+            raise RuntimeError(f"{' '.join(map(str, argv))} did not end in {timeout} s") from err
+        log.warning("%s did not end in %s s; killed", " ".join(map(str, argv)), timeout)
+        return ""
     if check and result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(map(str, argv))} failed ({result.returncode}):\n"
@@ -106,6 +116,14 @@ class Cluster:
     # -- bring-up ------------------------------------------------------------------------
 
     def __enter__(self) -> Cluster:
+        # Another Kubernetes on this machine (kind, k3s, minikube) has kube-proxy chains
+        # of the same names, which ours would rewrite and its teardown remove: touch
+        # nothing (no teardown either), say so.
+        if theirs := cluster_cleanup.kubernetes_chains():
+            raise RuntimeError(
+                "another Kubernetes' iptables chains are on this machine "
+                f"({', '.join(theirs[:5])}, ...): stop it before `make test-cluster`"
+            )
         try:
             self._step("network", self._network)
             self._step("etcd", self._etcd)
@@ -293,13 +311,11 @@ class Cluster:
         """What the kubelet did not stop: killed and removed through containerd."""
         if not any(p.name == "containerd" and p.running for p in self.processes):
             return
-        for task in self.ctr("tasks", "ls", "-q", check=False).split():
-            self.ctr("tasks", "kill", "-s", "SIGKILL", task, check=False)
-        time.sleep(1)
-        for task in self.ctr("tasks", "ls", "-q", check=False).split():
-            self.ctr("tasks", "delete", "--force", task, check=False)
-        for container in self.ctr("containers", "ls", "-q", check=False).split():
-            self.ctr("containers", "delete", container, check=False)
+        # (`delete --force` kills a task that still runs.)
+        for task in self.ctr("tasks", "ls", "-q", check=False, timeout=60).split():
+            self.ctr("tasks", "delete", "--force", task, check=False, timeout=60)
+        for container in self.ctr("containers", "ls", "-q", check=False, timeout=60).split():
+            self.ctr("containers", "delete", container, check=False, timeout=60)
 
 
 def make_cgroup_root(name: str) -> None:

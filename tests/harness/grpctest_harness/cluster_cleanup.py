@@ -1,8 +1,10 @@
 """Removes what a test cluster may leave on the machine, and names what is still there.
 
 Run after its processes have stopped. Everything is found by where it belongs (a
-path under the cluster's folder, its bridge, its cgroup root, KUBE-* and the marked
-iptables chains), never by a program's name.
+path under the cluster's folder, its bridge, its cgroup root, the marked iptables
+rules), never by a program's name. kube-proxy's and the kubelet's iptables chains
+(KUBE-*) are the cluster's because the cluster refuses to start where any exist
+(kubernetes_chains: another Kubernetes' kube-proxy would share those chains).
 """
 
 from __future__ import annotations
@@ -79,7 +81,10 @@ def _kill_processes(folder: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             continue
-    wait_until(lambda: not _processes(folder), 30, "the cluster's processes to exit", 0.2)
+    try:
+        wait_until(lambda: not _processes(folder), 30, "the cluster's processes to exit", 0.2)
+    except TimeoutError as err:  # (the teardown goes on; leftovers() names them)
+        log.warning("%s", err)
 
 
 def _mounts(folder: Path) -> list[str]:
@@ -108,17 +113,26 @@ def _bridge(bridge: str) -> list[str]:
     return [bridge] if shown.returncode == 0 else []
 
 
+def kubernetes_chains() -> list[str]:
+    """The KUBE-* chains on this machine (kube-proxy's and the kubelet's, IPv4 and IPv6)."""
+    return [
+        f"{family} {table}/{line.split()[1]}"
+        for family, table in TABLES
+        for line in _iptables(family, table, "-S").splitlines()
+        if line.startswith("-N KUBE-")
+    ]
+
+
 def _iptables_chains() -> list[str]:
-    """kube-proxy's and the kubelet's chains (KUBE-*, IPv4 and IPv6), and the rules
-    marked as ours."""
-    found = []
-    for family, table in TABLES:
-        for line in _iptables(family, table, "-S").splitlines():
-            if line.startswith("-N KUBE-"):
-                found.append(f"{family} {table}/{line.split()[1]}")
-            elif RULE_COMMENT in line:
-                found.append(f"{family} {table}: {line}")
-    return found
+    """The cluster's chains (KUBE-*: see the module's docstring) and the rules marked
+    as ours."""
+    marked = [
+        f"{family} {table}: {line}"
+        for family, table in TABLES
+        for line in _iptables(family, table, "-S").splitlines()
+        if RULE_COMMENT in line
+    ]
+    return kubernetes_chains() + marked
 
 
 def _remove_iptables_chains() -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -62,3 +65,44 @@ def address(container: dict) -> str:
     """An inspected container's address on its one network ("" while it has none)."""
     networks = list((container["NetworkSettings"]["Networks"] or {}).values())
     return networks[0]["IPAddress"] if len(networks) == 1 else ""
+
+
+class ExitWatch:
+    """The exit code of a container's next exit, from Docker's `die` event.
+
+    `docker inspect` cannot tell it once a restart policy has started the container
+    again (the restart resets State.ExitCode to 0); the event keeps it. Start the watch
+    before signalling: it sees every event from the moment it was created.
+    """
+
+    def __init__(self, container: str) -> None:
+        self.container = container
+        since = f"{time.time():.3f}"
+        self._process = subprocess.Popen(
+            ["docker", "events", "--since", since, "--filter", f"container={container}",
+             "--filter", "event=die", "--format", "{{json .}}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self._events: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._events.put(line)
+
+    def exit_code(self, timeout: float) -> int:
+        """Waits for the container's exit (its die event); its exit code."""
+        try:
+            event = json.loads(self._events.get(timeout=timeout))
+        except queue.Empty:
+            what = f"container {self.container} did not exit within {timeout:.0f} s"
+            raise TimeoutError(what) from None
+        finally:
+            self.close()
+        return int(event["Actor"]["Attributes"]["exitCode"])
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait(30)

@@ -2,13 +2,15 @@
 concurrent load, and measure.
 
 A drill runs its loads (by default a Python caller and a Go caller, ghz, through Envoy:
-envoy_loads; the same pair on other ways to the replicas beside Envoy's, each_path: the
-Go one there is grpctest-load; any other load with the same interface, Load, can join),
-injects one fault,
-waits until Envoy has taken the hurt replicas out of rotation and back in, and reports
-per load the calls sent and failed and the p99 latency, plus how long the replicas took
-to leave and to rejoin. The same drills run on the local stack and on the compose
-topology; only the way a replica is signalled and restarted differs.
+default_loads; the same pair on other ways to the replicas beside Envoy's, each_path: the
+Go one there is grpctest-load; any load.Load can be added, e.g. stream_load.StreamLoad),
+waits until every load is
+calling and the replicas to be hurt have calls, injects one fault, waits until Envoy has
+taken the hurt replicas out of rotation and back in and the loads were answered after
+it, and reports per load the calls sent and failed, answered before and after the fault,
+and the p99 latency, plus how long the replicas took to leave and to rejoin. The same
+drills run on the local stack and on the compose topology; only the way a replica is
+signalled and restarted differs.
 """
 
 from __future__ import annotations
@@ -19,15 +21,23 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Self
+from typing import Protocol
 
 from grpctest_devtools.clients import CallPath, proxyless, through_envoy
 from grpctest_devtools.envoy import EnvoyAdmin
 from grpctest_devtools.localstack import LocalStack
 from grpctest_devtools.waiting import wait_until
-from grpctest_harness.compose import ComposeProject, address, inspect
+from grpctest_harness.compose import ComposeProject, ExitWatch, address, inspect
 from grpctest_harness.docker_engine import sh
-from grpctest_harness.load import FaultWindow, GhzLoad, LoadReport, PythonLoad, path_loads
+from grpctest_harness.load import (
+    GhzLoad,
+    Load,
+    LoadReport,
+    Moment,
+    PythonLoad,
+    Window,
+    path_loads,
+)
 
 # Calls in flight per client (Python, Go), over this many connections each. A drill on
 # several paths (Envoy, proxyless) splits them evenly between the paths (each_path): the
@@ -37,38 +47,9 @@ from grpctest_harness.load import FaultWindow, GhzLoad, LoadReport, PythonLoad, 
 # busy 2-core machine: that measured the machine, not the fault.)
 CALLERS = 64
 CONNECTIONS = 8
-
-
-class Load(Protocol):
-    """A load a drill runs: started and stopped as a context manager, it reports what
-    its callers saw around the fault."""
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-    def fault_report(self, window: FaultWindow) -> LoadReport: ...
-
-
-def envoy_loads(target: str) -> list[Load]:
-    """The drills' load through Envoy: 64 grpc.aio callers and 64 ghz (grpc-go) workers,
-    each over 8 connections."""
-    return [
-        PythonLoad(target, callers=CALLERS, connections=CONNECTIONS),
-        GhzLoad(target, concurrency=CALLERS, connections=CONNECTIONS),
-    ]
-
-
-def each_path(paths: Sequence[CallPath]) -> Callable[[], Sequence[Load]]:
-    """A drill's loads on every path at once (Drill's `loads`): a Python and a Go load
-    on each, CALLERS per client split between the paths."""
-    return lambda: path_loads(paths, CALLERS, CONNECTIONS)
-
-
-def local_paths(stack: LocalStack) -> list[CallPath]:
-    """The local stack's ways to its replicas that a drill loads at once: through Envoy
-    and proxyless over xDS."""
-    return [through_envoy(stack.target), proxyless(stack.xds_bootstrap)]
+# The go-server replica's index among a drill's replicas: after the 3 py-server replicas,
+# locally (go-1, the fourth replica) and in compose (ComposeReplicas lists both services).
+GO_REPLICA = 3
 
 
 class Replicas(Protocol):
@@ -76,6 +57,9 @@ class Replicas(Protocol):
 
     def host(self, index: int) -> str:
         """The replica's address as Envoy's /clusters shows it (ip:port)."""
+
+    def name(self, index: int) -> str:
+        """The replica's name, as its replies give it."""
 
     def signal(self, index: int, sig: signal.Signals) -> None: ...
 
@@ -99,12 +83,55 @@ class ControlPlane(Protocol):
         """Starts it again."""
 
 
+def default_loads(target: str) -> list[Load]:
+    """Both gRPC stacks: 64 grpc.aio callers and 64 ghz workers, 8 connections each."""
+    return [
+        PythonLoad(target, callers=CALLERS, connections=CONNECTIONS),
+        GhzLoad(target, concurrency=CALLERS, connections=CONNECTIONS),
+    ]
+
+
+def each_path(paths: Sequence[CallPath]) -> Callable[[str], Sequence[Load]]:
+    """A drill's loads on every path at once (Drill's `loads`): a Python and a Go load
+    on each, CALLERS per client split between the paths."""
+    return lambda _target: path_loads(paths, CALLERS, CONNECTIONS)
+
+
+def local_paths(stack: LocalStack) -> list[CallPath]:
+    """The local stack's ways to its replicas that a drill loads at once: through Envoy
+    and proxyless over xDS."""
+    return [through_envoy(stack.target), proxyless(stack.xds_bootstrap)]
+
+
+def under_load(
+    loads: Sequence[Load], inject: Callable[[], None], on_load: Callable[[], None] = lambda: None
+) -> tuple[Window, list[LoadReport]]:
+    """Runs `inject` once every load is calling and `on_load` (a wait for the calls to
+    be where the fault will hit) has returned; stops the loads once they were answered
+    after it. The fault's window and each load's report."""
+    with contextlib.ExitStack() as running:
+        for load in loads:
+            running.enter_context(load)
+            load.wait_calling()
+        on_load()
+        start = Moment.now()
+        inject()
+        end = Moment.now()
+        for load in loads:
+            load.wait_answered_after(end)
+    fault = Window(start, end)
+    return fault, [load.report(fault) for load in loads]
+
+
 @dataclass
 class FaultReport:
     """What a drill measured: each load's calls, the seconds the hurt replicas took to
     leave and rejoin Envoy's rotation, and whatever else the drill observed (seen)."""
 
     fault: str
+    # The replicas hurt (by name), and whether they went away (exited) or only froze.
+    victims: list[str] = field(default_factory=list)
+    went_away: bool = True
     loads: list[LoadReport] = field(default_factory=list)
     out_seconds: float | None = None
     back_seconds: float | None = None
@@ -123,37 +150,29 @@ class FaultReport:
         def seconds(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}"
 
+        callers = " / ".join(load.caller for load in self.loads)
         calls = " / ".join(f"{load.sent} / {load.failed}" for load in self.loads)
-        since = " / ".join(str(load.ok_since_fault) for load in self.loads)
+        around = " / ".join(f"{load.ok_before} / {load.ok_after}" for load in self.loads)
         p99 = " / ".join(f"{load.p99_ms:.0f}" for load in self.loads)
-        callers = ", ".join(load.caller for load in self.loads)
         rotation = f"{seconds(self.out_seconds)} / {seconds(self.back_seconds)}"
         seen = "".join(f"; {what} {value}" for what, value in self.seen.items())
         return (
-            f"calls sent / failed ({callers}) {calls}; answered since the fault {since}; "
-            f"p99 ms {p99}; "
-            f"s out of / back into rotation {rotation}{seen}"
+            f"calls sent / failed ({callers}) {calls}; answered, made before / after the fault "
+            f"{around}; p99 ms {p99}; s out of / back into rotation {rotation}{seen}"
         )
 
 
-def assert_every_load_ran(report: FaultReport) -> None:
-    """Each load made hundreds of calls (one split with another path too, in the
-    shortest drill: the Go replica is back within a second) and kept calling through the
-    fault and after it: a load that died is no pass."""
-    assert all(load.sent > 200 for load in report.loads), report.row()
-    assert all(load.ok_since_fault > 100 for load in report.loads), report.row()
-
-
 class Drill:
-    """One fault drill against the replicas behind the Envoy at `target`, under `loads`
-    (made afresh for each run; by default envoy_loads, or each_path's on `paths`)."""
+    """One fault drill against the replicas behind the Envoy at `target`, under the
+    loads `loads(target)` makes (default_loads: both gRPC stacks through Envoy; with
+    `paths`, each_path's on them)."""
 
     def __init__(
         self,
         target: str,
         admin: EnvoyAdmin,
         replicas: Replicas,
-        loads: Callable[[], Sequence[Load]] | None = None,
+        loads: Callable[[str], Sequence[Load]] | None = None,
         *,
         paths: Sequence[CallPath] = (),
     ) -> None:
@@ -162,7 +181,7 @@ class Drill:
         self.admin = admin
         self.replicas = replicas
         self.paths = list(paths) or [through_envoy(target)]
-        self.loads = loads or (each_path(paths) if paths else lambda: envoy_loads(target))
+        self.loads = loads or (each_path(paths) if paths else default_loads)
 
     def wait_rotation(
         self, indexes: Sequence[int], in_rotation: bool, timeout: float = 30
@@ -176,17 +195,32 @@ class Drill:
 
         return wait_until(done, timeout, f"{sorted(hosts)} to {word} Envoy's rotation")
 
-    def run(self, fault: str, inject: Callable[[FaultReport], None]) -> FaultReport:
-        """Runs `inject` (which fills in the rotation figures) under every load."""
-        report = FaultReport(fault)
-        with contextlib.ExitStack() as running:
-            loads = [running.enter_context(load) for load in self.loads()]
-            time.sleep(1)  # steady load first
-            window = FaultWindow.now()
-            inject(report)
-            window = window.ended()
-            time.sleep(1)  # and after
-        report.loads = [load.fault_report(window) for load in loads]
+    def _wait_calls_on(self, indexes: Sequence[int]) -> None:
+        """Until Envoy has sent more calls to each of these replicas (the load is on
+        them: the fault will hit calls)."""
+        hosts = {self.replicas.host(i) for i in indexes}
+        before = self.admin.requests_per_host()
+
+        def calls_on_each() -> bool:
+            now = self.admin.requests_per_host()
+            return all(now.get(h, 0) > before.get(h, 0) for h in hosts)
+
+        wait_until(calls_on_each, 30, f"calls on {sorted(hosts)}")
+
+    def run(
+        self,
+        fault: str,
+        indexes: Sequence[int],
+        inject: Callable[[FaultReport], None],
+        went_away: bool = True,
+    ) -> FaultReport:
+        """Runs `inject` (which fills in the rotation figures) under the loads, once
+        the replicas `indexes` have calls."""
+        victims = [self.replicas.name(i) for i in indexes]
+        report = FaultReport(fault, victims, went_away)
+        _, report.loads = under_load(
+            self.loads(self.target), lambda: inject(report), lambda: self._wait_calls_on(indexes)
+        )
         return report
 
     # -- the faults ----------------------------------------------------------------------
@@ -201,7 +235,7 @@ class Drill:
                 raise AssertionError(f"replica {index} exited with {code} after SIGTERM")
             report.back_seconds = self._restart([index])
 
-        return self.run(f"SIGTERM {what}", inject)
+        return self.run(f"SIGTERM {what}", [index], inject)
 
     def kill(self, indexes: Sequence[int] = (2,), what: str = "one replica") -> FaultReport:
         """SIGKILL (a crash): calls on it are reset and retried elsewhere; it is restarted."""
@@ -215,23 +249,22 @@ class Drill:
             report.back_seconds = self._restart(indexes)
 
         many = f"SIGKILL {len(indexes)} of 3 replicas at once"
-        return self.run(f"SIGKILL {what}" if len(indexes) == 1 else many, inject)
+        return self.run(f"SIGKILL {what}" if len(indexes) == 1 else many, indexes, inject)
 
     def freeze(self, index: int = 0) -> FaultReport:
         """SIGSTOP (a hung process): its calls time out per try and are hedged elsewhere;
-        its health checks time out; SIGCONT brings it back."""
+        its health checks time out; SIGCONT brings it back once Envoy has noticed."""
 
         def inject(report: FaultReport) -> None:
             self.replicas.signal(index, signal.SIGSTOP)
             try:
                 report.out_seconds = self.wait_rotation([index], in_rotation=False)
-                time.sleep(1)
             finally:  # never leave a replica frozen, also when the drill fails
                 start = time.monotonic()
                 self.replicas.signal(index, signal.SIGCONT)
             report.back_seconds = time.monotonic() - start + self.wait_rotation([index], True)
 
-        return self.run("SIGSTOP one replica", inject)
+        return self.run("SIGSTOP one replica", [index], inject, went_away=False)
 
     def rolling_restart(self, count: int = 3) -> FaultReport:
         """Every replica, one after another: SIGTERM, drain, exit, start, back in rotation."""
@@ -241,11 +274,12 @@ class Drill:
             for index in range(count):
                 self.replicas.signal(index, signal.SIGTERM)
                 outs.append(self.wait_rotation([index], in_rotation=False))
-                self.replicas.wait_exited(index, 30)
+                if (code := self.replicas.wait_exited(index, 30)) != 0:
+                    raise AssertionError(f"replica {index} exited with {code} after SIGTERM")
                 backs.append(self._restart([index]))
             report.out_seconds, report.back_seconds = max(outs), max(backs)
 
-        return self.run(f"rolling restart of {count} replicas", inject)
+        return self.run(f"rolling restart of {count} replicas", range(count), inject)
 
     # -- the control plane's faults ---------------------------------------------------------
 
@@ -263,7 +297,7 @@ class Drill:
             )
             report.back_seconds = self._control_plane_up(control_plane)
 
-        return self.run("control plane killed", inject)
+        return self.run("control plane killed", [], inject)
 
     def control_plane_restarted(self, control_plane: ControlPlane) -> FaultReport:
         """The control plane killed, one more replica started (and serving) meanwhile, the
@@ -278,7 +312,7 @@ class Drill:
             self.wait_rotation([added], in_rotation=True)
             report.back_seconds = time.monotonic() - start
 
-        return self.run("control plane restarted, a replica added meanwhile", inject)
+        return self.run("control plane restarted, a replica added meanwhile", [], inject)
 
     def replica_killed_without_control_plane(
         self, control_plane: ControlPlane, index: int = 2
@@ -295,7 +329,7 @@ class Drill:
             report.back_seconds = self._restart([index])
             self._control_plane_up(control_plane)
 
-        return self.run("replica SIGKILLed while the control plane is down", inject)
+        return self.run("replica SIGKILLed while the control plane is down", [index], inject)
 
     def _control_plane_down(self, control_plane: ControlPlane) -> None:
         control_plane.kill()
@@ -339,6 +373,9 @@ class LocalReplicas:
     def host(self, index: int) -> str:
         return self.stack.replica_target(index)
 
+    def name(self, index: int) -> str:
+        return self.stack.replicas[index].name
+
     def signal(self, index: int, sig: signal.Signals) -> None:
         self.stack.replicas[index].signal(sig)
 
@@ -368,45 +405,50 @@ class LocalControlPlane:
 
 
 class ComposeReplicas:
-    """The server containers of a compose service: their processes signalled from
-    the host, brought back by their restart policy (`restart: unless-stopped`)."""
+    """The server containers of the compose services (py-server's, then go-server's):
+    their processes signalled from the host, brought back by their restart policy
+    (`restart: unless-stopped`)."""
 
-    def __init__(self, project: ComposeProject, service: str = "py-server") -> None:
-        self.project, self.service = project, service
-        self.containers = project.containers(service)
-        self._restarts: dict[int, int] = {}
+    def __init__(
+        self, project: ComposeProject, services: Sequence[str] = ("py-server", "go-server")
+    ) -> None:
+        self.project = project
+        self.containers = [c for service in services for c in project.containers(service)]
+        self._exits: dict[int, ExitWatch] = {}
 
-    def add(self) -> int:
+    def add(self, service: str = "py-server") -> int:
         """One more container of the service (`up --scale`), started; its index."""
-        scale = f"{self.service}={len(self.containers) + 1}"
+        running = self.project.containers(service)
+        scale = f"{service}={len(running) + 1}"
         self.project(
-            "up", "--detach", "--wait", "--no-deps", "--no-recreate", "--scale", scale, self.service
+            "up", "--detach", "--wait", "--no-deps", "--no-recreate", "--scale", scale, service
         )
-        new = set(self.project.containers(self.service)) - set(self.containers)
-        self.containers += sorted(new)
+        self.containers += sorted(set(self.project.containers(service)) - set(running))
         return len(self.containers) - 1
 
     def host(self, index: int) -> str:
         return f"{address(inspect(self.containers[index]))}:50051"
 
+    def name(self, index: int) -> str:
+        """GRPCTEST_REPLICA if the service sets it, else the hostname (the servers'
+        default)."""
+        config = inspect(self.containers[index])["Config"]
+        named = [e.split("=", 1)[1] for e in config["Env"] if e.startswith("GRPCTEST_REPLICA=")]
+        return named[0] if named else config["Hostname"]
+
     def signal(self, index: int, sig: signal.Signals) -> None:
         """Signals the server process itself, as a crash or the kernel would (`docker
-        kill` would count as a manual stop, which the restart policy respects)."""
+        kill` would count as a manual stop, which the restart policy respects). A
+        signal that ends it is watched for its exit code."""
         state = inspect(self.containers[index])
-        self._restarts.setdefault(index, state["RestartCount"])
+        if sig in (signal.SIGTERM, signal.SIGKILL) and index not in self._exits:
+            self._exits[index] = ExitWatch(self.containers[index])
         os.kill(state["State"]["Pid"], sig)
 
     def wait_exited(self, index: int, timeout: float) -> int:
         """Waits until the container's process has exited (the restart policy may have
-        started it again already); returns that exit code."""
-        container = self.containers[index]
-
-        def exited() -> bool:
-            state = inspect(container)
-            return state["RestartCount"] > self._restarts[index] or not state["State"]["Running"]
-
-        wait_until(exited, timeout, f"container {container} to exit")
-        return inspect(container)["State"]["ExitCode"]
+        started it again already); returns that exit code, as Docker's die event gave it."""
+        return self._exits.pop(index).exit_code(timeout)
 
     def restart(self, index: int) -> None:
         """The restart policy does it; waits until the container runs again, with its
@@ -423,7 +465,6 @@ class ComposeReplicas:
             )
 
         wait_until(running, 60, f"{container} to restart")
-        self._restarts.pop(index, None)
 
 
 class ComposeControlPlane:
@@ -451,20 +492,14 @@ CONTROL_PLANE_DRILLS: dict[str, Callable[[Drill, ControlPlane], FaultReport]] = 
     ),
 }
 
-# The five drills every topology goes through, by name: the replica each one hurts is
-# the same locally and in compose.
+# Every drill, by name: the replica each one hurts is the same locally and in compose.
+# The go-server replica goes through the drain and the crash too.
 DRILLS: dict[str, Callable[[Drill], FaultReport]] = {
     "sigterm": lambda drill: drill.terminate(1),
     "sigkill": lambda drill: drill.kill([2]),
     "sigstop": lambda drill: drill.freeze(0),
     "rolling-restart": lambda drill: drill.rolling_restart(3),
     "two-of-three-killed": lambda drill: drill.kill([0, 1]),
-}
-
-# The go-server replica goes through the drain and the crash too, by its index among
-# the drill's replicas (locally the fourth, after the py-server replicas; in compose
-# the first of the go-server service).
-GO_DRILLS: dict[str, Callable[[Drill, int], FaultReport]] = {
-    "sigterm-go": lambda drill, index: drill.terminate(index, "the Go replica"),
-    "sigkill-go": lambda drill, index: drill.kill([index], "the Go replica"),
+    "sigterm-go": lambda drill: drill.terminate(GO_REPLICA, "the Go replica"),
+    "sigkill-go": lambda drill: drill.kill([GO_REPLICA], "the Go replica"),
 }

@@ -292,7 +292,7 @@ def _honest_callers(
         for caller in unary:
             running.enter_context(caller)
         for stream in streams:
-            running.enter_context(stream).wait_started()
+            running.enter_context(stream).wait_calling()
         yield unary, streams
 
 
@@ -410,12 +410,12 @@ def _honest_report(
     latencies = []
     for load in unary:
         calls = [c for c in load.calls if since <= c.ended <= until]
-        latencies += [c.seconds * 1000 for c in calls if not c.failure]
+        latencies += [(c.ended - c.started) * 1000 for c in calls if not c.failure]
         report.unary_ok += sum(1 for c in calls if not c.failure)
         report.unary_failures.update(c.failure for c in load.calls if c.failure)
     report.p99_ms = round(percentile(latencies, 0.99), 1)
     for stream_load in streams:
-        exchanges = stream_load.report()
+        exchanges = stream_load.streams()
         report.stream_failures += exchanges.failures
         report.stream_failures += [
             f"{e.kind}: broken and resumed" for e in exchanges.exchanges if e.resume_seconds

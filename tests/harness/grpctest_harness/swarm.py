@@ -40,6 +40,9 @@ class LocalSwarm:
         self._worker: Process | None = None
         # `swarm init` creates this network on the manager and `swarm leave` keeps it.
         self._had_gwbridge = _network_exists("docker_gwbridge")
+        # Whether this harness put the manager's engine in a swarm (only then does the
+        # teardown take it out again: an engine already in a swarm is left alone).
+        self._manager_joined = False
 
     # -- docker on either node ------------------------------------------------------------
 
@@ -135,15 +138,21 @@ class LocalSwarm:
             if self._worker is not None:
                 self._worker.check_alive()
             result = subprocess.run(
-                ["docker", "-H", self.worker_socket, "info"], capture_output=True
+                ["docker", "-H", self.worker_socket, "info"], capture_output=True, timeout=30
             )
             return result.returncode == 0
 
         wait_until(answers, 60, "the worker's Docker engine", 0.5)
 
     def _form_swarm(self) -> None:
+        if (state := _swarm_state()) != "inactive":
+            raise RuntimeError(
+                f"this machine's Docker engine is in a swarm already (state {state!r}): "
+                "the swarm tests need an engine they can make a manager and leave again"
+            )
         sh("docker", "swarm", "init", "--advertise-addr", MANAGER_ADDRESS,
            "--listen-addr", f"{MANAGER_ADDRESS}:2377")  # fmt: skip
+        self._manager_joined = True
         token = sh("docker", "swarm", "join-token", "--quiet", "worker").stdout.strip()
         self.worker("swarm", "join", "--token", token, "--advertise-addr", WORKER_ADDRESS,
                     f"{MANAGER_ADDRESS}:2377")  # fmt: skip
@@ -160,30 +169,49 @@ class LocalSwarm:
     # -- tear down -----------------------------------------------------------------------------
 
     def __exit__(self, *exc: object) -> None:
+        """Undoes what was done, each step also when another failed or hung (a command
+        that does not finish in time is killed)."""
         if self._worker is not None and self._worker.running:
-            subprocess.run(["docker", "-H", self.worker_socket, "swarm", "leave", "--force"],
-                           capture_output=True, timeout=60)  # fmt: skip
+            _try("docker", "-H", self.worker_socket, "swarm", "leave", "--force")
         self.stop_worker_engine()
-        subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True, timeout=60)
+        if self._manager_joined:
+            _try("docker", "swarm", "leave", "--force")
+            self._manager_joined = False
         if not self._had_gwbridge and _network_exists("docker_gwbridge"):
-            subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
-        subprocess.run(["ip", "link", "del", HOST_VETH], capture_output=True)
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+            _try("docker", "network", "rm", "docker_gwbridge")
+        _try("ip", "link", "del", HOST_VETH)
+        _try("ip", "netns", "del", NETNS)
         # The worker's containers are gone with its engine; their mounts may linger.
-        subprocess.run(["umount", "-R", str(self._workdir / "exec")], capture_output=True)
+        _try("umount", "-R", str(self._workdir / "exec"))
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def leftovers(self) -> list[str]:
         """What the tear-down left behind (empty once it is complete): the manager still
         in a swarm, the veth pair, the namespace, the worker's folder."""
-        info = ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]
-        state = subprocess.run(info, capture_output=True, text=True, timeout=60).stdout.strip()
-        found = [f"manager swarm state {state!r}"] if state != "inactive" else []
-        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
-        found += [f"link {HOST_VETH}"] if f" {HOST_VETH}@" in links.stdout else []
-        namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-        found += [f"netns {NETNS}"] if NETNS in namespaces.stdout.split() else []
+        found = (
+            [f"manager swarm state {state!r}"] if (state := _swarm_state()) != "inactive" else []
+        )
+        links = _try("ip", "-o", "link", "show")
+        found += [f"link {HOST_VETH}"] if f" {HOST_VETH}@" in links else []
+        namespaces = _try("ip", "netns", "list")
+        found += [f"netns {NETNS}"] if NETNS in namespaces.split() else []
         return found + ([str(self._workdir)] if self._workdir.exists() else [])
+
+
+def _try(*argv: str, timeout: float = 60) -> str:
+    """Runs a command of the teardown; its stdout, or "" if it failed or did not end in
+    time (then it is killed, and logged: the teardown goes on)."""
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not finish within %s s; killed", " ".join(argv), timeout)
+        return ""
+    return result.stdout if result.returncode == 0 else ""
+
+
+def _swarm_state() -> str:
+    """This machine's engine in a swarm: "inactive", "active", "pending", ..."""
+    return _try("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
 def _network_exists(name: str) -> bool:
