@@ -16,7 +16,6 @@ torn down completely afterwards (its teardown fails on anything left behind).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess

@@ -472,9 +472,9 @@ class GoLoad(_ProcessLoad):
         it was over (when each ended less its latency: the two lists are in step)."""
         result = self.stop()
         start_ms = result["start_unix_ms"]
+        answered = zip(result["answered_ms"], result["latencies_us"], strict=True)
         started = [
-            (start_ms + ended_ms - latency_us / 1000) / 1000
-            for ended_ms, latency_us in zip(result["answered_ms"], result["latencies_us"], strict=True)
+            (start_ms + ended_ms - latency_us / 1000) / 1000 for ended_ms, latency_us in answered
         ]
         before = sum(1 for t in started if t < fault.start.epoch)
         after = sum(1 for t in started if t >= fault.end.epoch)
