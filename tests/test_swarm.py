@@ -10,13 +10,14 @@ namespace and veth pair.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from grpctest_devtools.clients import JSON_OUTPUT, calls_per_replica, run_client
-from grpctest_devtools.ports import port_in_use
+from grpctest_devtools.ports import free_port, port_in_use
 from grpctest_devtools.repo import REPO
 from grpctest_devtools.waiting import wait_until
 from grpctest_harness.docker_engine import sh
@@ -29,7 +30,10 @@ SERVERS = f"{STACK}_py-server"
 # go-1, the stack's one go-server replica, answers beside the py-server replicas.
 GO_REPLICAS = 1
 NETWORK = f"{STACK}_default"
-TARGET = "localhost:8080"
+# deploy/swarm/stack.yml's host-port variables, each a port free now (no clash with a
+# `make run` or a compose stack on the default ones).
+PORTS = {name: free_port() for name in ("PORT_PROXY", "PORT_PROXY_TLS")}
+TARGET = f"localhost:{PORTS['PORT_PROXY']}"
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
@@ -50,9 +54,6 @@ def wait_balanced(replicas: int, timeout: float = 90) -> float:
 
 @pytest.fixture(scope="module")
 def swarm(images, figures) -> Iterator[LocalSwarm]:
-    busy = [p for p in (8080, 8443) if port_in_use(p)]
-    if busy:
-        pytest.fail(f"ports {busy} are in use; the stack publishes them")
     start = time.monotonic()
     local_swarm = LocalSwarm()
     with local_swarm:
@@ -70,6 +71,7 @@ def swarm(images, figures) -> Iterator[LocalSwarm]:
                 "--compose-file",
                 str(REPO / "deploy/swarm/stack.yml"),
                 STACK,
+                env={**os.environ, **{name: str(port) for name, port in PORTS.items()}},
             )
             wait_until(lambda: len(local_swarm.running(SERVERS)) == 3, 120, "3 running replicas")
             wait_balanced(3)
@@ -109,7 +111,7 @@ def test_envoys_admin_is_not_published(swarm) -> None:
     spec = sh("docker", "service", "inspect", f"{STACK}_envoy",
               "--format", "{{json .Endpoint.Ports}}").stdout  # fmt: skip
     assert '"TargetPort":9901' not in spec
-    assert '"PublishedPort":8080' in spec
+    assert f'"PublishedPort":{PORTS["PORT_PROXY"]}' in spec
     assert not port_in_use(9901)
 
 
