@@ -89,8 +89,11 @@ def program(command: str) -> str:
 
 
 def runnable(example: Example) -> bool:
+    """A command of one of PROGRAMS, on the stack's ports, written out whole (one with an
+    ellipsis is a shortened echo of another, as in `make demo`'s sample)."""
     ports = set(re.findall(ADDRESS, example.command))
-    return program(example.command) in PROGRAMS and ports <= STACK_PORTS
+    whole = not GAP & set(example.command.split())
+    return program(example.command) in PROGRAMS and ports <= STACK_PORTS and whole
 
 
 def with_references(block: list[Example]) -> list[Example]:

@@ -1,8 +1,9 @@
 """Balancing without a proxy, on the local stack (docs/load-balancing.md): both clients
 proxyless over xDS (xds:///grpctest, the control plane's bootstrap) and balanced by the
 client over the replicas' list reach every replica; what a client received from the
-control plane can be dumped with grpcurl from its admin port (CSDS); the servers'
-connection age and keepalive rules let long and quiet calls live.
+control plane can be dumped with grpcurl from go-client's admin port (CSDS), and either
+client's channels (channelz); the servers' connection age and keepalive rules let long
+and quiet calls live.
 
 The same clients under replica faults, beside Envoy: tests/test_faults.py and
 tests/test_stream_faults.py.
@@ -10,9 +11,9 @@ tests/test_stream_faults.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,7 +38,7 @@ from grpctest_devtools.waiting import wait_until
 
 REPLICAS = {"replica-1", "replica-2", "replica-3", "go-1"}
 CSDS = "envoy.service.status.v3.ClientStatusDiscoveryService/FetchClientStatus"
-RESUMED = re.compile(r"^resumed after \d+ on \S+$")
+CHANNELZ = "grpc.channelz.v1.Channelz/GetTopChannels"
 
 
 @pytest.fixture(scope="module")
@@ -78,27 +79,60 @@ def test_both_clients_use_the_same_client_side_policy() -> None:
 # -- CSDS: what a proxyless client received, with grpcurl -----------------------------------
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_grpcurl_dumps_what_a_proxyless_client_received(mixed_stack, client: str) -> None:
-    """While the client streams (proxyless), grpcurl asks its admin port for its xDS
-    resources: the listener, route and cluster `grpctest`, and every replica's address."""
-    path, port = proxyless(mixed_stack.xds_bootstrap), free_port()
+@contextlib.contextmanager
+def admin_port_of_a_streaming_client(stack: LocalStack, client: str) -> Iterator[int]:
+    """A client streaming proxyless with --admin-port; the port, once it serves."""
+    path, port = proxyless(stack.xds_bootstrap), free_port()
     flags = ["--mode", "server-stream", "--count", "40", "--interval", "250ms", "--timeout", "30"]
     argv = client_argv(client, path.target, *flags, "--admin-port", str(port))
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, **path.environment})  # fmt: skip
     try:
         wait_until(lambda: port_in_use(port), 30, "the client's admin port")
-        dump = wait_until_value(lambda: _resources(_csds(port)), "the client's xDS resources")
+        yield port
     finally:
         process.kill()
         process.wait(30)
+
+
+def test_grpcurl_dumps_what_a_proxyless_client_received(mixed_stack) -> None:
+    """While go-client streams (proxyless), grpcurl asks its admin port (CSDS) for its xDS
+    resources: the listener, route and cluster `grpctest`, and every replica's address.
+    (grpctest-client serves channelz only: grpctest_client/admin.py says why.)"""
+    with admin_port_of_a_streaming_client(mixed_stack, "go-client") as port:
+        dump = wait_until_value(lambda: _resources(_csds(port)), "the client's xDS resources")
     names = {(kind.rsplit(".", 1)[-1], name) for kind, name, _ in dump}
     assert {("Listener", "grpctest"), ("Cluster", "grpctest")} <= names, names
     assert ("ClusterLoadAssignment", "grpctest") in names, names
     (endpoints,) = [config for kind, _, config in dump if kind.endswith("ClusterLoadAssignment")]
     replicas = {mixed_stack.replica_target(i) for i in range(len(mixed_stack.replicas))}
     assert set(_addresses(endpoints)) == replicas
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_grpcurl_lists_a_proxyless_clients_channels(mixed_stack, client: str) -> None:
+    """Channelz on the admin port of either client: its channel to xds:///grpctest, with
+    calls started on it."""
+    with admin_port_of_a_streaming_client(mixed_stack, client) as port:
+        channels = wait_until_value(
+            lambda: [c for c in _channelz(port).get("channel", []) if _started(c)],
+            "a channel with calls started",
+        )
+    targets = {_field(_field(c, "data"), "target") for c in channels}
+    assert "xds:///grpctest" in targets, targets
+
+
+def _channelz(port: int) -> dict[str, Any]:
+    result = subprocess.run(
+        [command("grpcurl"), "-plaintext", f"127.0.0.1:{port}", CHANNELZ],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _started(channel: dict[str, Any]) -> bool:
+    return int(_field(_field(channel, "data"), "calls_started") or 0) > 0
 
 
 def _csds(port: int) -> dict[str, Any]:
@@ -178,9 +212,9 @@ def test_a_stream_cut_by_its_connections_age_goes_on_elsewhere(
     result = run_client(client, client_side(replicas).target, *flags, *JSON_OUTPUT)
     assert result.returncode == 0, result.stderr
     assert [r["sequence"] for r in replies(result.stdout)] == list(range(1, 401))
-    resumes = result.stderr.splitlines()
+    # With --output json each resume is a JSON object on stderr, nothing else is there.
+    resumes = [json.loads(line)["resumed"] for line in result.stderr.splitlines()]
     assert resumes, "the stream outlasted its connection's age and grace: resumed"
-    assert all(RESUMED.match(line) for line in resumes), result.stderr
 
 
 @pytest.mark.parametrize("server", ["replica-1", "go-1"])

@@ -93,8 +93,10 @@ class EnvoyAdmin:
         them: a busy Envoy has thousands, and its main thread renders what it is asked for)."""
         query = urllib.parse.urlencode({"filter": f"^{re.escape(prefix)}"}) if prefix else ""
         listed = json.loads(self.get(f"/stats?format=json&usedonly&{query}"))["stats"]
+        # (Histograms have no value; text readouts, such as the control plane's version
+        # of the endpoints, have a string.)
         return {
-            s["name"]: int(s["value"])
+            s["name"]: s["value"]
             for s in listed
-            if "value" in s and s["name"].startswith(prefix)  # (histograms have none)
+            if isinstance(s.get("value"), int) and s["name"].startswith(prefix)
         }

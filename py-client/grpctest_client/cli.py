@@ -31,8 +31,8 @@ Where the calls go follows from --target (grpctest_common.channels): a host:port
 connection (to Envoy, which balances); xds:///NAME asks the xDS control plane named by
 the bootstrap (GRPC_XDS_BOOTSTRAP, a file, or GRPC_XDS_BOOTSTRAP_CONFIG, its JSON) for
 the replicas and how to balance; dns:///NAME:PORT and ipv4:ADDR,ADDR are balanced here,
-round robin over every address. --admin-port serves gRPC's admin services (CSDS: what
-the control plane sent) for grpcurl.
+round robin over every address. --admin-port serves gRPC's channelz (the client's
+connections to the replicas) for grpcurl.
 
 Tracing: set OTEL_EXPORTER_OTLP_ENDPOINT and every call starts a trace (W3C traceparent).
 """
@@ -158,7 +158,7 @@ SETTINGS = Table(
         "--admin-port",
         WHOLE_NUMBER,
         0,
-        "serve gRPC's admin services (CSDS: what the xDS control plane sent; channelz) and "
+        "serve gRPC's channelz (the client's connections and calls, per replica) and "
         "reflection on 127.0.0.1 at this port while the client runs; 0: none",
     ),
 )
@@ -288,7 +288,7 @@ def admin_services(port: int) -> Iterator[None]:
     if not port:
         yield
         return
-    from grpctest_client.admin import serve_admin  # noqa: PLC0415 (xDS types: slow import)
+    from grpctest_client.admin import serve_admin  # noqa: PLC0415 (only with --admin-port)
 
     server = serve_admin(port)
     try:
