@@ -270,8 +270,8 @@ certs: ## Create the development CA and Envoy's TLS certificate in certs/ (kept 
 # that needs root). `make test-all`: that, then the heavy local tests (minutes of load or of
 # installing), the container and the cluster suites (root; a Docker engine and a Kubernetes
 # cluster built here): what CI runs.
-LOCAL_TEST_TOOLS := $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE) $(NODE_MODULES) $(BIN)/jaeger \
-  $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
+LOCAL_TEST_TOOLS := $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE) $(GRPCTEST_LOAD) \
+  $(NODE_MODULES) $(BIN)/jaeger $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize $(PROTOC_PLUGINS)
 LINT_TOOLS := $(SYNCED) $(BIN)/golangci-lint
 LOCAL_TEST_DEBIAN := $(DEBIAN_CHROMIUM) $(DEBIAN_PROMETHEUS)
 
@@ -310,11 +310,11 @@ test-heavy: $(LOCAL_TEST_TOOLS) $(GO_SERVER_UNCHECKED) test-debian-packages ## T
 	pytest -m heavy $(PYTEST_ARGS)
 
 .PHONY: test-containers
-test-containers: $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE) $(BIN)/grpcurl $(BIN)/ghz container-tools ## Compose and a two-node Swarm on real Docker engines (slow; root)
+test-containers: $(SYNCED) $(GO_CLIENT) $(GO_SERVER) $(CONTROL_PLANE) $(GRPCTEST_LOAD) $(BIN)/grpcurl $(BIN)/ghz container-tools ## Compose and a two-node Swarm on real Docker engines (slow; root)
 	pytest -m containers $(PYTEST_ARGS)
 
 .PHONY: test-cluster
-test-cluster: $(SYNCED) cluster-tools ## The Kubernetes manifests on a single-node cluster built here, under load and faults (slow; root)
+test-cluster: $(SYNCED) $(GRPCTEST_LOAD) $(BIN)/ghz $(BIN)/grpcurl cluster-tools ## The Kubernetes manifests on a single-node cluster built here, under load and faults (slow; root)
 	GRPCTEST_CLUSTER_BIN=$(CLUSTER_BIN) pytest -m cluster $(PYTEST_ARGS)
 
 .PHONY: lint
