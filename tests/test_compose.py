@@ -355,8 +355,9 @@ def test_scale_to_5_then_run_a_client_keeps_5_replicas(topology, figures) -> Non
     out, err = over_dns.communicate(timeout=300)
     assert over_dns.returncode == 0, err
     per_replica = calls_per_replica(out)
-    figures["compose: a client over DNS, calls per replica (2 replicas added meanwhile)"] = (
+    figures[f"compose: a client over DNS, calls per replica ({len(added)} added meanwhile)"] = (
         per_replica
     )
-    assert len(added) == 2
+    # (The control plane's drill before this one may have added a replica already.)
+    assert len(added) == 5 - len(before) >= 1, (before, added)
     assert added <= set(per_replica), (added, per_replica)
