@@ -150,9 +150,12 @@ class LocalSwarm:
                 f"this machine's Docker engine is in a swarm already (state {state!r}): "
                 "the swarm tests need an engine they can make a manager and leave again"
             )
+        # From here on any swarm state of the engine is this run's (it was inactive):
+        # leave it on tear-down also when `init` fails half-way (it can leave the
+        # engine in state 'error', which every later run would refuse).
+        self._manager_joined = True
         sh("docker", "swarm", "init", "--advertise-addr", MANAGER_ADDRESS,
            "--listen-addr", f"{MANAGER_ADDRESS}:2377")  # fmt: skip
-        self._manager_joined = True
         token = sh("docker", "swarm", "join-token", "--quiet", "worker").stdout.strip()
         self.worker("swarm", "join", "--token", token, "--advertise-addr", WORKER_ADDRESS,
                     f"{MANAGER_ADDRESS}:2377")  # fmt: skip
