@@ -294,9 +294,13 @@ class _ProcessLoad:
 
     name = "load"
 
+    # Whether it runs until told to stop (one that stops by itself then fails).
+    until_stopped = True
+
     def __init__(self, concurrency: int, connections: int) -> None:
         self.concurrency, self.connections = concurrency, connections
         self._process: subprocess.Popen[str] | None = None
+        self.result: dict | None = None
 
     @property
     def running(self) -> bool:
@@ -331,14 +335,30 @@ class _ProcessLoad:
             f"{replies} replies to {self.name} {what}",
         )
 
-    def _stop(self, process: subprocess.Popen[str]) -> tuple[str, str, bool]:
-        """Stops it if it still runs: its stdout, its stderr, and whether it had stopped
-        by itself."""
-        stopped_by_itself = process.poll() is not None
-        if not stopped_by_itself:
-            process.send_signal(signal.SIGINT)
-        out, err = _communicate(process, 60, self.name)
-        return out, err, stopped_by_itself
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> dict:
+        """Stops it (if it still runs) and returns its JSON report; raises if it failed
+        (its exit status), stopped by itself while it should run until told, or does
+        not stop."""
+        process = self._process
+        if self.result is None and process is not None:
+            stopped_by_itself = process.poll() is not None
+            if not stopped_by_itself:
+                process.send_signal(signal.SIGINT)
+            out, err = _communicate(process, 60, self.name)
+            out = self._report_text(out)
+            if process.returncode != 0 or not out:
+                raise RuntimeError(f"{self.name} failed ({process.returncode}): {err[-2000:]}")
+            if stopped_by_itself and self.until_stopped:
+                raise RuntimeError(f"{self.name} stopped before it was told")
+            self.result = json.loads(out)
+        return self.result or {}
+
+    def _report_text(self, stdout: str) -> str:
+        """Its JSON report: what it wrote on stdout (unless it writes it elsewhere)."""
+        return stdout
 
 
 class GhzLoad(_ProcessLoad):
@@ -369,7 +389,6 @@ class GhzLoad(_ProcessLoad):
             amount=amount,
         )
         self._output = tempfile.NamedTemporaryFile(prefix="ghz-", suffix=".json")  # noqa: SIM115
-        self.result: dict | None = None
 
     def __enter__(self) -> Self:
         # The report (one entry per call) goes to a file: a pipe nobody reads while ghz
@@ -382,23 +401,10 @@ class GhzLoad(_ProcessLoad):
         )
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> dict:
-        """Stops ghz (if it still runs) and returns its JSON report; raises if ghz
-        failed (its exit status), stopped by itself while it should run until told, or
-        does not stop."""
-        if self.result is None and self._process is not None:
-            _, err, stopped_by_itself = self._stop(self._process)
-            with self._output:
-                out = Path(self._output.name).read_text()
-            if self._process.returncode != 0 or not out:
-                raise RuntimeError(f"ghz failed ({self._process.returncode}): {err[-2000:]}")
-            if stopped_by_itself and self.until_stopped:
-                raise RuntimeError("ghz stopped before it was told")
-            self.result = json.loads(out)
-        return self.result or {}
+    def _report_text(self, stdout: str) -> str:
+        """ghz writes its report to the file it was given."""
+        with self._output:
+            return Path(self._output.name).read_text()
 
     def report(self, fault: Window = WHOLE_RUN) -> LoadReport:
         """ghz's figures; the calls answered that started before the fault began, and
@@ -442,7 +448,6 @@ class GoLoad(_ProcessLoad):
         ]  # fmt: skip
         self.env = {**os.environ, **(env or {})}
         self.caller = caller
-        self.result: dict | None = None
 
     def __enter__(self) -> Self:
         # (Its report comes at the end, in one piece: a few MB at most.)
@@ -451,21 +456,6 @@ class GoLoad(_ProcessLoad):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> dict:
-        """Stops grpctest-load (if it still runs) and returns its JSON report; raises if
-        it failed (its exit status), stopped by itself or does not stop."""
-        if self.result is None and self._process is not None:
-            out, err, stopped_by_itself = self._stop(self._process)
-            if self._process.returncode != 0 or not out:
-                raise RuntimeError(f"grpctest-load failed ({self._process.returncode}): {err}")
-            if stopped_by_itself:
-                raise RuntimeError("grpctest-load stopped before it was told")
-            self.result = json.loads(out)
-        return self.result or {}
 
     def report(self, fault: Window = WHOLE_RUN) -> LoadReport:
         """Its figures; the calls answered that started before the fault began, and after
